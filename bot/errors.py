@@ -1,0 +1,73 @@
+"""The exceptions agribot raises; the CLI and the bot translate them at the edges.
+
+AgribotError
+├── ConfigurationError
+├── PairNotFound
+├── QueueItemNotFound
+├── DuplicateQuestion
+├── ImportRejected          (carries every bad row with its line number)
+├── ModelNotFound
+├── ModelVersionNotFound
+└── PromotionRefused
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class AgribotError(Exception):
+    """Base class of every error agribot raises on purpose."""
+
+
+class ConfigurationError(AgribotError):
+    """The settings cannot work together."""
+
+
+class PairNotFound(AgribotError):
+    """No QA pair has that id."""
+
+
+class QueueItemNotFound(AgribotError):
+    """No unanswered question has that id."""
+
+
+class DuplicateQuestion(AgribotError):
+    """The bank already holds this question (after normalization)."""
+
+    def __init__(self, question: str, existing_id: int) -> None:
+        super().__init__(f"the bank already has this question as pair {existing_id}: {question}")
+        self.existing_id = existing_id
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One bad row of an import file."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class ImportRejected(AgribotError):
+    """The import file has bad rows, so nothing was imported."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        shown = "\n".join(str(error) for error in errors[:50])
+        more = f"\n... and {len(errors) - 50} more" if len(errors) > 50 else ""
+        super().__init__(f"nothing imported; {len(errors)} bad row(s):\n{shown}{more}")
+
+
+class ModelNotFound(AgribotError):
+    """The model directory is missing or incomplete."""
+
+
+class ModelVersionNotFound(AgribotError):
+    """The registry has no model version of that name."""
+
+
+class PromotionRefused(AgribotError):
+    """The new model is not better than the active one."""

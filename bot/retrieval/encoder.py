@@ -1,0 +1,83 @@
+"""Loads a sentence-transformers model once and encodes queries and passages with its prompts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bot.errors import ModelNotFound
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+
+class Encoder:
+    """A loaded model plus the id under which its vectors are cached.
+
+    Bank questions and farmers' questions are both encoded with the `query` prompt: the
+    match is question to question, which E5 models treat as a symmetric task. Answers,
+    when encoded, take the `passage` prompt.
+
+    Example:
+        >>> encoder = Encoder.load("var/models/multilingual-e5-small")
+        >>> encoder.encode_queries(["වී වගාවට පොහොර යොදන්නේ කවදාද?"]).shape
+        (1, 384)
+    """
+
+    def __init__(self, model: SentenceTransformer, model_id: str, path: str | None = None) -> None:
+        self.model = model
+        self.model_id = model_id
+        self.path = path or model_id
+        prompts = getattr(model, "prompts", None) or {}
+        self.query_prompt: str = prompts.get("query", "")
+        self.passage_prompt: str = prompts.get("passage", "")
+
+    @classmethod
+    def load(cls, path: str | Path, model_id: str | None = None, device: str = "cpu") -> Encoder:
+        """Load a model directory (or a hub id, where the internet is reachable)."""
+        from sentence_transformers import SentenceTransformer
+
+        local = Path(path).expanduser()
+        looks_local = local.exists() or str(path).startswith((".", "/", "~"))
+        if looks_local and not (local / "modules.json").is_file():
+            raise ModelNotFound(f"{local} is not a sentence-transformers model directory")
+        started = time.perf_counter()
+        model = SentenceTransformer(str(path), device=device)
+        model.eval()
+        logger.info("loaded model %s in %.1fs", path, time.perf_counter() - started)
+        return cls(model, model_id or str(path), str(path))
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension() or 0)
+
+    def encode_queries(
+        self, texts: list[str], batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        return self._encode(texts, self.query_prompt, batch_size, show_progress)
+
+    def encode_passages(
+        self, texts: list[str], batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        return self._encode(texts, self.passage_prompt, batch_size, show_progress)
+
+    def _encode(
+        self, texts: list[str], prompt: str, batch_size: int, show_progress: bool
+    ) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            prompt=prompt or None,
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,148 @@
+"""Admins' changes to the bank, each committed and reflected in the live index at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.service.answering import Answerer, Candidate
+from bot.storage import bank, importer
+from bot.storage.importer import ImportReport, OnDuplicate
+from bot.storage.models import QAPair
+from bot.text.normalize import normalize
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PairView:
+    """A pair detached from its session, for showing to an admin."""
+
+    id: int
+    question: str
+    answer: str
+    alternates: list[str]
+    topic: str | None
+    source: str | None
+
+    @classmethod
+    def of(cls, pair: QAPair) -> PairView:
+        return cls(
+            pair.id,
+            pair.question,
+            pair.answer,
+            [p.text for p in pair.phrasings],
+            pair.topic,
+            pair.source,
+        )
+
+
+class BankAdmin:
+    """Add, edit, delete, import and export QA pairs, keeping the answerer's index in step.
+
+    Example:
+        >>> view = admin.add("ගොයම් කපන්නේ කවදද?", "කරල් 80-85% ක් පැසුණු විට ...", by="officer:42")
+    """
+
+    def __init__(self, session_factory: sessionmaker[Session], answerer: Answerer) -> None:
+        self.session_factory = session_factory
+        self.answerer = answerer
+
+    def add(
+        self,
+        question: str,
+        answer: str,
+        alternates: Sequence[str] = (),
+        *,
+        topic: str | None = None,
+        source: str | None = None,
+        by: str | None = None,
+    ) -> PairView:
+        with self.session_factory() as session:
+            pair = bank.add_pair(
+                session, question, answer, alternates, topic=topic, source=source, created_by=by
+            )
+            self.answerer.refresh_pairs(session, [pair])
+            session.commit()
+            return PairView.of(pair)
+
+    def update(self, pair_id: int, *, by: str | None = None, **changes: object) -> PairView:
+        with self.session_factory() as session:
+            pair = bank.update_pair(session, pair_id, updated_by=by, **changes)  # type: ignore[arg-type]
+            self.answerer.refresh_pairs(session, [pair])
+            session.commit()
+            return PairView.of(pair)
+
+    def add_phrasing(self, pair_id: int, text: str, origin: str) -> PairView:
+        with self.session_factory() as session:
+            bank.add_phrasing(session, pair_id, text, origin)
+            pair = bank.get_pair(session, pair_id)
+            self.answerer.refresh_pairs(session, [pair])
+            session.commit()
+            return PairView.of(pair)
+
+    def delete(self, pair_id: int) -> None:
+        with self.session_factory() as session:
+            bank.delete_pair(session, pair_id)
+            session.commit()
+        self.answerer.forget_pair(pair_id)
+
+    def get(self, pair_id: int) -> PairView:
+        with self.session_factory() as session:
+            return PairView.of(bank.get_pair(session, pair_id))
+
+    def list(
+        self, *, search: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[PairView]:
+        with self.session_factory() as session:
+            return [
+                PairView.of(pair)
+                for pair in bank.list_pairs(session, search=search, limit=limit, offset=offset)
+            ]
+
+    def count(self) -> int:
+        with self.session_factory() as session:
+            return bank.count_pairs(session)
+
+    def find(self, text: str, limit: int = 5) -> list[Candidate]:
+        """The pairs closest in meaning to `text`, without logging it as a farmer question."""
+        state = self.answerer.state
+        vector = state.encoder.encode_queries([normalize(text) or text])
+        return state.candidates(state.index.search(vector[0], limit))
+
+    def import_file(
+        self,
+        path: Path,
+        data: bytes | None = None,
+        *,
+        on_duplicate: OnDuplicate = OnDuplicate.SKIP,
+        by: str | None = None,
+        show_progress: bool = False,
+    ) -> ImportReport:
+        """Validate the whole file, then import it in one transaction (all or nothing)."""
+        rows = importer.read_bank_file(path, data)
+        with self.session_factory() as session:
+            report = importer.import_rows(session, rows, on_duplicate=on_duplicate, created_by=by)
+            touched = [bank.get_pair(session, pair_id) for pair_id in report.pair_ids]
+            self.answerer.refresh_pairs(session, touched, show_progress=show_progress)
+            session.commit()
+        logger.info(
+            "imported %s: %d added, %d updated, %d duplicate(s)",
+            path.name,
+            report.added,
+            report.updated,
+            len(report.duplicates),
+        )
+        return report
+
+    def export_file(self, path: Path) -> int:
+        with self.session_factory() as session:
+            return importer.write_bank_file(bank.list_pairs(session), path)
+
+    def export_csv_bytes(self) -> bytes:
+        with self.session_factory() as session:
+            return importer.bank_csv_bytes(bank.list_pairs(session))

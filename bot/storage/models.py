@@ -1,0 +1,207 @@
+"""Typed ORM tables: QA bank, embedding cache, question log, queue, feedback, model registry."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Decision(enum.StrEnum):
+    """What the bot did with a question."""
+
+    ANSWER = "answer"
+    SUGGEST = "suggest"
+    DECLINE = "decline"
+
+
+class QueueStatus(enum.StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+    LINKED = "linked"
+    DISMISSED = "dismissed"
+
+
+class FeedbackKind(enum.StrEnum):
+    HELPFUL = "helpful"
+    NOT_HELPFUL = "not_helpful"
+    CHOSE_SUGGESTION = "chose_suggestion"
+    REJECTED_SUGGESTIONS = "rejected_suggestions"
+
+
+class ModelStatus(enum.StrEnum):
+    CANDIDATE = "candidate"
+    ACTIVE = "active"
+    RETIRED = "retired"
+    MISSING = "missing"
+
+
+class QAPair(Base):
+    """One question with its answer; `phrasings` are the other ways farmers ask it."""
+
+    __tablename__ = "qa_pairs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    question_key: Mapped[str] = mapped_column(String(1000), index=True)
+    answer: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(500))
+    active: Mapped[bool] = mapped_column(default=True, index=True)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    phrasings: Mapped[list[Phrasing]] = relationship(
+        back_populates="pair", cascade="all, delete-orphan", order_by="Phrasing.id"
+    )
+
+    @property
+    def texts(self) -> list[str]:
+        """The question and every alternate phrasing, in order."""
+        return [self.question, *(p.text for p in self.phrasings)]
+
+
+class Phrasing(Base):
+    """An alternate way of asking a pair's question: from the bank, an admin or a farmer."""
+
+    __tablename__ = "phrasings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("qa_pairs.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    text_key: Mapped[str] = mapped_column(String(1000), index=True)
+    origin: Mapped[str] = mapped_column(String(20), default="bank")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    pair: Mapped[QAPair] = relationship(back_populates="phrasings")
+
+
+class Embedding(Base):
+    """A cached vector for one normalized text under one model.
+
+    Keyed by model id and a hash of the prompt and normalized text, so an edit or a model
+    change re-encodes only what is stale and a restart re-encodes nothing.
+    """
+
+    __tablename__ = "embeddings"
+
+    model_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QuestionLog(Base):
+    """Every incoming question with what the bot decided and how long it took."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), default="telegram")
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    raw_text: Mapped[str] = mapped_column(Text)
+    normalized_text: Mapped[str] = mapped_column(Text)
+    decision: Mapped[str] = mapped_column(String(20), index=True)
+    top_pair_id: Mapped[int | None] = mapped_column(ForeignKey("qa_pairs.id", ondelete="SET NULL"))
+    top_score: Mapped[float | None] = mapped_column(Float)
+    candidates: Mapped[list[Any]] = mapped_column(default=list)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    model_id: Mapped[str | None] = mapped_column(String(200))
+    asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    client_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class UnansweredQuestion(Base):
+    """A question waiting for an agricultural officer; their answer goes back to the farmer."""
+
+    __tablename__ = "unanswered"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[int | None] = mapped_column(
+        ForeignKey("questions.id", ondelete="SET NULL"), index=True
+    )
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    normalized_text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=QueueStatus.OPEN, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[int | None] = mapped_column(BigInteger)
+    pair_id: Mapped[int | None] = mapped_column(ForeignKey("qa_pairs.id", ondelete="SET NULL"))
+
+
+class Feedback(Base):
+    """A farmer's 👍/👎 on an answer, or their choice among "did you mean" suggestions."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[int | None] = mapped_column(
+        ForeignKey("questions.id", ondelete="SET NULL"), index=True
+    )
+    pair_id: Mapped[int | None] = mapped_column(ForeignKey("qa_pairs.id", ondelete="SET NULL"))
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelVersion(Base):
+    """A registered encoder: where it lives, how it scored, and its calibrated thresholds."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    parent: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default=ModelStatus.CANDIDATE, index=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    answer_threshold: Mapped[float | None] = mapped_column(Float)
+    suggest_threshold: Mapped[float | None] = mapped_column(Float)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+Index("ix_unanswered_status_created", UnansweredQuestion.status, UnansweredQuestion.created_at)

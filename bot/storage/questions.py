@@ -1,0 +1,144 @@
+"""The question log and farmers' feedback: what was asked, what the bot did, how it landed."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.storage.models import (
+    Decision,
+    Feedback,
+    FeedbackKind,
+    QuestionLog,
+    UnansweredQuestion,
+    utcnow,
+)
+
+
+@dataclass
+class QuestionRecord:
+    """Everything logged about one question; plain data so it can wait in the journal.
+
+    `client_ref` makes writing idempotent: a record replayed from the journal after a
+    database outage is written once, however often the replay runs.
+    """
+
+    raw_text: str
+    normalized_text: str
+    decision: str
+    candidates: list[dict[str, Any]]
+    latency_ms: float | None
+    model_id: str | None
+    chat_id: int | None = None
+    user_id: int | None = None
+    message_id: int | None = None
+    channel: str = "telegram"
+    asked_at: str = field(default_factory=lambda: utcnow().isoformat())
+    client_ref: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RecordedQuestion:
+    question_id: int
+    queue_id: int | None
+
+
+def record_question(session: Session, record: QuestionRecord) -> RecordedQuestion:
+    """Log the question and, when the bot declined it, put it in the unanswered queue."""
+    already = session.scalar(select(QuestionLog).where(QuestionLog.client_ref == record.client_ref))
+    if already is not None:
+        queued = session.scalar(
+            select(UnansweredQuestion.id).where(UnansweredQuestion.question_id == already.id)
+        )
+        return RecordedQuestion(already.id, queued)
+    top = record.candidates[0] if record.candidates else None
+    log = QuestionLog(
+        channel=record.channel,
+        chat_id=record.chat_id,
+        user_id=record.user_id,
+        message_id=record.message_id,
+        raw_text=record.raw_text,
+        normalized_text=record.normalized_text,
+        decision=record.decision,
+        top_pair_id=None,
+        top_score=top["score"] if top else None,
+        candidates=record.candidates,
+        latency_ms=record.latency_ms,
+        model_id=record.model_id,
+        asked_at=datetime.fromisoformat(record.asked_at),
+        client_ref=record.client_ref,
+    )
+    session.add(log)
+    session.flush()
+    if top is not None:
+        # The pair may have been deleted since; keep the log row either way.
+        from bot.storage.models import QAPair
+
+        if session.get(QAPair, top["pair_id"]) is not None:
+            log.top_pair_id = top["pair_id"]
+    queue_id = None
+    if record.decision == Decision.DECLINE:
+        queue_id = enqueue(session, log).id
+    return RecordedQuestion(log.id, queue_id)
+
+
+def enqueue(session: Session, log: QuestionLog) -> UnansweredQuestion:
+    """Put a logged question in the unanswered queue (once)."""
+    existing = session.scalar(
+        select(UnansweredQuestion).where(UnansweredQuestion.question_id == log.id)
+    )
+    if existing is not None:
+        return existing
+    item = UnansweredQuestion(
+        question_id=log.id,
+        chat_id=log.chat_id,
+        user_id=log.user_id,
+        text=log.raw_text,
+        normalized_text=log.normalized_text,
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def get_question(session: Session, question_id: int) -> QuestionLog | None:
+    return session.get(QuestionLog, question_id)
+
+
+def record_feedback(
+    session: Session,
+    kind: FeedbackKind,
+    *,
+    question_id: int | None,
+    pair_id: int | None,
+    chat_id: int | None = None,
+    user_id: int | None = None,
+) -> Feedback:
+    """Store a 👍/👎 or a suggestion choice; a repeated press replaces the earlier one."""
+    previous = None
+    if question_id is not None and kind in (FeedbackKind.HELPFUL, FeedbackKind.NOT_HELPFUL):
+        previous = session.scalar(
+            select(Feedback).where(
+                Feedback.question_id == question_id,
+                Feedback.kind.in_([FeedbackKind.HELPFUL, FeedbackKind.NOT_HELPFUL]),
+            )
+        )
+    if previous is not None:
+        previous.kind = kind
+        previous.created_at = utcnow()
+        session.flush()
+        return previous
+    feedback = Feedback(
+        question_id=question_id, pair_id=pair_id, chat_id=chat_id, user_id=user_id, kind=kind
+    )
+    session.add(feedback)
+    session.flush()
+    return feedback

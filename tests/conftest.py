@@ -1,0 +1,80 @@
+"""Fixtures shared by every test: databases (SQLite, and PostgreSQL when configured) and the model."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.storage.db import make_engine, make_session_factory, upgrade
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SMALL_BANK = DATA / "bank_small.csv"
+POSTGRES_URL = os.environ.get("AGRIBOT_TEST_DATABASE_URL")
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgresql: runs against AGRIBOT_TEST_DATABASE_URL")
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'agribot.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("AGRIBOT_TEST_DATABASE_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def base_model_dir() -> Path:
+    """The converted multilingual-e5-small, converted once and kept between runs."""
+    from bot.retrieval.base_model import ensure_base_model
+
+    models = Path(os.environ.get("AGRIBOT_TEST_MODELS_DIR", REPO_ROOT / "var" / "test-models"))
+    return ensure_base_model(models, show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def encoder(base_model_dir: Path):  # type: ignore[no-untyped-def]
+    """The real base model, loaded once per session (inference never changes it)."""
+    from bot.retrieval.encoder import Encoder
+
+    return Encoder.load(base_model_dir, "multilingual-e5-small")

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.retrieval.decision import ScoredQuery, Thresholds, calibrate, decide
+from bot.retrieval.index import Match
+from bot.storage.models import Decision
+
+THRESHOLDS = Thresholds(answer=0.9, suggest=0.8)
+
+
+@pytest.mark.parametrize(
+    ("score", "decision"),
+    [(0.95, Decision.ANSWER), (0.9, Decision.ANSWER), (0.85, Decision.SUGGEST),
+     (0.8, Decision.SUGGEST), (0.79, Decision.DECLINE)],
+)
+def test_thresholds_split_answer_suggest_decline(score, decision):
+    assert decide([Match(1, score), Match(2, 0.1)], THRESHOLDS) is decision
+
+
+def test_no_matches_is_declined():
+    assert decide([], THRESHOLDS) is Decision.DECLINE
+
+
+def test_suggest_above_answer_is_refused():
+    with pytest.raises(ValueError):
+        Thresholds(answer=0.8, suggest=0.9)
+
+
+def test_calibrate_picks_the_lowest_threshold_meeting_the_precision():
+    scored = [ScoredQuery(s, True) for s in (0.99, 0.97, 0.95, 0.93)]
+    scored += [ScoredQuery(0.92, None), ScoredQuery(0.91, False), ScoredQuery(0.90, True)]
+    scored += [ScoredQuery(0.85, None), ScoredQuery(0.80, True)]
+    thresholds = calibrate(scored, target_precision=0.85)
+    # down to 0.92 answers an out-of-domain query: 4 right of 5 (0.8); 0.93 gives 4 of 4.
+    assert thresholds.answer == 0.93
+    assert thresholds.suggest <= thresholds.answer
+    answered = [q for q in scored if q.score >= thresholds.answer]
+    assert sum(bool(q.correct) for q in answered) / len(answered) >= 0.85
