@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: databases (SQLite, and PostgreSQL when configured) and the model."""
+"""Shared fixtures: databases (SQLite, and PostgreSQL when configured) and the real model."""
 
 from __future__ import annotations
 

@@ -55,7 +55,10 @@ class Encoder:
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension() or 0)
+        dimension = getattr(self.model, "get_embedding_dimension", None) or (
+            self.model.get_sentence_embedding_dimension
+        )
+        return int(dimension() or 0)
 
     def encode_queries(
         self, texts: list[str], batch_size: int = 64, show_progress: bool = False

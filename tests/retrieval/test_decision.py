@@ -11,8 +11,13 @@ THRESHOLDS = Thresholds(answer=0.9, suggest=0.8)
 
 @pytest.mark.parametrize(
     ("score", "decision"),
-    [(0.95, Decision.ANSWER), (0.9, Decision.ANSWER), (0.85, Decision.SUGGEST),
-     (0.8, Decision.SUGGEST), (0.79, Decision.DECLINE)],
+    [
+        (0.95, Decision.ANSWER),
+        (0.9, Decision.ANSWER),
+        (0.85, Decision.SUGGEST),
+        (0.8, Decision.SUGGEST),
+        (0.79, Decision.DECLINE),
+    ],
 )
 def test_thresholds_split_answer_suggest_decline(score, decision):
     assert decide([Match(1, score), Match(2, 0.1)], THRESHOLDS) is decision

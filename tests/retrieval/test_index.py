@@ -25,7 +25,7 @@ def test_search_finds_k_distinct_pairs_when_one_pair_has_many_rows():
     far = unit(rng.normal(size=(5, 16)).astype(np.float32))
     index = VectorIndex(np.vstack([close, far]), np.array([1] * 200 + [2, 3, 4, 5, 6]))
     matches = index.search(query, k=4)
-    assert [m.pair_id for m in matches][0] == 1
+    assert matches[0].pair_id == 1
     assert len({m.pair_id for m in matches}) == 4
 
 

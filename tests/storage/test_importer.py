@@ -60,7 +60,7 @@ def test_unknown_column_is_reported_on_the_header_line(tmp_path):
 
 
 def test_text_that_is_not_utf8_is_rejected_with_its_line(tmp_path):
-    content = "question,answer\nok,fine\n".encode() + "bad,caf\xe9\n".encode("latin-1")
+    content = b"question,answer\nok,fine\n" + "bad,caf\xe9\n".encode("latin-1")
     with pytest.raises(ImportRejected) as caught:
         importer.read_bank_file(write(tmp_path, "bank.csv", content))
     assert caught.value.errors[0].line == 3
@@ -105,6 +105,11 @@ def test_export_round_trips(session, tmp_path, suffix):
     assert importer.write_bank_file(bank.list_pairs(session), out) == 2
     rows = importer.read_bank_file(out)
     assert [(r.question, r.answer, r.alternates, r.topic) for r in rows] == [
-        ("බීජ පොඟවන්නේ කොහොමද?", "පැය 24 ක් පොඟවන්න.", ["වී පොඟවන හැටි", "බිත්තර වී පොඟවන්නේ"], "seed_nursery"),
+        (
+            "බීජ පොඟවන්නේ කොහොමද?",
+            "පැය 24 ක් පොඟවන්න.",
+            ["වී පොඟවන හැටි", "බිත්තර වී පොඟවන්නේ"],
+            "seed_nursery",
+        ),
         ("යූරියා කීයද?", "කි.ග්‍රෑ. 140 ක්.", ["යූරියා කිලෝ කීයද", "යූරියා ප්‍රමාණය"], "fertilizer"),
     ]

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import event, exc
+
+from bot.retrieval.encoder import Encoder
+from bot.service.answering import Question
+from bot.storage import bank, queue
+from bot.storage.embeddings import count_vectors
+from bot.storage.models import Decision
+from bot.storage.questions import get_question
+
+SOAKING = "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?"
+
+
+def pair_id_of(services, question: str) -> int:
+    with services.session_factory() as session:
+        return bank.find_pair_by_question(session, question).id
+
+
+def test_an_alternate_phrasing_is_answered_with_its_pair(services):
+    reply = services.answerer.answer(Question("බිත්තර වී පොඟවන්න ඕන කොච්චර වෙලාවක්ද?", chat_id=1))
+    assert reply.decision is Decision.ANSWER
+    assert reply.answer.pair_id == pair_id_of(services, SOAKING)
+    assert reply.answer.answer.startswith("බීජ වී අවම වශයෙන් පැය 24")
+    assert reply.question_id is not None and reply.queue_id is None
+
+
+def test_a_new_paraphrase_ranks_the_right_pair_first(services):
+    reply = services.answerer.answer(Question("ගොයම කපන්න සුදුසු කාලය මොකක්ද"))
+    assert reply.candidates[0].question == "වී අස්වනු නෙළන්නේ කවදාද?"
+
+
+def test_zwj_and_punctuation_variants_score_the_same(services):
+    with_zwj = services.answerer.answer(Question("යූරියා පොහොර මුළු ප්‍රමාණය කීයද?"))
+    without = services.answerer.answer(Question("යූරියා  පොහොර මුළු ප්රමාණය කීයද ??"))
+    assert with_zwj.normalized == without.normalized
+    assert with_zwj.candidates[0].score == pytest.approx(without.candidates[0].score, abs=1e-5)
+
+
+def test_off_topic_question_is_declined_and_queued(services):
+    reply = services.answerer.answer(Question("ලංකාවේ ක්‍රිකට් කණ්ඩායමේ නායකයා කවුද?", chat_id=9))
+    assert reply.decision is Decision.DECLINE
+    with services.session_factory() as session:
+        [item] = queue.list_open(session)
+    assert (item.id, item.chat_id) == (reply.queue_id, 9)
+
+
+def test_grey_zone_offers_three_suggestions(make_services):
+    services = make_services(answer_threshold=0.9999, suggest_threshold=0.5)
+    reply = services.answerer.answer(Question("වී ගබඩා කරන්න කලින් වේලන්නේ කොහොමද"))
+    assert reply.decision is Decision.SUGGEST
+    assert len(reply.suggestions) == 3
+    assert reply.queue_id is None
+
+
+def test_restart_reencodes_nothing(make_services, encoder):
+    first = make_services()
+    with first.session_factory() as session:
+        cached = count_vectors(session, encoder.model_id)
+    assert cached == len(first.answerer.state.index) > 12
+    calls = []
+    original = encoder.encode_queries
+    encoder.encode_queries = lambda texts, **kw: calls.append(len(texts)) or original(texts, **kw)
+    try:
+        second = make_services()
+    finally:
+        del encoder.encode_queries
+    assert calls == []
+    assert len(second.answerer.state.index) == cached
+
+
+def test_editing_an_answer_reencodes_nothing_and_a_new_phrasing_only_itself(services, encoder):
+    pair_id = pair_id_of(services, SOAKING)
+    with services.session_factory() as session:
+        before = count_vectors(session, encoder.model_id)
+    services.bank.update(pair_id, answer="අලුත් පිළිතුර")
+    services.bank.add_phrasing(pair_id, "වී ඇට පොඟවන කාලය කීයද", origin="admin")
+    with services.session_factory() as session:
+        assert count_vectors(session, encoder.model_id) == before + 1
+    reply = services.answerer.answer(Question("වී ඇට පොඟවන කාලය කීයද?"))
+    assert reply.answer.answer == "අලුත් පිළිතුර"
+
+
+def test_deleted_pair_is_never_answered(services):
+    pair_id = pair_id_of(services, SOAKING)
+    services.bank.delete(pair_id)
+    reply = services.answerer.answer(Question(SOAKING))
+    assert pair_id not in [c.pair_id for c in reply.candidates]
+
+
+def test_database_failure_still_replies_and_the_question_is_recovered(services):
+    def refuse_inserts(conn, cursor, statement, *args):
+        if statement.startswith("INSERT INTO questions"):
+            raise exc.OperationalError(statement, {}, Exception("disk I/O error"))
+
+    event.listen(services.engine, "before_cursor_execute", refuse_inserts)
+    try:
+        reply = services.answerer.answer(Question("පොල් ගස් වලට පොහොර දාන්නේ කොහොමද?", chat_id=5))
+    finally:
+        event.remove(services.engine, "before_cursor_execute", refuse_inserts)
+    assert reply.decision is Decision.DECLINE and reply.journaled
+    assert len(services.journal.pending()) == 1
+
+    assert services.answerer.replay_journal() == 1
+    with services.session_factory() as session:
+        [item] = queue.list_open(session)
+        log = get_question(session, item.question_id)
+    assert (item.chat_id, log.raw_text) == (5, "පොල් ගස් වලට පොහොර දාන්නේ කොහොමද?")
+    assert services.journal.pending() == []
+
+
+def test_model_failure_declines_kindly_and_queues_the_question(services):
+    broken_encoder = Encoder(model=None, model_id="broken")  # type: ignore[arg-type]
+    services.answerer.swap(replace(services.answerer.state, encoder=broken_encoder))
+    reply = services.answerer.answer(Question(SOAKING, chat_id=3))
+    assert reply.failed and reply.decision is Decision.DECLINE
+    assert reply.queue_id is not None

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from tests.conftest import DATA, SMALL_BANK
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize(
+    ("path", "command"),
+    list(all_commands(cli)),
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else "",
+)
+def test_every_command_has_help(path, command):
+    assert command.help, f"agribot {' '.join(path)} has no help text"
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+@pytest.fixture
+def cli_env(tmp_path, database_url, base_model_dir, monkeypatch):
+    monkeypatch.setenv("AGRIBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGRIBOT_DATABASE_URL", database_url)
+    monkeypatch.setenv("AGRIBOT_MODEL", str(base_model_dir))
+    monkeypatch.setenv("AGRIBOT_BANK_PATH", str(SMALL_BANK))
+    return tmp_path
+
+
+def test_import_rejects_a_bad_file_with_line_numbers(cli_env):
+    bad = cli_env / "bad.csv"
+    bad.write_text("question,answer\nප්‍රශ්නය,\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["qa", "import", str(bad)])
+    assert result.exit_code == 1
+    assert "line 2: answer is empty" in result.output
+
+
+def test_import_list_export_and_delete(cli_env):
+    runner = CliRunner()
+    good = cli_env / "good.csv"
+    good.write_text(
+        "question,answer,alternates\nවල් පැළෑටි පාලනය?,පිළිතුර,වල් පාලනය | වල් මර්දනය\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(cli, ["qa", "import", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "added 1" in result.output
+    listed = runner.invoke(cli, ["qa", "list", "--json", "--search", "වල්"])
+    [row] = [json.loads(line) for line in listed.output.splitlines()]
+    assert row["alternates"] == ["වල් පාලනය", "වල් මර්දනය"]
+    out = cli_env / "export.jsonl"
+    assert runner.invoke(cli, ["qa", "export", str(out)]).exit_code == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1
+    assert runner.invoke(cli, ["qa", "delete", str(row["id"])]).exit_code == 0
+    missing = runner.invoke(cli, ["qa", "delete", str(row["id"])])
+    assert missing.exit_code == 1 and "no QA pair" in missing.output
+
+
+def test_ask_prints_decision_and_candidates_as_json(cli_env):
+    result = CliRunner().invoke(cli, ["ask", "--json", "බිත්තර වී පොඟවන්න ඕන කොච්චර වෙලාවක්ද"])
+    assert result.exit_code == 0, result.output
+    reply = json.loads(result.output[result.output.index("{") :])
+    assert reply["decision"] == "answer"
+    assert reply["candidates"][0]["question"] == "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?"
+
+
+def test_eval_json_has_the_contract_keys(cli_env):
+    result = CliRunner().invoke(
+        cli,
+        ["eval", "--json", "--bank", str(SMALL_BANK), "--queries", str(DATA / "eval_small.jsonl")],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["queries"] == 7 and report["ood"] == 3
