@@ -16,7 +16,8 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY bot ./bot
 COPY migrations ./migrations
 COPY knowledge ./knowledge
-RUN pip install . \
+# Editable, so the package finds migrations/ and knowledge/ beside it, as in a checkout.
+RUN pip install -e . \
     && useradd --create-home --uid 1000 agribot \
     && mkdir -p /data && chown agribot /data
 
