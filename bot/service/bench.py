@@ -92,7 +92,7 @@ def run_bench(
         engine, session_factory = open_database(bench_settings)
         with session_factory() as session:
             importer.import_rows(session, rows)
-            _fill_cache(session, encoder, base, rows)
+            fill_cache(session, encoder, base, rows)
             session.commit()
             cached_before = count_vectors(session, encoder.model_id)
         engine.dispose()
@@ -148,7 +148,7 @@ def run_bench(
     )
 
 
-def _fill_cache(
+def fill_cache(
     session: Session, encoder: Encoder, base: list[PairRow], rows: list[PairRow]
 ) -> None:
     """Cache vectors for every synthetic text: the real base vector plus a little noise."""

@@ -1,0 +1,243 @@
+"""Officers' handlers: bank edits, import and export, stats, retraining; the admin guard."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+
+from telegram import Message, Update
+
+from bot.errors import DuplicateQuestion, ImportRejected, PairNotFound
+from bot.storage.stats import Stats, compute_stats
+from bot.telegram import texts
+from bot.telegram.context import CustomContext
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Update, CustomContext], Awaitable[None]]
+IMPORT_SUFFIXES = (".csv", ".jsonl", ".ndjson")
+MAX_DOWNLOAD = 20 * 1024 * 1024  # the Bot API's getFile limit
+
+
+def admin_only(handler: Handler) -> Handler:
+    """Run `handler` for admins; refuse anyone else politely and log who tried."""
+
+    @functools.wraps(handler)
+    async def guarded(update: Update, context: CustomContext) -> None:
+        user = update.effective_user
+        if context.is_admin(user and user.id):
+            await handler(update, context)
+            return
+        chat = update.effective_chat
+        logger.warning(
+            "refused %s from user %s in chat %s",
+            handler.__name__,
+            user.id if user else None,
+            chat.id if chat else None,
+        )
+        if update.callback_query is not None:
+            await update.callback_query.answer(texts.ADMINS_ONLY, show_alert=True)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(texts.ADMINS_ONLY)
+
+    return guarded
+
+
+def command_text(message: Message) -> str:
+    """The text after the command itself."""
+    parts = (message.text or "").split(None, 1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def _by(update: Update) -> str:
+    return f"admin:{update.effective_user.id if update.effective_user else None}"
+
+
+def parse_pair(text: str) -> tuple[str, str, list[str]] | None:
+    """`question || answer || alt1 | alt2` → (question, answer, alternates); None if malformed."""
+    parts = [part.strip() for part in text.split("||")]
+    if len(parts) not in (2, 3):
+        return None
+    alternates = (
+        [alt.strip() for alt in parts[2].split("|") if alt.strip()] if len(parts) == 3 else []
+    )
+    return parts[0], parts[1], alternates
+
+
+async def reply(update: Update, text: str) -> None:
+    for part in texts.split_message(text):
+        await update.effective_message.reply_text(part)  # type: ignore[union-attr]
+
+
+@admin_only
+async def add_pair(update: Update, context: CustomContext) -> None:
+    parsed = parse_pair(command_text(update.effective_message))  # type: ignore[arg-type]
+    if parsed is None or not parsed[0] or not parsed[1]:
+        await reply(update, texts.USAGE_ADD)
+        return
+    question, answer, alternates = parsed
+    try:
+        view = await asyncio.to_thread(
+            context.services.bank.add, question, answer, alternates, by=_by(update)
+        )
+    except DuplicateQuestion as error:
+        await reply(update, texts.duplicate_question(error.existing_id))
+        return
+    except ValueError as error:
+        await reply(update, texts.invalid_pair(str(error)))
+        return
+    await reply(update, texts.pair_added(view.id, view.question, len(view.alternates)))
+
+
+@admin_only
+async def edit_pair(update: Update, context: CustomContext) -> None:
+    head, _, rest = command_text(update.effective_message).partition(" ")  # type: ignore[arg-type]
+    parsed = parse_pair(rest)
+    if not head.isdigit() or parsed is None or not (parsed[0] or parsed[1] or parsed[2]):
+        await reply(update, texts.USAGE_EDIT)
+        return
+    question, answer, alternates = parsed
+    changes = {"question": question or None, "answer": answer or None}
+    if alternates:
+        changes["alternates"] = alternates  # type: ignore[assignment]
+    try:
+        view = await asyncio.to_thread(
+            context.services.bank.update, int(head), by=_by(update), **changes
+        )
+    except PairNotFound:
+        await reply(update, texts.pair_not_found(head))
+        return
+    except DuplicateQuestion as error:
+        await reply(update, texts.duplicate_question(error.existing_id))
+        return
+    except ValueError as error:
+        await reply(update, texts.invalid_pair(str(error)))
+        return
+    await reply(update, texts.pair_updated(view.id))
+
+
+@admin_only
+async def delete_pair(update: Update, context: CustomContext) -> None:
+    body = command_text(update.effective_message)  # type: ignore[arg-type]
+    if not body.isdigit():
+        await reply(update, texts.USAGE_DELETE)
+        return
+    try:
+        await asyncio.to_thread(context.services.bank.delete, int(body))
+    except PairNotFound:
+        await reply(update, texts.pair_not_found(body))
+        return
+    await reply(update, texts.pair_deleted(int(body)))
+
+
+@admin_only
+async def find_pairs(update: Update, context: CustomContext) -> None:
+    body = command_text(update.effective_message)  # type: ignore[arg-type]
+    if not body:
+        await reply(update, texts.USAGE_FIND)
+    elif body.isdigit():
+        try:
+            view = await asyncio.to_thread(context.services.bank.get, int(body))
+        except PairNotFound:
+            await reply(update, texts.pair_not_found(body))
+            return
+        await reply(
+            update, texts.pair_details(view.id, view.question, view.answer, view.alternates)
+        )
+    else:
+        found = await asyncio.to_thread(context.services.bank.find, body, 5)
+        rows = [(c.pair_id, c.score, c.question) for c in found]
+        await reply(update, texts.find_results(rows) if rows else texts.NOTHING_FOUND)
+
+
+async def import_bank(update: Update, context: CustomContext) -> None:
+    """A CSV or JSONL document from an admin (the filter lets only admins' through)."""
+    message = update.effective_message
+    assert message is not None and message.document is not None
+    name = message.document.file_name or "bank.csv"
+    if Path(name).suffix.lower() not in IMPORT_SUFFIXES:
+        await reply(update, texts.IMPORT_WRONG_TYPE)
+        return
+    if (message.document.file_size or 0) > MAX_DOWNLOAD:
+        await reply(update, texts.IMPORT_TOO_BIG)
+        return
+    file = await message.document.get_file()
+    data = bytes(await file.download_as_bytearray())
+    try:
+        report = await asyncio.to_thread(
+            context.services.bank.import_file, Path(name), data, by=_by(update)
+        )
+    except ImportRejected as error:
+        logger.info("import of %s rejected: %d bad row(s)", name, len(error.errors))
+        await reply(update, texts.import_rejected(error.errors))
+        return
+    await reply(update, texts.import_done(report.added, report.updated, report.duplicates))
+
+
+@admin_only
+async def export_bank(update: Update, context: CustomContext) -> None:
+    data = await asyncio.to_thread(context.services.bank.export_csv_bytes)
+    count = await asyncio.to_thread(context.services.bank.count)
+    await update.effective_message.reply_document(  # type: ignore[union-attr]
+        document=data,
+        filename=f"agribot-bank-{date.today():%Y%m%d}.csv",
+        caption=texts.export_caption(count),
+    )
+
+
+def read_stats(context: CustomContext) -> Stats:
+    with context.services.session_factory() as session:
+        return compute_stats(session)
+
+
+@admin_only
+async def show_stats(update: Update, context: CustomContext) -> None:
+    stats = await asyncio.to_thread(read_stats, context)
+    await reply(update, texts.stats_report(stats))
+
+
+@admin_only
+async def retrain(update: Update, context: CustomContext) -> None:
+    """Retrain in a background process; report to this chat; swap the model if promoted."""
+    running = context.bot_data.retrain_task
+    if running is not None and not running.done():
+        await reply(update, texts.RETRAIN_BUSY)
+        return
+    try:
+        from bot.training.background import retrain_in_background
+    except ImportError:
+        logger.exception("retraining is not available")
+        await reply(update, texts.RETRAIN_UNAVAILABLE)
+        return
+    chat_id = update.effective_chat.id  # type: ignore[union-attr]
+    services, bot = context.services, context.bot
+
+    async def report(text: str) -> None:
+        await bot.send_message(chat_id, texts.retrain_progress(text))
+
+    announced = asyncio.Event()
+
+    async def run() -> None:
+        await announced.wait()  # "started" goes out before any progress
+        try:
+            outcome = await retrain_in_background(services.settings, report)
+            model_id = None
+            if outcome.promoted:
+                model_id = await asyncio.to_thread(services.reload_model)
+            message = texts.retrain_finished(outcome.promoted, outcome.summary, model_id)
+            for part in texts.split_message(message):
+                await bot.send_message(chat_id, part)
+        except Exception:
+            logger.exception("retraining failed")
+            await bot.send_message(chat_id, texts.RETRAIN_FAILED)
+
+    # Not application.create_task: stopping the bot must not wait for a long training run.
+    context.bot_data.retrain_task = asyncio.create_task(run(), name="agribot-retrain")
+    try:
+        await reply(update, texts.RETRAIN_STARTED)
+    finally:
+        announced.set()

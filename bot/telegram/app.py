@@ -1,0 +1,220 @@
+"""Building the Telegram Application (the one place handlers are registered) and running it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.errors import ConfigurationError
+from bot.service.batching import QuestionBatcher
+from bot.service.runtime import Services
+from bot.service.throttle import ChatGuard
+from bot.telegram import admin, farmer, keyboards, review, texts
+from bot.telegram.context import BotData, CustomContext
+from bot.telegram.errors import handle_error
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 16
+RATE_LIMIT_RETRIES = 3
+JOURNAL_REPLAY_EVERY_S = 60.0
+TELEGRAM_MESSAGES_PER_SECOND = 30.0
+
+ADMIN_HANDLERS = {
+    "add": admin.add_pair,
+    "edit": admin.edit_pair,
+    "delete": admin.delete_pair,
+    "find": admin.find_pairs,
+    "export": admin.export_bank,
+    "unanswered": review.list_unanswered,
+    "answer": review.answer_queued,
+    "link": review.link_queued,
+    "dismiss": review.dismiss_queued,
+    "stats": admin.show_stats,
+    "retrain": admin.retrain,
+}
+
+NON_TEXT = (
+    filters.VOICE
+    | filters.AUDIO
+    | filters.VIDEO
+    | filters.VIDEO_NOTE
+    | filters.PHOTO
+    | filters.Sticker.ALL
+    | filters.LOCATION
+    | filters.VENUE
+    | filters.Document.ALL
+    | filters.CONTACT
+    | filters.ANIMATION
+)
+
+
+def build_application(
+    settings: Settings,
+    services: Services,
+    *,
+    max_messages_per_second: float = TELEGRAM_MESSAGES_PER_SECOND,
+) -> Application:  # type: ignore[type-arg]
+    """The bot with every handler, talking to `settings.telegram_base_url`.
+
+    `max_messages_per_second` is Telegram's overall limit for a bot; the bench lifts it to
+    measure the bot itself.
+
+    Example:
+        >>> application = build_application(settings, open_services(settings))
+        >>> application.run_polling()
+    """
+    if settings.telegram_token is None:
+        raise ConfigurationError("AGRIBOT_TELEGRAM_TOKEN is not set")
+    # httpx logs every request URL at INFO, and each URL holds the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if settings.device == "cpu":
+        leave_a_core_to_the_loop()
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .rate_limiter(
+            AIORateLimiter(overall_max_rate=max_messages_per_second, max_retries=RATE_LIMIT_RETRIES)
+        )
+        .concurrent_updates(True)
+        .context_types(ContextTypes(context=CustomContext, bot_data=BotData))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    data: BotData = application.bot_data
+    data.services = services
+    data.batcher = QuestionBatcher(services.answerer, settings.batch_window_ms, MAX_BATCH)
+    data.guard = ChatGuard(settings.repeat_window_s, settings.flood_limit, settings.flood_window_s)
+    data.admin_ids = frozenset(settings.admin_ids)
+    _register(application, data.admin_ids)
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(
+            farmer.replay_pending_questions,
+            interval=JOURNAL_REPLAY_EVERY_S,
+            first=JOURNAL_REPLAY_EVERY_S,
+            name="replay-journal",
+        )
+    return application
+
+
+def leave_a_core_to_the_loop() -> int:
+    """Let the model use every core but one, so the event loop is never starved.
+
+    On the 2-core target, two intra-op threads plus the event loop oversubscribe the CPU:
+    OpenMP's threads wait on each other while preempted, and the bench measured 7-10
+    answered messages a second with 2 threads against 26 with 1 under the same load.
+    """
+    import torch
+
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+        logger.info("the model uses %d CPU thread(s)", threads)
+    return threads
+
+
+def _register(application: Application, admin_ids: frozenset[int]) -> None:  # type: ignore[type-arg]
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CommandHandler("start", farmer.start, filters=private))
+    application.add_handler(CommandHandler("help", farmer.help_command, filters=private))
+    for command, handler in ADMIN_HANDLERS.items():
+        application.add_handler(CommandHandler(command, handler))
+    if admin_ids:
+        from_admin = filters.User(user_id=admin_ids) & filters.Document.ALL & private
+        application.add_handler(MessageHandler(from_admin, admin.import_bank))
+    text = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & private
+    application.add_handler(MessageHandler(text, farmer.answer_question))
+    application.add_handler(
+        MessageHandler(filters.UpdateType.MESSAGE & NON_TEXT & private, farmer.unsupported_message)
+    )
+    application.add_handler(CallbackQueryHandler(farmer.record_feedback, pattern=r"^fb:"))
+    application.add_handler(CallbackQueryHandler(farmer.choose_suggestion, pattern=r"^s[gn]:"))
+    application.add_handler(CallbackQueryHandler(review.work_queue, pattern=r"^uq:"))
+    application.add_handler(
+        CallbackQueryHandler(farmer.acknowledge, pattern=rf"^{keyboards.THANKS}$")
+    )
+    application.add_error_handler(handle_error)
+
+
+async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
+    """Command menus: /start and /help for everyone, the officer commands for each admin."""
+    await set_commands(application)
+
+
+async def set_commands(application: Application) -> None:  # type: ignore[type-arg]
+    farmer_menu = [BotCommand(name, text) for name, text in texts.FARMER_COMMANDS]
+    admin_menu = farmer_menu + [BotCommand(name, text) for name, text in texts.ADMIN_COMMANDS]
+    await application.bot.set_my_commands(farmer_menu, scope=BotCommandScopeDefault())
+    for admin_id in application.bot_data.admin_ids:
+        try:
+            await application.bot.set_my_commands(admin_menu, scope=BotCommandScopeChat(admin_id))
+        except TelegramError as error:  # e.g. the admin has not opened a chat with the bot
+            logger.warning("could not set the admin menu for %s: %s", admin_id, error)
+
+
+async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+    """Answer what is still queued, stop retraining, close the database."""
+    data: BotData = application.bot_data
+    if data.retrain_task is not None and not data.retrain_task.done():
+        data.retrain_task.cancel()
+    await data.batcher.close()
+    await asyncio.to_thread(data.services.close)
+
+
+def run_bot(settings: Settings, services: Services) -> None:
+    """Long polling by default; a webhook behind a reverse proxy when `webhook_url` is set.
+
+    Webhook mode listens on `listen_host:listen_port` (plain HTTP; the proxy terminates
+    TLS) and refuses to start without `webhook_secret`, which Telegram sends back in the
+    `X-Telegram-Bot-Api-Secret-Token` header of every update.
+    """
+    if settings.webhook_url:
+        problem = _webhook_problem(settings)
+        if problem:
+            services.close()
+            raise ConfigurationError(problem)
+    application = build_application(settings, services)
+    if not settings.webhook_url:
+        logger.info("starting long polling")
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+        return
+    assert settings.webhook_secret is not None
+    logger.info("starting webhook on %s:%d", settings.listen_host, settings.listen_port)
+    application.run_webhook(
+        listen=settings.listen_host,
+        port=settings.listen_port,
+        url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+        webhook_url=settings.webhook_url,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        allowed_updates=Update.ALL_TYPES,
+    )
+
+
+def _webhook_problem(settings: Settings) -> str | None:
+    if settings.webhook_secret is None:
+        return (
+            "webhook mode needs AGRIBOT_WEBHOOK_SECRET (16+ characters of A-Z, a-z, 0-9, _ "
+            "and -) so that only Telegram can post updates; unset AGRIBOT_WEBHOOK_URL to poll"
+        )
+    if not (settings.webhook_url or "").startswith("https://"):
+        return "AGRIBOT_WEBHOOK_URL must be the public https:// address of the reverse proxy"
+    return None

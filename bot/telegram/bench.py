@@ -1,0 +1,221 @@
+"""`agribot bench --telegram`: the real Application against the fake Bot API, many chats at once.
+
+Each chat is a farmer who asks, waits for the answer, and asks the next question (a
+closed loop), so `chats` questions are in flight at any time. Latency runs from the
+moment `getUpdates` hands the update to the bot to the moment its `sendMessage` reaches
+the fake server. The run is made twice: with Telegram's overall limit of 30 messages a
+second lifted (what the bot itself can do) and with it in place (what Telegram allows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.config import Settings
+from bot.retrieval.encoder import Encoder
+from bot.service.bench import fill_cache, synthetic_rows
+from bot.service.runtime import Services, open_database, open_services
+from bot.storage import importer
+from bot.telegram.app import TELEGRAM_MESSAGES_PER_SECOND, build_application
+from bot.testing import ApiCall, FakeBotApi
+
+UNLIMITED = 100_000.0
+WARM_UP = 8
+
+
+@dataclass
+class RunFigures:
+    answered: int
+    replies: int
+    elapsed_s: float
+    answered_per_second: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_max_ms: float
+    batches: int
+    mean_batch: float
+    largest_batch: int
+    answering_busy_share: float  # of the run, the answer thread spent in answer_many
+    batch_ms: float  # mean time of one answer_many call (encode, search, log)
+
+
+@dataclass
+class TelegramBenchReport:
+    pairs: int
+    chats: int
+    messages_per_chat: int
+    bot: RunFigures  # Telegram's overall rate limit lifted
+    at_telegram_limit: RunFigures  # AIORateLimiter at 30 messages/s, as in production
+    model: str
+    cpus: int
+    load_average_1m: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
+
+
+@dataclass
+class _Sample:
+    latency_ms: float
+    answered: bool
+
+
+def run_telegram_bench(
+    settings: Settings, encoder: Encoder, *, pairs: int = 5000, chats: int = 50, messages: int = 10
+) -> TelegramBenchReport:
+    """Build a `pairs`-pair bank, then let `chats` farmers ask `messages` questions each.
+
+    Example:
+        >>> report = run_telegram_bench(Settings(), encoder, pairs=5000, chats=50, messages=10)
+        >>> print(report.to_json())
+    """
+    base = importer.read_bank_file(settings.bank_path)
+    rows = synthetic_rows(base, pairs)
+    with tempfile.TemporaryDirectory(prefix="agribot-tg-bench-") as tmp, FakeBotApi() as fake:
+        bench_settings = settings.model_copy(
+            update={
+                "data_dir": Path(tmp),
+                "database_url": f"sqlite:///{Path(tmp) / 'bench.db'}",
+                "telegram_token": SecretStr(fake.token),
+                "telegram_base_url": fake.base_url,
+                "telegram_base_file_url": fake.base_file_url,
+                "admin_ids": [],
+                "flood_limit": messages * 4 + WARM_UP,
+                "webhook_url": None,
+            }
+        )
+        engine, session_factory = open_database(bench_settings)
+        with session_factory() as session:
+            importer.import_rows(session, rows)
+            fill_cache(session, encoder, base, rows)
+            session.commit()
+        engine.dispose()
+        services = open_services(bench_settings, seed_bank=False, encoder=encoder)
+        try:
+            questions = [row.question for row in rows]
+            lifted = asyncio.run(
+                _run(bench_settings, services, fake, questions, chats, messages, UNLIMITED, 0)
+            )
+            offset = chats * messages + WARM_UP
+            limited = asyncio.run(
+                _run(
+                    bench_settings,
+                    services,
+                    fake,
+                    questions,
+                    chats,
+                    messages,
+                    TELEGRAM_MESSAGES_PER_SECOND,
+                    offset,
+                )
+            )
+        finally:
+            services.close()
+    return TelegramBenchReport(
+        pairs=pairs,
+        chats=chats,
+        messages_per_chat=messages,
+        bot=lifted,
+        at_telegram_limit=limited,
+        model=encoder.model_id,
+        cpus=os.cpu_count() or 0,
+        load_average_1m=round(os.getloadavg()[0], 2),
+    )
+
+
+async def _run(
+    settings: Settings,
+    services: Services,
+    fake: FakeBotApi,
+    questions: list[str],
+    chats: int,
+    messages: int,
+    rate: float,
+    offset: int,
+) -> RunFigures:
+    fake.reset()
+    application = build_application(settings, services, max_messages_per_second=rate)
+    loop = asyncio.get_running_loop()
+    waiting: dict[int, asyncio.Future[tuple[float, dict[str, Any]]]] = {}
+
+    def on_call(call: ApiCall, result: dict[str, Any] | None) -> None:
+        future = waiting.get(call.params.get("chat_id", 0))
+        if call.method == "sendMessage" and future is not None and result is not None:
+            loop.call_soon_threadsafe(_settle, future, (call.at, result))
+
+    async def farmer(chat_id: int, texts: list[str], samples: list[_Sample]) -> None:
+        for text in texts:
+            future = waiting[chat_id] = loop.create_future()
+            update = fake.push_text(chat_id, text)
+            replied_at, message = await asyncio.wait_for(future, timeout=120)
+            update_id = update["update_id"]
+            delivered = fake.delivered_at.get(update_id, fake.pushed_at(update_id))
+            samples.append(_Sample((replied_at - delivered) * 1000, _has_feedback(message)))
+
+    fake.listeners.append(on_call)
+    async with application:
+        await application.updater.start_polling(timeout=1)  # type: ignore[union-attr]
+        await application.start()
+        try:
+            warm: list[_Sample] = []
+            await farmer(1, questions[offset : offset + WARM_UP], warm)
+            batcher = application.bot_data.batcher
+            batcher.stats = type(batcher.stats)()
+            samples: list[_Sample] = []
+            start = offset + WARM_UP
+            began = time.perf_counter()
+            plan = {
+                1000 + chat: [
+                    questions[(start + chat * messages + m) % len(questions)]
+                    for m in range(messages)
+                ]
+                for chat in range(chats)
+            }
+            await asyncio.gather(*(farmer(chat, texts, samples) for chat, texts in plan.items()))
+            elapsed = time.perf_counter() - began
+            stats = batcher.stats
+        finally:
+            await application.updater.stop()  # type: ignore[union-attr]
+            await application.stop()
+    await application.bot_data.batcher.close()
+    latencies = sorted(sample.latency_ms for sample in samples)
+    answered = sum(sample.answered for sample in samples)
+    return RunFigures(
+        answered=answered,
+        replies=len(samples),
+        elapsed_s=round(elapsed, 2),
+        answered_per_second=round(answered / elapsed, 1),
+        latency_p50_ms=_percentile(latencies, 50),
+        latency_p95_ms=_percentile(latencies, 95),
+        latency_max_ms=round(latencies[-1], 1) if latencies else 0.0,
+        batches=stats.batches,
+        mean_batch=round(stats.mean_size, 2),
+        largest_batch=stats.largest,
+        answering_busy_share=round(stats.busy_s / elapsed, 2),
+        batch_ms=round(stats.busy_s / stats.batches * 1000, 1) if stats.batches else 0.0,
+    )
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _has_feedback(message: dict[str, Any]) -> bool:
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return any(button.get("callback_data", "").startswith("fb:") for row in rows for button in row)
+
+
+def _percentile(ordered: list[float], percent: int) -> float:
+    if not ordered:
+        return 0.0
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))], 1)

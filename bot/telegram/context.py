@@ -1,0 +1,53 @@
+"""The typed handler context: `context.services`, `context.batcher`, `context.guard`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+if TYPE_CHECKING:
+    from bot.service.batching import QuestionBatcher
+    from bot.service.runtime import Services
+    from bot.service.throttle import ChatGuard
+
+
+class BotData:
+    """What every handler shares; filled in once by `build_application`."""
+
+    services: Services
+    batcher: QuestionBatcher
+    guard: ChatGuard
+    admin_ids: frozenset[int]
+
+    def __init__(self) -> None:
+        self.retrain_task: asyncio.Task[None] | None = None
+        self.last_alert = float("-inf")
+
+
+class CustomContext(CallbackContext[ExtBot[None], dict, dict, BotData]):
+    """PTB's context with properties for agribot's services, like examples/contexttypesbot.py."""
+
+    def __init__(
+        self,
+        application: Application,  # type: ignore[type-arg]
+        chat_id: int | None = None,
+        user_id: int | None = None,
+    ) -> None:
+        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+
+    @property
+    def services(self) -> Services:
+        return self.bot_data.services
+
+    @property
+    def batcher(self) -> QuestionBatcher:
+        return self.bot_data.batcher
+
+    @property
+    def guard(self) -> ChatGuard:
+        return self.bot_data.guard
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.bot_data.admin_ids

@@ -1,0 +1,173 @@
+"""Farmers' handlers: welcome, help, questions, "did you mean", 👍/👎 and other messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Bot, Message, Update
+
+from bot.errors import PairNotFound
+from bot.service import feedback
+from bot.service.answering import Question, Reply
+from bot.service.feedback import QuestionRef
+from bot.service.throttle import Verdict
+from bot.storage.models import Decision
+from bot.telegram import keyboards, texts
+from bot.telegram.context import CustomContext
+
+logger = logging.getLogger(__name__)
+
+
+async def start(update: Update, context: CustomContext) -> None:
+    await update.effective_message.reply_text(texts.WELCOME)  # type: ignore[union-attr]
+
+
+async def help_command(update: Update, context: CustomContext) -> None:
+    user = update.effective_user
+    text = texts.HELP + (texts.ADMIN_HELP if context.is_admin(user and user.id) else "")
+    for part in texts.split_message(text):
+        await update.effective_message.reply_text(part)  # type: ignore[union-attr]
+
+
+async def answer_question(update: Update, context: CustomContext) -> None:
+    """A farmer's text: answer, offer "did you mean", or queue it for an officer."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    user_id = update.effective_user.id if update.effective_user else None
+    verdict = context.guard.check(message.chat_id, user_id, message.text)
+    if verdict is not Verdict.ANSWER:
+        await _refuse(message, verdict)
+        return
+    question = Question(
+        message.text, chat_id=message.chat_id, user_id=user_id, message_id=message.message_id
+    )
+    reply = await context.batcher.answer(question)
+    logger.info(
+        "chat %s message %s: %s (%.0f ms, question %s)",
+        message.chat_id,
+        message.message_id,
+        reply.decision,
+        reply.latency_ms,
+        reply.question_id if reply.question_id is not None else reply.client_ref,
+    )
+    await send_reply(context.bot, message.chat_id, reply)
+
+
+async def send_reply(bot: Bot, chat_id: int, reply: Reply) -> None:
+    ref = QuestionRef.of(reply)
+    if reply.decision is Decision.ANSWER and reply.answer is not None:
+        await send_answer(bot, chat_id, reply.answer.answer, ref, reply.answer.pair_id)
+    elif reply.decision is Decision.SUGGEST:
+        markup = keyboards.suggestions_keyboard(ref, reply.suggestions)
+        await bot.send_message(chat_id, texts.DID_YOU_MEAN, reply_markup=markup)
+    else:
+        await bot.send_message(chat_id, texts.SENT_TO_OFFICER)
+
+
+async def send_answer(bot: Bot, chat_id: int, answer: str, ref: QuestionRef, pair_id: int) -> None:
+    """The answer in as many messages as it needs; 👍/👎 under the last one."""
+    parts = texts.split_message(answer)
+    for number, part in enumerate(parts, 1):
+        markup = keyboards.feedback_keyboard(ref, pair_id) if number == len(parts) else None
+        await bot.send_message(chat_id, part, reply_markup=markup)
+
+
+async def choose_suggestion(update: Update, context: CustomContext) -> None:
+    """A "did you mean" button: send that answer, or queue the question for "none of these"."""
+    query = update.callback_query
+    assert query is not None
+    press = keyboards.parse_suggestion(query.data)
+    if press is None or query.message is None:
+        await query.answer()
+        return
+    chat_id, user_id = query.message.chat.id, query.from_user.id
+    if press.pair_id is not None:
+        try:
+            pair = await asyncio.to_thread(
+                feedback.choose_suggestion,
+                context.services,
+                press.ref,
+                press.pair_id,
+                chat_id=chat_id,
+                user_id=user_id,
+            )
+        except PairNotFound:
+            await query.answer(texts.ANSWER_GONE, show_alert=True)
+            return
+        await query.answer()
+        await query.edit_message_text(texts.you_chose(pair.question))
+        await send_answer(context.bot, chat_id, pair.answer, press.ref, pair.id)
+        return
+    await asyncio.to_thread(
+        feedback.reject_suggestions, context.services, press.ref, chat_id=chat_id, user_id=user_id
+    )
+    await query.answer()
+    await query.edit_message_text(texts.REJECTED_SENT_TO_OFFICER)
+
+
+async def record_feedback(update: Update, context: CustomContext) -> None:
+    """👍 or 👎 under an answer: store it and put a thank-you where the buttons were."""
+    query = update.callback_query
+    assert query is not None
+    press = keyboards.parse_feedback(query.data)
+    if press is None or query.message is None:
+        await query.answer()
+        return
+    await asyncio.to_thread(
+        feedback.record_answer_feedback,
+        context.services,
+        press.ref,
+        press.pair_id,
+        helpful=press.helpful,
+        chat_id=query.message.chat.id,
+        user_id=query.from_user.id,
+    )
+    await query.answer(texts.THANKS_FOR_FEEDBACK if press.helpful else texts.SORRY_NOT_HELPFUL)
+    await query.edit_message_reply_markup(keyboards.thanks_keyboard())
+
+
+async def acknowledge(update: Update, context: CustomContext) -> None:
+    """The thank-you button does nothing; answering the press stops the spinner."""
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+
+
+async def unsupported_message(update: Update, context: CustomContext) -> None:
+    """Voice, photos, stickers, places, files: say kindly what the bot can read today."""
+    message = update.effective_message
+    if message is None:
+        return
+    user_id = update.effective_user.id if update.effective_user else None
+    verdict = context.guard.check(message.chat_id, user_id)
+    if verdict is not Verdict.ANSWER:
+        await _refuse(message, verdict)
+        return
+    if message.voice or message.audio or message.video_note:
+        text = texts.VOICE_NOT_YET
+    elif message.photo or message.video:
+        text = texts.PHOTO_NOT_YET
+    elif message.sticker:
+        text = texts.STICKER_REPLY
+    elif message.location or message.venue:
+        text = texts.LOCATION_NOT_YET
+    elif message.document:
+        text = texts.DOCUMENT_NOT_YET
+    else:
+        text = texts.TEXT_ONLY
+    await message.reply_text(text)
+
+
+async def replay_pending_questions(context: CustomContext) -> None:
+    """Job: write questions kept in the journal during a database outage."""
+    written = await asyncio.to_thread(context.services.answerer.replay_journal)
+    if written:
+        logger.info("recovered %d journaled question(s)", written)
+
+
+async def _refuse(message: Message, verdict: Verdict) -> None:
+    if verdict is Verdict.REPEAT:
+        await message.reply_text(texts.ALREADY_ASKED)
+    elif verdict is Verdict.FLOODED:
+        logger.warning("chat %s is flooding; pausing replies", message.chat_id)
+        await message.reply_text(texts.SLOW_DOWN)

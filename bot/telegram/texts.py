@@ -1,0 +1,335 @@
+"""Every text the bot shows, in plain farmers' Sinhala, and splitting long ones for Telegram."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.errors import RowError
+from bot.storage.models import Decision
+from bot.storage.stats import Stats
+
+MAX_MESSAGE = 4096  # Telegram counts UTF-16 code units
+
+HOTLINE = "1920"
+OFFICER = "කෘෂිකර්ම උපදේශක නිලධාරී"
+
+# --- farmers ------------------------------------------------------------------------
+
+WELCOME = (
+    "ආයුබෝවන්! 🌾\n"
+    "මම වී ගොවිතැන ගැන ප්‍රශ්නවලට උත්තර දෙන සහායකයා.\n\n"
+    "මගෙන් අහන්න පුළුවන්: බිත්තර වී සහ තවාන්, වී වර්ග, පොහොර දාන හැටි, පළිබෝධ සහ රෝග, "
+    "යල-මහ කන්න, අස්වනු නෙළීම, වී වේලීම සහ ගබඩා කිරීම, වගා රක්ෂණය.\n\n"
+    "ඔබේ ප්‍රශ්නය සිංහලෙන්, කතා කරන විදිහටම ලියලා එවන්න. උදාහරණයක්:\n"
+    "„වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?“\n\n"
+    "මා ළඟ උත්තරයක් නැති ප්‍රශ්නයක් නම්, මම ඒක කෘෂිකර්ම නිලධාරියෙකුට යවනවා. "
+    "එයාගේ උත්තරය මෙතනටම එනවා.\n\n"
+    "මතක තියාගන්න: මගේ උත්තර උපදෙස් විතරයි. ඔබේ කුඹුරටම ගැළපෙන උපදෙස් ඕන නම් "
+    f"ගොවිජන සේවා මධ්‍යස්ථානයේ {OFFICER} හමුවෙන්න, නැත්නම් කෘෂිකර්ම දෙපාර්තමේන්තුවේ {HOTLINE} "
+    "ඇමතුම් සේවාවට කතා කරන්න."
+)
+
+HELP = (
+    "ℹ️ මාව පාවිච්චි කරන හැටි\n\n"
+    "• ඔබේ ප්‍රශ්නය සිංහලෙන් ලියලා එවන්න. කෙටියෙන්, පැහැදිලිව අහන්න: "
+    "„දුඹුරු පැළ කීඩෑවා පාලනය කරන්නේ කොහොමද?“\n"
+    "• උත්තරයට පස්සේ 👍 හෝ 👎 ඔබන්න. ඒකෙන් මට හොඳට ඉගෙනගන්න උදව් වෙනවා.\n"
+    "• „ඔබ අහන්නේ මේකද?“ කියලා ප්‍රශ්න කිහිපයක් ආවොත්, ගැළපෙන එක ඔබන්න. "
+    "එකක්වත් ගැළපෙන්නේ නැත්නම් „මේ එකක්වත් නෙවෙයි“ ඔබන්න; මම ප්‍රශ්නය නිලධාරියෙකුට යවන්නම්.\n"
+    "• දැනට මට තේරෙන්නේ ලියපු පණිවිඩ විතරයි. හඬ පණිවිඩ, ඡායාරූප තවම බැහැ.\n\n"
+    f"තවත් උදව් ඕන නම්: ප්‍රදේශයේ {OFFICER} හෝ {HOTLINE} ඇමතුම් සේවාව."
+)
+
+HELPFUL_BUTTON = "👍 ප්‍රයෝජනවත්"
+NOT_HELPFUL_BUTTON = "👎 ප්‍රයෝජන නැහැ"
+THANKS_BUTTON = "🙏 ස්තූතියි!"
+THANKS_FOR_FEEDBACK = "ඔබේ අදහසට ස්තූතියි!"
+SORRY_NOT_HELPFUL = f"සමාවෙන්න. වැඩි විස්තර සඳහා ප්‍රදේශයේ {OFFICER} හමුවෙන්න, නැත්නම් {HOTLINE} අමතන්න."
+
+DID_YOU_MEAN = "🤔 ඔබ අහන්නේ මේ ප්‍රශ්නයක්ද? ගැළපෙන එක ඔබන්න."
+NONE_OF_THESE = "❌ මේ එකක්වත් නෙවෙයි"
+SENT_TO_OFFICER = (
+    "ඔබේ ප්‍රශ්නයට හරි උත්තරයක් දැනට මා ළඟ නැහැ. 🙏\n"
+    "මම ප්‍රශ්නය කෘෂිකර්ම නිලධාරියෙකුට යැව්වා. එයා උත්තර දුන්න ගමන් ඒක මෙතනටම එවන්නම්.\n"
+    f"හදිසි නම් {HOTLINE} අමතන්න."
+)
+REJECTED_SENT_TO_OFFICER = "හරි. 🙏 මම ඔබේ ප්‍රශ්නය කෘෂිකර්ම නිලධාරියෙකුට යැව්වා. උත්තරය ලැබුණ ගමන් මෙතනටම එවන්නම්."
+ANSWER_GONE = "සමාවෙන්න, ඒ උත්තරය දැන් නැහැ. කරුණාකර ප්‍රශ්නය ආයෙත් අහන්න."
+ALREADY_ASKED = "ඔබ මේ ප්‍රශ්නය දැන් ටිකකට කලින් ඇහුවා. උත්තරය උඩින් තියෙනවා. 🙂"
+SLOW_DOWN = "ඔබ පණිවිඩ ගොඩක් ඉක්මනට එවනවා. කරුණාකර විනාඩියක් ඉඳලා ආයෙත් අහන්න. 🙏"
+SOMETHING_WENT_WRONG = f"සමාවෙන්න, පොඩි දෝෂයක් ආවා. 🙏 ටිකකින් ආයෙත් උත්සාහ කරන්න, නැත්නම් {HOTLINE} අමතන්න."
+
+VOICE_NOT_YET = "සමාවෙන්න, මට තවම හඬ පණිවිඩ අහන්න බැහැ. 🙏 ඔබේ ප්‍රශ්නය සිංහලෙන් ලියලා එවන්න."
+PHOTO_NOT_YET = (
+    "සමාවෙන්න, මට තවම ඡායාරූප බලලා උත්තර දෙන්න බැහැ. 🙏 "
+    "ලක්ෂණ වචනවලින් ලියලා එවන්න (උදා: „කොළවල දුඹුරු ලප වැටිලා“), "
+    f"නැත්නම් ඡායාරූපය ප්‍රදේශයේ {OFFICER}ට පෙන්නන්න."
+)
+STICKER_REPLY = "🙂 ඔබේ ප්‍රශ්නය වචනවලින් ලියලා එවන්න, මම උදව් කරන්නම්."
+LOCATION_NOT_YET = (
+    "ස්තූතියි, හැබැයි මට තවම ස්ථානය අනුව උපදෙස් දෙන්න බැහැ. ඔබේ ප්‍රශ්නය ලියලා එවන්න. "
+    f"ඔබේ ප්‍රදේශයටම ගැළපෙන උපදෙස් ඕන නම් ගොවිජන සේවා මධ්‍යස්ථානයේ {OFFICER} හමුවෙන්න."
+)
+DOCUMENT_NOT_YET = "සමාවෙන්න, මට ගොනු කියවන්න බැහැ. ඔබේ ප්‍රශ්නය පණිවිඩයක් විදිහට ලියලා එවන්න."
+TEXT_ONLY = "දැනට මට තේරෙන්නේ ලියපු ප්‍රශ්න විතරයි. ඔබේ ප්‍රශ්නය සිංහලෙන් ලියලා එවන්න."
+ADMINS_ONLY = "සමාවෙන්න, මේ විධානය කෘෂිකර්ම නිලධාරීන්ට විතරයි. 🙏 වී වගාව ගැන ප්‍රශ්නයක් තියෙනවා නම් ඒක ලියලා එවන්න."
+
+
+def you_chose(question: str) -> str:
+    return f"✅ ඔබ තෝරාගත්තේ: {question}"
+
+
+def officer_answer(question: str, answer: str) -> str:
+    return f"🌾 ඔබ ඇහුව ප්‍රශ්නයට කෘෂිකර්ම නිලධාරියාගේ උත්තරය:\n\n❓ „{question}“\n\n{answer}"
+
+
+# --- command menus ------------------------------------------------------------------
+
+FARMER_COMMANDS = [("start", "පටන් ගන්න: මට කරන්න පුළුවන් දේ"), ("help", "උදව්: අහන හැටි")]
+ADMIN_COMMANDS = [
+    ("add", "අලුත් ප්‍රශ්නයක් සහ උත්තරයක් එකතු කරන්න"),
+    ("edit", "ප්‍රශ්නයක් හෝ උත්තරයක් වෙනස් කරන්න"),
+    ("delete", "ප්‍රශ්නයක් මකන්න"),
+    ("find", "ප්‍රශ්න බැංකුවේ සොයන්න"),
+    ("export", "ප්‍රශ්න බැංකුව CSV ගොනුවක් ලෙස"),
+    ("unanswered", "උත්තර නැති ප්‍රශ්න"),
+    ("answer", "ගොවියාගේ ප්‍රශ්නයකට උත්තර දෙන්න"),
+    ("link", "ගොවියාගේ ප්‍රශ්නය තියෙන ප්‍රශ්නයකට සම්බන්ධ කරන්න"),
+    ("dismiss", "ප්‍රශ්නයක් පෝලිමෙන් ඉවත් කරන්න"),
+    ("stats", "සංඛ්‍යා ලේඛන"),
+    ("retrain", "ආකෘතිය නැවත පුහුණු කරන්න"),
+]
+
+# --- officers (admins) --------------------------------------------------------------
+
+ADMIN_HELP = (
+    "\n\n🛠 නිලධාරී විධාන\n"
+    "/add ප්‍රශ්නය || උත්තරය\n"
+    "/add ප්‍රශ්නය || උත්තරය || වෙනත් විදිහ 1 | වෙනත් විදිහ 2 — අහන වෙනත් විදිහත් එක්ක\n"
+    "/edit ID ප්‍රශ්නය || උත්තරය — ප්‍රශ්නය හිස් නම් එලෙසම තියෙනවා: /edit 12 || අලුත් උත්තරය\n"
+    "/delete ID — මකන්න\n"
+    "/find වචන — ළඟම ප්‍රශ්න සොයන්න (/find 12 — අංක 12 සම්පූර්ණයෙන්)\n"
+    "CSV හෝ JSONL ගොනුවක් එවන්න — ආනයනය; වැරදි පේළියක් තිබුණොත් කිසිවක් එකතු වෙන්නේ නැහැ\n"
+    "/export — මුළු ප්‍රශ්න බැංකුවම CSV ගොනුවක් ලෙස\n"
+    "/unanswered — උත්තර නැති ප්‍රශ්න (පිටු වශයෙන්)\n"
+    "/answer ID උත්තරය — ගොවියාට උත්තරය යවා බැංකුවට එකතු කරන්න\n"
+    "/link ID QA_ID — ගොවියාගේ ප්‍රශ්නය තියෙන ප්‍රශ්නයකට සම්බන්ධ කර ඒ උත්තරය යවන්න\n"
+    "/dismiss ID — පෝලිමෙන් ඉවත් කරන්න\n"
+    "/stats — සංඛ්‍යා ලේඛන\n"
+    "/retrain — ආකෘතිය නැවත පුහුණු කරන්න"
+)
+
+USAGE_ADD = "භාවිතය: /add ප්‍රශ්නය || උත්තරය\nවෙනත් විදිහවල් එක්ක: /add ප්‍රශ්නය || උත්තරය || විදිහ 1 | විදිහ 2"
+USAGE_EDIT = "භාවිතය: /edit ID ප්‍රශ්නය || උත්තරය   (උත්තරය විතරක්: /edit ID || උත්තරය)"
+USAGE_DELETE = "භාවිතය: /delete ID"
+USAGE_FIND = "භාවිතය: /find වචන   හෝ   /find ID"
+USAGE_ANSWER = "භාවිතය: /answer ID උත්තරය"
+USAGE_LINK = "භාවිතය: /link ID QA_ID"
+USAGE_DISMISS = "භාවිතය: /dismiss ID"
+NOTHING_FOUND = "ගැළපෙන ප්‍රශ්න හමු වුණේ නැහැ."
+QUEUE_EMPTY = "🎉 උත්තර බලාපොරොත්තුවෙන් ඉන්න ප්‍රශ්න නැහැ."
+QUEUE_HINT = "උත්තර දෙන්න: /answer ID උත්තරය · සම්බන්ධ කරන්න: /link ID QA_ID"
+PREVIOUS_PAGE = "◀ කලින්"
+NEXT_PAGE = "ඊළඟ ▶"
+IMPORT_WRONG_TYPE = "CSV (.csv) හෝ JSONL (.jsonl) ගොනුවක් එවන්න."
+IMPORT_TOO_BIG = "ගොනුව විශාල වැඩියි (MB 20 ට අඩු විය යුතුයි)."
+FARMER_UNREACHABLE = "⚠️ සුරැකුවා, හැබැයි ගොවියාට පණිවිඩය යවන්න බැරි වුණා."
+RETRAIN_STARTED = "⏳ නැවත පුහුණුව පටන් ගත්තා. ප්‍රගතිය මෙතනට එවන්නම්."
+RETRAIN_BUSY = "නැවත පුහුණුවක් දැනටමත් යනවා. ඒක ඉවර වෙනකම් ඉන්න."
+RETRAIN_UNAVAILABLE = "මේ ස්ථාපනයේ නැවත පුහුණු කිරීම තවම නැහැ."
+RETRAIN_FAILED = "❌ නැවත පුහුණුව අසාර්ථක වුණා. විස්තර ලොග් එකේ තියෙනවා."
+
+
+def queue_find_button(item_id: int) -> str:
+    return f"🔎 #{item_id}"
+
+
+def queue_dismiss_button(item_id: int) -> str:
+    return f"🗑 #{item_id}"
+
+
+def pair_added(pair_id: int, question: str, alternates: int) -> str:
+    extra = f" (වෙනත් විදිහ {alternates}ක් එක්ක)" if alternates else ""
+    return f"✅ අංක {pair_id} ලෙස එකතු කළා{extra}: {question}"
+
+
+def pair_updated(pair_id: int) -> str:
+    return f"✅ අංක {pair_id} යාවත්කාලීන කළා."
+
+
+def pair_deleted(pair_id: int) -> str:
+    return f"🗑 අංක {pair_id} මැකුවා."
+
+
+def pair_not_found(pair_id: int | str) -> str:
+    return f"අංක {pair_id} ලෙස ප්‍රශ්නයක් බැංකුවේ නැහැ."
+
+
+def duplicate_question(existing_id: int) -> str:
+    return f"මේ ප්‍රශ්නය දැනටමත් බැංකුවේ අංක {existing_id} ලෙස තියෙනවා. වෙනස් කරන්න: /edit {existing_id} ..."
+
+
+def invalid_pair(reason: str) -> str:
+    return f"එකතු කරන්න බැහැ: {reason}"
+
+
+def pair_details(pair_id: int, question: str, answer: str, alternates: Sequence[str]) -> str:
+    others = "".join(f"\n  • {text}" for text in alternates)
+    return f"#{pair_id} ❓ {question}\n💬 {answer}" + (f"\nවෙනත් විදිහ:{others}" if others else "")
+
+
+def find_results(rows: Sequence[tuple[int, float, str]]) -> str:
+    lines = [f"#{pair_id} ({score:.2f}) {question}" for pair_id, score, question in rows]
+    return "🔎 ළඟම ප්‍රශ්න:\n" + "\n".join(lines)
+
+
+def import_done(added: int, updated: int, duplicates: Sequence[tuple[int, int]]) -> str:
+    text = f"📥 ආනයනය අවසන්: අලුත් {added}, යාවත්කාලීන {updated}, දැනටමත් තිබුණු {len(duplicates)}."
+    shown = [f"පේළිය {line} → අංක {pair_id}" for line, pair_id in duplicates[:20]]
+    return text + ("\n" + "\n".join(shown) if shown else "")
+
+
+def import_rejected(errors: Sequence[RowError]) -> str:
+    lines = [f"පේළිය {error.line}: {error.message}" for error in errors[:50]]
+    more = f"\n... තවත් {len(errors) - 50}ක්" if len(errors) > 50 else ""
+    return f"❌ කිසිවක් ආනයනය කළේ නැහැ. වැරදි පේළි {len(errors)}ක්:\n" + "\n".join(lines) + more
+
+
+def export_caption(count: int) -> str:
+    return f"📤 ප්‍රශ්න බැංකුව: ප්‍රශ්න {count}ක්"
+
+
+def queue_page(items: Sequence[tuple[int, datetime, str]], offset: int, total: int) -> str:
+    lines = [f"#{item_id} · {asked:%Y-%m-%d} · {text}" for item_id, asked, text in items]
+    header = f"❓ උත්තර නැති ප්‍රශ්න {offset + 1}-{offset + len(items)} / {total}"
+    return header + "\n\n" + "\n\n".join(lines) + "\n\n" + QUEUE_HINT
+
+
+def queue_item_not_found(item_id: int | str) -> str:
+    return f"අංක {item_id} ලෙස විවෘත ප්‍රශ්නයක් නැහැ (දැනටමත් විසඳලා හෝ ඉවත් කරලා)."
+
+
+def queue_candidates(item_id: int, question: str, rows: Sequence[tuple[int, float, str]]) -> str:
+    found = find_results(rows) if rows else NOTHING_FOUND
+    return f"#{item_id} „{question}“\n\n{found}\n\nසම්බන්ධ කරන්න: /link {item_id} QA_ID"
+
+
+def answered(item_id: int, pair_id: int) -> str:
+    return f"✅ ප්‍රශ්නය #{item_id} බැංකුවට අංක {pair_id} ලෙස එකතු කළා, ගොවියාට උත්තරය යැව්වා."
+
+
+def linked(item_id: int, pair_id: int) -> str:
+    return f"✅ ප්‍රශ්නය #{item_id} අංක {pair_id} ට සම්බන්ධ කළා, ගොවියාට උත්තරය යැව්වා."
+
+
+def dismissed(item_id: int) -> str:
+    return f"🗑 ප්‍රශ්නය #{item_id} පෝලිමෙන් ඉවත් කළා."
+
+
+def stats_report(stats: Stats) -> str:
+    def share(decision: Decision) -> str:
+        return f"{stats.share(decision) * 100:.0f}%"
+
+    ratio = stats.helpful_ratio
+    thumbs = (
+        f"{ratio * 100:.0f}% ({stats.helpful} 👍 / {stats.not_helpful} 👎)"
+        if ratio is not None
+        else "තවම නැහැ"
+    )
+    lines = [
+        "📊 සංඛ්‍යා ලේඛන",
+        f"අද ප්‍රශ්න: {stats.today}",
+        f"පසුගිය දින 7: {stats.week}",
+        f"• උත්තර දුන්: {share(Decision.ANSWER)}",
+        f"• යෝජනා දුන්: {share(Decision.SUGGEST)}",
+        f"• උත්තර නොදුන්: {share(Decision.DECLINE)}",
+        f"👍 අනුපාතය: {thumbs}",
+        f"උත්තර බලාපොරොත්තුවෙන්: {stats.open_queue}",
+    ]
+    if stats.median_latency_ms is not None:
+        lines.append(f"උත්තරයකට මධ්‍ය කාලය: {stats.median_latency_ms:.0f} ms")
+    if stats.top_unanswered:
+        lines.append("\nනිතර අහන, උත්තර නැති ප්‍රශ්න:")
+        lines += [
+            f"{n}. {text} ({count})" for n, (text, count) in enumerate(stats.top_unanswered, 1)
+        ]
+    return "\n".join(lines)
+
+
+def retrain_progress(text: str) -> str:
+    return f"⏳ {text}"
+
+
+def retrain_finished(promoted: bool, summary: str, model_id: str | None) -> str:
+    if promoted:
+        return f"✅ අලුත් ආකෘතිය ({model_id}) දැන් පාවිච්චි කරනවා.\n\n{summary}"
+    return f"ℹ️ ආකෘතිය මාරු කළේ නැහැ; පරණ ආකෘතියම පාවිච්චි කරනවා.\n\n{summary}"
+
+
+def error_alert(error: str, where: str) -> str:
+    return f"⚠️ දෝෂයක්: {error} ({where})"
+
+
+# --- splitting ----------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?෴।])\s+|\n+")
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Cut `text` into messages of at most `limit` UTF-16 units, at sentence ends if possible.
+
+    Paragraph and sentence ends are preferred; a sentence longer than `limit` is cut at
+    spaces, and a word longer than `limit` is cut where it must be.
+
+    Example:
+        >>> split_message("පළමු වාක්‍යය. දෙවැනි වාක්‍යය.", limit=16)
+        ['පළමු වාක්‍යය.', 'දෙවැනි වාක්‍යය.']
+    """
+    text = text.strip()
+    if utf16_len(text) <= limit:
+        return [text] if text else []
+    pieces: list[str] = []
+    for sentence in _pieces(text):
+        pieces.extend(_cut(sentence, limit) if utf16_len(sentence) > limit else [sentence])
+    parts: list[str] = []
+    current = ""
+    for piece in pieces:
+        joined = f"{current}{piece}" if current else piece.lstrip()
+        if utf16_len(joined.rstrip()) <= limit:
+            current = joined
+        else:
+            parts.append(current.rstrip())
+            current = piece.lstrip()
+    if current.strip():
+        parts.append(current.rstrip())
+    return [part for part in parts if part]
+
+
+def _pieces(text: str) -> list[str]:
+    """Sentences with the whitespace that followed each, so joining restores the text."""
+    pieces, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        pieces.append(text[start : match.end()])
+        start = match.end()
+    pieces.append(text[start:])
+    return [piece for piece in pieces if piece]
+
+
+def _cut(sentence: str, limit: int) -> list[str]:
+    words = re.findall(r"\S+\s*", sentence)
+    out: list[str] = []
+    for word in words:
+        while utf16_len(word) > limit:
+            size = limit
+            while utf16_len(word[:size]) > limit:
+                size -= 1
+            out.append(word[:size])
+            word = word[size:]
+        out.append(word)
+    return out

@@ -1,0 +1,400 @@
+"""A fake Telegram Bot API over real HTTP on 127.0.0.1, for end-to-end tests and the bench.
+
+The real `Application` reaches it through `ApplicationBuilder().base_url(fake.base_url)`.
+It answers the methods agribot uses, records every call, lets a test push updates (text,
+commands, button presses, documents, voice...) and wait for what the bot sent, and can
+answer the next call of a method with an error (400, 403, 429 with retry_after).
+
+Example:
+    >>> with FakeBotApi() as fake:
+    ...     fake.push_text(42, "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?")
+    ...     messages = await fake.wait_for_messages(42, 1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+from bot.testing._http import ApiCall, BotApiHandler
+
+TRUE_METHODS = frozenset(
+    {
+        "deleteWebhook",
+        "setWebhook",
+        "setMyCommands",
+        "deleteMyCommands",
+        "answerCallbackQuery",
+        "sendChatAction",
+        "close",
+        "logOut",
+    }
+)
+
+
+@dataclass
+class _Failure:
+    status: int
+    description: str
+    retry_after: int | None
+
+
+class FakeBotApi:
+    """The fake server; start it with `start()` or `with FakeBotApi() as fake:`."""
+
+    def __init__(self, token: str = "123456:TEST-token", *, username: str = "agribot_test_bot"):
+        self.token = token
+        self.bot_user = {
+            "id": int(token.split(":")[0]),
+            "is_bot": True,
+            "first_name": "Agribot",
+            "username": username,
+        }
+        self.calls: list[ApiCall] = []
+        self.commands: dict[str, list[dict[str, Any]]] = {}
+        self.listeners: list[Callable[[ApiCall, dict[str, Any] | None], None]] = []
+        self._cond = threading.Condition()
+        self._ids = itertools.count(1)
+        self._updates: deque[dict[str, Any]] = deque()
+        self._pushed_at: dict[int, float] = {}
+        self.delivered_at: dict[int, float] = {}
+        self._messages: dict[int, dict[str, Any]] = {}
+        self._sent: dict[int, list[int]] = defaultdict(list)
+        self._files: dict[str, tuple[str, bytes]] = {}
+        self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._server: ThreadingHTTPServer | None = None
+        self._stopping = False
+
+    # Life cycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeBotApi:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), BotApiHandler)
+        self._server.daemon_threads = True
+        self._server.fake = self  # type: ignore[attr-defined]
+        threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="fake-bot-api"
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> FakeBotApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Forget calls, updates, messages, files, failures and commands (between tests)."""
+        with self._cond:
+            self.calls.clear()
+            self.commands.clear()
+            self.listeners.clear()
+            self._updates.clear()
+            self._messages.clear()
+            self._sent.clear()
+            self._files.clear()
+            self._failures.clear()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() the fake first"
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    # Steering the bot -------------------------------------------------------------------
+
+    def fail_next(
+        self, method: str, status: int = 429, description: str = "", *, retry_after: int = 1
+    ) -> None:
+        """Answer the next call of `method` with an error instead of doing it."""
+        text = description or {
+            429: f"Too Many Requests: retry after {retry_after}",
+            403: "Forbidden: bot was blocked by the user",
+        }.get(status, "Bad Request: injected failure")
+        with self._cond:
+            self._failures[method].append(
+                _Failure(status, text, retry_after if status == 429 else None)
+            )
+
+    def push_update(self, payload: dict[str, Any]) -> dict[str, Any]:
+        with self._cond:
+            update = {"update_id": next(self._ids), **payload}
+            self._updates.append(update)
+            self._pushed_at[update["update_id"]] = time.perf_counter()
+            self._cond.notify_all()
+        return update
+
+    def push_message(self, chat_id: int, user_id: int | None = None, **content: Any) -> dict:
+        """A farmer's message of any kind (`text=...`, `voice=...`); returns the Update dict."""
+        message = {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "Farmer"},
+            "from": _user(user_id or chat_id),
+            **content,
+        }
+        with self._cond:
+            self._messages[message["message_id"]] = message
+        return self.push_update({"message": message})
+
+    def push_text(self, chat_id: int, text: str, *, user_id: int | None = None) -> dict:
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split(None, 1)[0]
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return self.push_message(chat_id, user_id, **content)
+
+    def push_command(self, chat_id: int, command: str, args: str = "", **kw: Any) -> dict:
+        return self.push_text(chat_id, f"/{command} {args}".rstrip(), **kw)
+
+    def push_callback(
+        self, chat_id: int, message: dict[str, Any], data: str, *, user_id: int | None = None
+    ) -> dict:
+        """A press on a button of `message` (one of the bot's sent messages)."""
+        query = {
+            "id": str(next(self._ids)),
+            "from": _user(user_id or chat_id),
+            "chat_instance": str(chat_id),
+            "data": data,
+            "message": message,
+        }
+        return self.push_update({"callback_query": query})
+
+    def add_file(self, data: bytes, file_path: str) -> dict[str, Any]:
+        file_id = f"file-{next(self._ids)}"
+        with self._cond:
+            self._files[file_id] = (file_path, data)
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data)}
+
+    def push_document(
+        self,
+        chat_id: int,
+        file_name: str,
+        data: bytes,
+        *,
+        user_id: int | None = None,
+        mime_type: str = "text/csv",
+    ) -> dict:
+        document = {
+            **self.add_file(data, f"documents/{file_name}"),
+            "file_name": file_name,
+            "mime_type": mime_type,
+        }
+        return self.push_message(chat_id, user_id, document=document)
+
+    def push_voice(self, chat_id: int, **kw: Any) -> dict:
+        voice = {**self.add_file(b"OggS", "voice/v.oga"), "duration": 3}
+        return self.push_message(chat_id, voice=voice, **kw)
+
+    def push_photo(self, chat_id: int, **kw: Any) -> dict:
+        photo = [{**self.add_file(b"\xff\xd8", "photos/p.jpg"), "width": 90, "height": 90}]
+        return self.push_message(chat_id, photo=photo, **kw)
+
+    def push_sticker(self, chat_id: int, **kw: Any) -> dict:
+        sticker = {
+            **self.add_file(b"RIFF", "stickers/s.webp"),
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        }
+        return self.push_message(chat_id, sticker=sticker, **kw)
+
+    def push_location(self, chat_id: int, **kw: Any) -> dict:
+        return self.push_message(chat_id, location={"latitude": 7.29, "longitude": 80.63}, **kw)
+
+    # What the bot did -------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        with self._cond:
+            return [call for call in self.calls if call.method == method]
+
+    def sent_messages(self, chat_id: int) -> list[dict[str, Any]]:
+        """The bot's messages to a chat in the order sent, with later edits applied."""
+        with self._cond:
+            return [dict(self._messages[mid]) for mid in self._sent.get(chat_id, [])]
+
+    def uploaded(self, message: dict[str, Any]) -> tuple[str, bytes]:
+        """File name and bytes of a document the bot sent."""
+        document = message["document"]
+        return document["file_name"], self._files[document["file_id"]][1]
+
+    async def wait_for_messages(
+        self, chat_id: int, count: int, timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """At least `count` messages sent to `chat_id`, waiting without blocking the loop."""
+        await self.wait_until(
+            lambda: len(self._sent.get(chat_id, [])) >= count,
+            timeout,
+            lambda: (
+                f"{count} message(s) for chat {chat_id}, got "
+                f"{[m.get('text') for m in self.sent_messages(chat_id)]}"
+            ),
+        )
+        return self.sent_messages(chat_id)
+
+    async def wait_for_call(
+        self, method: str, count: int = 1, timeout: float = 10.0
+    ) -> list[ApiCall]:
+        await self.wait_until(
+            lambda: len(self.calls_to(method)) >= count,
+            timeout,
+            lambda: f"{count} call(s) to {method}",
+        )
+        return self.calls_to(method)
+
+    async def wait_until(
+        self,
+        check: Callable[[], bool],
+        timeout: float = 10.0,
+        describe: Callable[[], str] = lambda: "condition",
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {describe()}")
+            await asyncio.sleep(0.02)
+
+    # The API ----------------------------------------------------------------------------
+
+    def handle(self, call: ApiCall) -> tuple[int, dict[str, Any]]:
+        with self._cond:
+            self.calls.append(call)
+            failure = self._failures[call.method].popleft() if self._failures[call.method] else None
+        if failure is not None:
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": failure.status,
+                "description": failure.description,
+            }
+            if failure.retry_after is not None:
+                body["parameters"] = {"retry_after": failure.retry_after}
+            return failure.status, body
+        if call.method == "getUpdates":
+            return 200, {"ok": True, "result": self._get_updates(call.params)}
+        handler = getattr(self, f"_api_{call.method}", None)
+        if handler is not None:
+            result = handler(call)
+        elif call.method in TRUE_METHODS:
+            result = True
+        else:
+            return 400, {
+                "ok": False,
+                "error_code": 400,
+                "description": f"Bad Request: fake has no method {call.method}",
+            }
+        for listener in list(self.listeners):
+            listener(call, result if isinstance(result, dict) else None)
+        return 200, {"ok": True, "result": result}
+
+    def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset, timeout = int(params.get("offset") or 0), float(params.get("timeout") or 0)
+        limit = int(params.get("limit") or 100)
+        with self._cond:
+            while self._updates and self._updates[0]["update_id"] < offset:
+                self._updates.popleft()
+            self._cond.wait_for(lambda: self._updates or self._stopping, timeout=timeout)
+            batch = list(itertools.islice(self._updates, limit))
+            now = time.perf_counter()
+            for update in batch:
+                self.delivered_at.setdefault(update["update_id"], now)
+            return batch
+
+    def pushed_at(self, update_id: int) -> float:
+        return self._pushed_at[update_id]
+
+    def _api_getMe(self, call: ApiCall) -> dict[str, Any]:
+        return self.bot_user
+
+    def _api_setMyCommands(self, call: ApiCall) -> bool:
+        scope = call.params.get("scope") or {"type": "default"}
+        key = scope["type"] + (f":{scope['chat_id']}" if "chat_id" in scope else "")
+        with self._cond:
+            self.commands[key] = call.params["commands"]
+        return True
+
+    def _new_message(self, chat_id: int, **content: Any) -> dict[str, Any]:
+        message = {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": self.bot_user,
+        }
+        message.update({k: v for k, v in content.items() if v is not None})
+        with self._cond:
+            self._messages[message["message_id"]] = message
+            self._sent[chat_id].append(message["message_id"])
+        return message
+
+    def _api_sendMessage(self, call: ApiCall) -> dict[str, Any]:
+        p = call.params
+        replied = (p.get("reply_parameters") or {}).get("message_id")
+        return self._new_message(
+            p["chat_id"],
+            text=p["text"],
+            reply_markup=p.get("reply_markup"),
+            reply_to_message=self._messages.get(replied) if replied else None,
+        )
+
+    def _api_sendDocument(self, call: ApiCall) -> dict[str, Any]:
+        name, data = call.files["document"]
+        document = {**self.add_file(data, f"documents/{name}"), "file_name": name}
+        return self._new_message(
+            call.params["chat_id"], document=document, caption=call.params.get("caption")
+        )
+
+    def _edit(self, call: ApiCall, **changes: Any) -> dict[str, Any]:
+        with self._cond:
+            message = self._messages[call.params["message_id"]]
+            message.update(changes, edit_date=int(time.time()))
+            if changes.get("reply_markup") is None:
+                message.pop("reply_markup", None)  # Telegram drops buttons not sent again
+            return dict(message)
+
+    def _api_editMessageText(self, call: ApiCall) -> dict[str, Any]:
+        return self._edit(
+            call, text=call.params["text"], reply_markup=call.params.get("reply_markup")
+        )
+
+    def _api_editMessageReplyMarkup(self, call: ApiCall) -> dict[str, Any]:
+        return self._edit(call, reply_markup=call.params.get("reply_markup"))
+
+    def _api_getFile(self, call: ApiCall) -> dict[str, Any]:
+        file_id = call.params["file_id"]
+        path, data = self._files[file_id]
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_path": path,
+            "file_size": len(data),
+        }
+
+    def file_by_path(self, path: str) -> bytes | None:
+        with self._cond:
+            return next((data for p, data in self._files.values() if p == path), None)
+
+
+def _user(user_id: int) -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": "Farmer", "language_code": "si"}

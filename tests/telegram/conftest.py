@@ -1,0 +1,176 @@
+"""The fake Bot API (one server per session) and the real Application polling it."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.engine import make_url
+from telegram.ext import Application
+
+from bot.config import Settings
+from bot.service.runtime import Services, open_services
+from bot.storage.db import make_engine, upgrade
+from bot.storage.models import Embedding
+from bot.telegram.app import build_application
+from bot.testing import FakeBotApi
+from tests.conftest import SMALL_BANK
+
+ADMIN = 9001
+# Real scores of the base model on the small bank: a bank phrasing scores 1.0, the
+# grey-zone paraphrase GREY ~0.958, the off-topic questions ~0.85-0.86.
+ANSWER_AT = 0.97
+SUGGEST_AT = 0.90
+ANSWERED = "බිත්තර වී පොඟවන්න ඕන කොච්චර වෙලාවක්ද?"
+ANSWERED_TEXT = "බීජ වී අවම වශයෙන් පැය 24"
+GREY = "ගොයම කපන්න සුදුසු කාලය මොකක්ද"
+HARVEST = "වී අස්වනු නෙළන්නේ කවදාද?"
+OFF_TOPIC = "ලංකාවේ ක්‍රිකට් කණ්ඩායමේ නායකයා කවුද?"
+OFF_TOPIC_2 = "මගේ එළදෙන කිරි දෙන්නේ නැහැ"
+
+
+@pytest.fixture(scope="session")
+def fake_api() -> Iterator[FakeBotApi]:
+    with FakeBotApi() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def fresh_fake(fake_api: FakeBotApi) -> FakeBotApi:
+    fake_api.reset()
+    return fake_api
+
+
+@pytest.fixture(scope="session")
+def seeded_sqlite(tmp_path_factory: pytest.TempPathFactory, encoder) -> Path:
+    """The small bank with its vectors cached, built once; each test gets a copy."""
+    folder = tmp_path_factory.mktemp("seeded")
+    services = open_services(
+        Settings(
+            data_dir=folder, database_url=f"sqlite:///{folder / 'seed.db'}", bank_path=SMALL_BANK
+        ),
+        encoder=encoder,
+    )
+    services.close()
+    return folder / "seed.db"
+
+
+@pytest.fixture
+def db_url(database_url: str, seeded_sqlite: Path) -> str:
+    """A copy of the seeded SQLite file; on PostgreSQL, the seed's vector cache copied in."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        shutil.copyfile(seeded_sqlite, url.database)
+        return database_url
+    seed, target = make_engine(f"sqlite:///{seeded_sqlite}"), make_engine(database_url)
+    upgrade(target)
+    with seed.connect() as source, target.begin() as destination:
+        rows = [row._asdict() for row in source.execute(select(Embedding.__table__))]
+        destination.execute(insert(Embedding.__table__), rows)
+    seed.dispose()
+    target.dispose()
+    return database_url
+
+
+@pytest.fixture
+def make_settings(db_url: str, tmp_path: Path, fake_api: FakeBotApi) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values = {
+            "data_dir": tmp_path / "data",
+            "database_url": db_url,
+            "bank_path": SMALL_BANK,
+            "answer_threshold": ANSWER_AT,
+            "suggest_threshold": SUGGEST_AT,
+            "telegram_token": fake_api.token,
+            "admin_ids": [ADMIN],
+            "telegram_base_url": fake_api.base_url,
+            "telegram_base_file_url": fake_api.base_file_url,
+            "batch_window_ms": 2.0,
+            **overrides,
+        }
+        return Settings(**values)
+
+    return make
+
+
+@dataclass
+class BotHarness:
+    """The running bot and the fake Telegram around it, with a farmer's-eye helpers."""
+
+    fake: FakeBotApi
+    app: Application  # type: ignore[type-arg]
+    services: Services
+
+    async def send(
+        self, chat_id: int, text: str, *, user_id: int | None = None, expect: int = 1
+    ) -> list[dict[str, Any]]:
+        """Send a text (or /command) and return the `expect` messages the bot sends back."""
+        before = len(self.fake.sent_messages(chat_id))
+        self.fake.push_text(chat_id, text, user_id=user_id)
+        return (await self.fake.wait_for_messages(chat_id, before + expect))[before:]
+
+    async def press(self, chat_id: int, message: dict[str, Any], data: str, **kw: Any) -> None:
+        """Press a button and wait until the bot has answered the press."""
+        before = len(self.fake.calls_to("answerCallbackQuery"))
+        self.fake.push_callback(chat_id, message, data, **kw)
+        await self.fake.wait_for_call("answerCallbackQuery", before + 1)
+
+    def message(self, chat_id: int, message_id: int) -> dict[str, Any]:
+        return next(m for m in self.fake.sent_messages(chat_id) if m["message_id"] == message_id)
+
+
+def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, callback data) of every inline button, row by row."""
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [(button["text"], button.get("callback_data", "")) for row in rows for button in row]
+
+
+@pytest.fixture
+async def start_bot(
+    make_settings: Callable[..., Settings], fake_api: FakeBotApi, encoder
+) -> AsyncIterator[Callable[..., Awaitable[BotHarness]]]:
+    """Start the real Application (polling the fake) with settings overrides."""
+    running: list[Application] = []  # type: ignore[type-arg]
+
+    async def start(**overrides: Any) -> BotHarness:
+        settings = make_settings(**overrides)
+        services = open_services(settings, encoder=encoder)
+        app = build_application(settings, services)
+        await app.initialize()
+        await app.updater.start_polling(timeout=1)  # type: ignore[union-attr]
+        await app.start()
+        running.append(app)
+        return BotHarness(fake_api, app, services)
+
+    yield start
+    for app in running:
+        if app.updater.running:  # type: ignore[union-attr]
+            await app.updater.stop()  # type: ignore[union-attr]
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+        await app.post_shutdown(app)  # type: ignore[misc]  # closes the batcher and the database
+
+
+@pytest.fixture
+async def bot(start_bot: Callable[..., Awaitable[BotHarness]]) -> BotHarness:
+    return await start_bot()
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def app(bot: BotHarness) -> Application:  # type: ignore[type-arg]
+    """The running Application built by `build_application`, polling the fake."""
+    return bot.app

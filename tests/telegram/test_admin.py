@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+
+from bot.service.answering import Question
+from bot.telegram import texts
+from bot.telegram.app import set_commands
+from tests.telegram.conftest import ADMIN, OFF_TOPIC, OFF_TOPIC_2, buttons
+
+FARMER = 301
+RAT_QUESTION = "කුඹුරේ මීයන් පාලනය කරන්නේ කොහොමද?"
+RAT_ANSWER = "අසල්වැසි ගොවීන් සමඟ එක්ව, වගාවට පෙර සිට සති 3 ක් යනතුරු මී පාලනය කරන්න."
+
+
+async def test_someone_else_is_refused_politely_and_the_attempt_is_logged(bot, caplog):
+    before = bot.services.bank.count()
+    with caplog.at_level(logging.WARNING, logger="bot.telegram.admin"):
+        for command in (f"/add {RAT_QUESTION} || {RAT_ANSWER}", "/stats", "/retrain", "/export"):
+            [refusal] = await bot.send(FARMER, command)
+            assert refusal["text"] == texts.ADMINS_ONLY
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 4 and all(f"user {FARMER}" in line for line in refused)
+    assert any("retrain" in line for line in refused)
+    assert bot.services.bank.count() == before
+    assert bot.fake.calls_to("sendDocument") == []
+
+
+async def test_add_find_edit_and_delete_a_pair(bot):
+    [added] = await bot.send(ADMIN, f"/add {RAT_QUESTION} || {RAT_ANSWER} || මීයෝ වැඩියි | මී උවදුර")
+    [view] = bot.services.bank.list(search="මීයන්")
+    assert added["text"] == texts.pair_added(view.id, RAT_QUESTION, 2)
+    assert view.alternates == ["මීයෝ වැඩියි", "මී උවදුර"]
+    [answer] = await bot.send(FARMER, "මී උවදුර")  # encoded at once: answered straight away
+    assert answer["text"] == RAT_ANSWER
+
+    [found] = await bot.send(ADMIN, "/find කුඹුරේ මීයෝ")
+    assert found["text"].startswith("🔎") and f"#{view.id} " in found["text"]
+    [duplicate] = await bot.send(ADMIN, f"/add {RAT_QUESTION} || වෙනත් උත්තරයක්")
+    assert duplicate["text"] == texts.duplicate_question(view.id)
+    [usage] = await bot.send(ADMIN, "/add උත්තරයක් නැති ප්‍රශ්නය")
+    assert usage["text"] == texts.USAGE_ADD
+
+    [edited] = await bot.send(ADMIN, f"/edit {view.id} || අලුත් උත්තරය.")
+    assert edited["text"] == texts.pair_updated(view.id)
+    assert bot.services.bank.get(view.id).answer == "අලුත් උත්තරය."
+    [details] = await bot.send(ADMIN, f"/find {view.id}")
+    assert "අලුත් උත්තරය." in details["text"]
+
+    [deleted] = await bot.send(ADMIN, f"/delete {view.id}")
+    assert deleted["text"] == texts.pair_deleted(view.id)
+    [missing] = await bot.send(ADMIN, f"/delete {view.id}")
+    assert missing["text"] == texts.pair_not_found(view.id)
+
+
+async def test_an_import_with_a_bad_row_keeps_nothing_and_a_good_one_is_answered(bot):
+    before = bot.services.bank.count()
+    bad = (f"question,answer\n{RAT_QUESTION},{RAT_ANSWER}\nඋත්තරය නැති ප්‍රශ්නය,\n").encode()
+    bot.fake.push_document(ADMIN, "bank.csv", bad, user_id=ADMIN)
+    [rejected] = await bot.fake.wait_for_messages(ADMIN, 1)
+    assert rejected["text"].startswith("❌") and "පේළිය 3:" in rejected["text"]
+    assert bot.services.bank.count() == before
+
+    row = {"question": RAT_QUESTION, "answer": RAT_ANSWER, "alternates": ["මී උවදුර"]}
+    good = (json.dumps(row, ensure_ascii=False) + "\n").encode()
+    bot.fake.push_document(ADMIN, "more.jsonl", good, user_id=ADMIN, mime_type="application/json")
+    done = (await bot.fake.wait_for_messages(ADMIN, 2))[1]
+    assert done["text"].startswith(texts.import_done(1, 0, [])[:20])
+    assert bot.services.bank.count() == before + 1
+    [answer] = await bot.send(FARMER, "මී උවදුර")
+    assert answer["text"] == RAT_ANSWER
+
+
+async def test_export_sends_the_bank_as_a_csv_document(bot):
+    [document] = await bot.send(ADMIN, "/export")
+    name, data = bot.fake.uploaded(document)
+    assert name.startswith("agribot-bank-") and name.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert len(rows) == bot.services.bank.count() == 12
+    assert document["caption"] == texts.export_caption(12)
+
+
+async def test_unanswered_pages_and_its_buttons(bot):
+    asked = [Question(f"{OFF_TOPIC} {n}", chat_id=400 + n) for n in range(6)]
+    bot.services.answerer.answer_many([*asked, Question(OFF_TOPIC_2, chat_id=406)])
+    items, total = bot.services.reviewer.open_items(limit=10)
+    assert total == 7
+
+    [page] = await bot.send(ADMIN, "/unanswered")
+    assert "1-5 / 7" in page["text"]
+    assert buttons(page)[-1] == (texts.NEXT_PAGE, "uq:p:5")
+    await bot.press(ADMIN, page, "uq:p:5")
+    await bot.fake.wait_until(lambda: "6-7 / 7" in bot.message(ADMIN, page["message_id"])["text"])
+    assert buttons(bot.message(ADMIN, page["message_id"]))[-1] == (texts.PREVIOUS_PAGE, "uq:p:0")
+
+    last = items[-1]
+    await bot.press(ADMIN, bot.message(ADMIN, page["message_id"]), f"uq:d:{last.id}:5")
+    await bot.fake.wait_until(lambda: "6-6 / 6" in bot.message(ADMIN, page["message_id"])["text"])
+    assert bot.services.reviewer.open_items()[1] == 6
+
+    await bot.press(ADMIN, page, f"uq:f:{items[0].id}")
+    close = (await bot.fake.wait_for_messages(ADMIN, 2))[1]
+    assert close["text"].startswith(f"#{items[0].id}") and f"/link {items[0].id}" in close["text"]
+
+    [dismissed] = await bot.send(ADMIN, f"/dismiss {items[0].id}")
+    assert dismissed["text"] == texts.dismissed(items[0].id)
+    assert bot.services.reviewer.open_items()[1] == 5
+
+    await bot.press(FARMER, page, "uq:p:0", user_id=FARMER)  # a forwarded button is refused
+    assert bot.fake.calls_to("answerCallbackQuery")[-1].params["text"] == texts.ADMINS_ONLY
+
+
+async def test_stats_report_volumes_shares_and_open_questions(bot):
+    await bot.send(FARMER, OFF_TOPIC)
+    await bot.send(FARMER + 1, OFF_TOPIC)
+    [stats] = await bot.send(ADMIN, "/stats")
+    text = stats["text"]
+    assert "අද ප්‍රශ්න: 2" in text and "උත්තර නොදුන්: 100%" in text
+    assert f"1. {OFF_TOPIC} (2)" in text
+
+
+async def test_admin_commands_are_listed_only_for_admins(bot):
+    await set_commands(bot.app)
+    default = [c["command"] for c in bot.fake.commands["default"]]
+    admin = [c["command"] for c in bot.fake.commands[f"chat:{ADMIN}"]]
+    assert default == ["start", "help"]
+    assert {"add", "edit", "delete", "find", "export", "unanswered", "answer", "link",
+            "dismiss", "stats", "retrain"} <= set(admin)  # fmt: skip
+
+
+async def test_retrain_reports_progress_and_swaps_the_model_when_promoted(bot, monkeypatch):
+    from bot.training import background
+
+    async def stand_in(settings, report):
+        await report("epoch 1/1")
+        return background.RetrainOutcome(True, "MRR 0.80 → 0.86", "v2")
+
+    swapped = []
+    monkeypatch.setattr(background, "retrain_in_background", stand_in)
+    monkeypatch.setattr(bot.services, "reload_model", lambda: swapped.append(1) or "v2")
+    [started] = await bot.send(ADMIN, "/retrain")
+    assert started["text"] == texts.RETRAIN_STARTED
+    progress, finished = (await bot.fake.wait_for_messages(ADMIN, 3))[1:]
+    assert progress["text"] == texts.retrain_progress("epoch 1/1")
+    assert finished["text"] == texts.retrain_finished(True, "MRR 0.80 → 0.86", "v2")
+    assert swapped == [1]

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+from sqlalchemy import event, exc, select
+
+from bot.errors import ConfigurationError
+from bot.storage.models import Feedback, FeedbackKind, QuestionLog, UnansweredQuestion
+from bot.telegram import texts
+from bot.telegram.app import build_application, run_bot
+from bot.telegram.farmer import replay_pending_questions
+from tests.telegram.conftest import ADMIN, ANSWERED, ANSWERED_TEXT, OFF_TOPIC, buttons
+
+SECRET = "s3cret-token_for-tests"
+
+
+def fail_question_inserts(engine):
+    """While `state['down']`, every INSERT into `questions` fails like a lost database."""
+    state = {"down": True}
+
+    def refuse(conn, cursor, statement, parameters, context, executemany):
+        if state["down"] and statement.lstrip().upper().startswith("INSERT INTO QUESTIONS"):
+            raise exc.OperationalError(statement, parameters, Exception("database is gone"))
+
+    event.listen(engine, "before_cursor_execute", refuse)
+    return state
+
+
+async def test_database_failure_still_replies_and_the_question_is_recovered(bot):
+    outage = fail_question_inserts(bot.services.engine)
+    [answer] = await bot.send(201, ANSWERED)
+    [declined] = await bot.send(202, OFF_TOPIC)
+    assert answer["text"].startswith(ANSWERED_TEXT) and declined["text"] == texts.SENT_TO_OFFICER
+    with bot.services.session_factory() as session:
+        assert session.scalars(select(QuestionLog)).all() == []
+    assert len(bot.services.journal.pending()) == 2
+    up = buttons(answer)[0][1]
+    assert up.startswith("fb:h:r")  # the button names the journaled question by its ref
+
+    outage["down"] = False
+    bot.app.job_queue.run_once(replay_pending_questions, 0)
+    await bot.fake.wait_until(lambda: not bot.services.journal.pending())
+    await bot.press(201, answer, up)
+    await bot.fake.wait_until(lambda: buttons(bot.message(201, answer["message_id"]))[0][1] == "ok")
+    with bot.services.session_factory() as session:
+        logged = {q.chat_id: q for q in session.scalars(select(QuestionLog))}
+        [item] = session.scalars(select(UnansweredQuestion)).all()
+        [feedback] = session.scalars(select(Feedback)).all()
+    assert set(logged) == {201, 202}
+    assert (item.chat_id, item.text) == (202, OFF_TOPIC)
+    assert (feedback.kind, feedback.question_id) == (FeedbackKind.HELPFUL, logged[201].id)
+
+
+async def test_a_failing_handler_is_logged_by_ids_and_the_farmer_still_hears_back(bot, caplog):
+    bot.fake.fail_next("sendMessage", 400, "Bad Request: something odd")
+    with caplog.at_level(logging.ERROR, logger="bot.telegram.errors"):
+        [reply] = await bot.send(203, ANSWERED)
+        await bot.fake.wait_for_messages(ADMIN, 1)
+    assert reply["text"] == texts.SOMETHING_WENT_WRONG
+    [record] = [r for r in caplog.records if r.name == "bot.telegram.errors"]
+    assert "chat 203" in record.getMessage() and ANSWERED not in record.getMessage()
+    assert record.exc_info is not None
+    alert = bot.fake.sent_messages(ADMIN)[0]["text"]
+    assert "BadRequest" in alert and ANSWERED not in alert
+    with bot.services.session_factory() as session:  # the question itself was logged
+        assert len(session.scalars(select(QuestionLog)).all()) == 1
+
+
+async def test_webhook_accepts_the_right_secret_and_rejects_a_wrong_one(
+    make_settings, encoder, fake_api, free_port
+):
+    from bot.service.runtime import open_services
+
+    settings = make_settings()
+    app = build_application(settings, open_services(settings, encoder=encoder))
+    update = {
+        "update_id": 1,
+        "message": {
+            "message_id": 5,
+            "date": 1_700_000_000,
+            "chat": {"id": 204, "type": "private"},
+            "from": {"id": 204, "is_bot": False, "first_name": "Farmer"},
+            "text": ANSWERED,
+        },
+    }
+    async with app:
+        await app.updater.start_webhook(
+            listen="127.0.0.1",
+            port=free_port,
+            url_path="tg",
+            webhook_url="https://example/tg",
+            secret_token=SECRET,
+        )
+        await app.start()
+        try:
+            [registered] = fake_api.calls_to("setWebhook")
+            assert registered.params["secret_token"] == SECRET
+            url = f"http://127.0.0.1:{free_port}/tg"
+            async with httpx.AsyncClient() as client:
+                wrong = await client.post(
+                    url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"}
+                )
+                assert wrong.status_code == 403
+                right = await client.post(
+                    url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                )
+                assert right.status_code == 200
+            [answer] = await fake_api.wait_for_messages(204, 1)
+            assert answer["text"].startswith(ANSWERED_TEXT)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+    await app.post_shutdown(app)
+
+
+def test_webhook_mode_refuses_to_start_without_a_secret(make_settings, encoder):
+    from bot.service.runtime import open_services
+
+    settings = make_settings(webhook_url="https://bot.example.lk/tg")
+    services = open_services(settings, encoder=encoder)
+    with pytest.raises(ConfigurationError, match="AGRIBOT_WEBHOOK_SECRET"):
+        run_bot(settings, services)
+
+
+def test_webhook_mode_refuses_a_plain_http_address(make_settings, encoder):
+    from bot.service.runtime import open_services
+
+    settings = make_settings(webhook_url="http://bot.example.lk/tg", webhook_secret=SECRET)
+    with pytest.raises(ConfigurationError, match="https://"):
+        run_bot(settings, open_services(settings, encoder=encoder))
+
+
+async def test_stopping_finishes_the_questions_already_taken(bot):
+    update = bot.fake.push_text(205, ANSWERED)
+    await bot.fake.wait_until(lambda: update["update_id"] in bot.fake.delivered_at)
+    await bot.app.updater.stop()
+    await bot.app.stop()  # waits for the handler in flight
+    [answer] = bot.fake.sent_messages(205)
+    assert answer["text"].startswith(ANSWERED_TEXT)
