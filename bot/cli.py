@@ -519,3 +519,363 @@ def serve(
     from bot.telegram.app import run_bot
 
     run_bot(settings, _services(settings))
+
+
+# --- training and the model registry -------------------------------------------------
+
+
+def _progress_printer(progress_lines: bool):  # type: ignore[no-untyped-def]
+    """Stage and step reporters: `PROGRESS {json}` lines for a parent process, or plain text.
+
+    Steps are reported at each tenth of the run (and the last step), so a Telegram chat
+    fed from these lines gets about ten messages, not hundreds.
+    """
+    last_tenth = [-1]
+
+    def stage(message: str) -> None:
+        if progress_lines:
+            line = json.dumps({"stage": "info", "message": message}, ensure_ascii=False)
+            click.echo(f"PROGRESS {line}")
+        else:
+            click.echo(message, err=True)
+
+    def step(progress) -> None:  # type: ignore[no-untyped-def]
+        if not progress_lines or not progress.total:
+            return
+        tenth = progress.step * 10 // progress.total
+        if tenth == last_tenth[0] and progress.step != progress.total:
+            return
+        last_tenth[0] = tenth
+        eta = progress.elapsed_s / progress.step * (progress.total - progress.step)
+        loss = f", loss {progress.loss:.3f}" if progress.loss is not None else ""
+        message = (
+            f"training {progress.step * 100 // progress.total}% "
+            f"({progress.step}/{progress.total} steps{loss}, ~{eta / 60:.0f} min left)"
+        )
+        line = {
+            "stage": "train",
+            "step": progress.step,
+            "total": progress.total,
+            "loss": progress.loss,
+            "elapsed_s": round(progress.elapsed_s, 1),
+            "eta_s": round(eta, 1),
+            "message": message,
+        }
+        click.echo(f"PROGRESS {json.dumps(line, ensure_ascii=False)}")
+
+    return stage, step
+
+
+@cli.command()
+@click.option("--epochs", type=float, default=1.0, show_default=True, help="Training epochs.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Rows per batch.")
+@click.option(
+    "--lr",
+    "learning_rate",
+    type=float,
+    default=5e-5,
+    show_default=True,
+    help="Peak learning rate (AdamW, linear decay).",
+)
+@click.option(
+    "--scale",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="MNRL scale (1 / temperature) on cosine similarity.",
+)
+@click.option(
+    "--warmup-ratio",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Fraction of steps spent warming up the learning rate.",
+)
+@click.option("--weight-decay", type=float, default=0.01, show_default=True, help="AdamW decay.")
+@click.option(
+    "--max-steps",
+    type=int,
+    default=-1,
+    show_default=True,
+    help="Stop after this many steps (-1: run the epochs).",
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="Training seed.")
+@click.option(
+    "--loss",
+    type=click.Choice(["mnrl", "cached-mnrl"]),
+    default="mnrl",
+    show_default=True,
+    help="MultipleNegativesRankingLoss, or its cached form for larger batches.",
+)
+@click.option(
+    "--mini-batch-size",
+    type=int,
+    default=16,
+    show_default=True,
+    help="Mini-batch of cached-mnrl (memory only, same result).",
+)
+@click.option(
+    "--unfreeze-embeddings",
+    is_flag=True,
+    help="Also train the 250k-row word embeddings (slower; 384 MB more per version).",
+)
+@click.option(
+    "--train-layers",
+    type=int,
+    default=6,
+    show_default=True,
+    help="Train only the top N transformer layers (12: all, about 2x slower).",
+)
+@click.option(
+    "--max-seq-length",
+    type=int,
+    default=64,
+    show_default=True,
+    help="Tokens per text in training (longer answers are cut).",
+)
+@click.option("--device", default=None, help="cuda or cpu (default: CUDA when available).")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="CPU threads (default: every core; on a busy machine fewer is faster).",
+)
+@click.option(
+    "--holdout",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Fraction of QA pairs held out to judge the model.",
+)
+@click.option(
+    "--split-seed",
+    type=int,
+    default=42,
+    show_default=True,
+    help="Seed of the held-out split (keep it fixed across runs).",
+)
+@click.option(
+    "--start",
+    default="base",
+    show_default=True,
+    help="Model to start from: base, active, or a version name.",
+)
+@click.option(
+    "--bank",
+    "bank_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="Bank of the eval file (default: the bundled bank).",
+)
+@click.option(
+    "--queries",
+    "queries_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="Eval JSONL (default: the bundled eval file).",
+)
+@click.option(
+    "--target-precision",
+    type=float,
+    default=0.95,
+    show_default=True,
+    help="Answered precision the new model's thresholds are calibrated for.",
+)
+@click.option("--promote", is_flag=True, help="Activate the new model if it is better.")
+@click.option("--force", is_flag=True, help="With --promote: activate it even if it is not.")
+@click.option(
+    "--progress-lines",
+    is_flag=True,
+    help="Print PROGRESS {json} lines and a final RESULT {json} line (for /retrain).",
+)
+@click.option("--nice", type=int, default=0, help="Lower this process's CPU priority by N.")
+@pass_settings
+@translate_errors
+def train(settings: Settings, **options: Any) -> None:
+    """Fine-tune a new model on the bank and feedback; promote it only if it is better.
+
+    Before and after training it scores the models on held-out QA pairs and on the eval
+    file, prints both side by side, saves the model under the models directory with a
+    model card, and registers it. With --promote it becomes active only if held-out
+    MRR@10 improves and no eval figure drops by more than one point.
+    """
+    import os
+
+    from bot.training.finetune import FinetuneConfig
+    from bot.training.retrain import RetrainOptions, retrain
+
+    if options["nice"]:
+        os.nice(options["nice"])
+    progress_lines = options["progress_lines"]
+    config = FinetuneConfig(
+        epochs=options["epochs"],
+        batch_size=options["batch_size"],
+        learning_rate=options["learning_rate"],
+        scale=options["scale"],
+        warmup_ratio=options["warmup_ratio"],
+        weight_decay=options["weight_decay"],
+        max_steps=options["max_steps"],
+        seed=options["seed"],
+        loss=options["loss"],
+        mini_batch_size=options["mini_batch_size"],
+        freeze_embeddings=not options["unfreeze_embeddings"],
+        train_layers=options["train_layers"],
+        max_seq_length=options["max_seq_length"],
+        device=options["device"],
+        threads=options["threads"],
+    )
+    run = RetrainOptions(
+        config=config,
+        holdout=options["holdout"],
+        split_seed=options["split_seed"],
+        start=options["start"],
+        promote=options["promote"],
+        force=options["force"],
+        bank_path=options["bank_path"],
+        queries_path=options["queries_path"],
+        target_precision=options["target_precision"],
+    )
+    stage, step = _progress_printer(progress_lines)
+    try:
+        result = retrain(
+            settings,
+            run,
+            on_stage=stage,
+            on_progress=step,
+            show_progress_bar=not progress_lines,
+            eval_cache=_eval_cache(settings),
+        )
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    if result.promoted:
+        outcome = f"promoted {result.version}" + (" (forced with --force)" if result.forced else "")
+    elif options["promote"]:
+        outcome = f"kept {result.version} but did not activate it"
+    else:
+        outcome = f"registered {result.version} as a candidate (not activated: no --promote)"
+    summary = f"{result.table}\n\n{outcome}: " + "; ".join(result.verdict.reasons)
+    if progress_lines:
+        payload = {**result.to_dict(), "summary": summary}
+        click.echo(f"RESULT {json.dumps(payload, ensure_ascii=False)}")
+    else:
+        click.echo(summary)
+
+
+@cli.command("export-training")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--holdout",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Fraction of QA pairs marked held out (split column).",
+)
+@click.option(
+    "--split-seed", type=int, default=42, show_default=True, help="Seed of the held-out split."
+)
+@pass_settings
+@translate_errors
+def export_training(settings: Settings, file: Path, holdout: float, split_seed: int) -> None:
+    """Write the training pairs to FILE (.csv or .jsonl) for training elsewhere.
+
+    Columns: sentence_0 (anchor), sentence_1 (positive), sentence_2 (hard negative or
+    empty), label, kind (answer: passage prompt; question: query prompt), source,
+    pair_id, negative_pair_id, split (train or heldout).
+    """
+    from bot.service.runtime import open_database
+    from bot.training.pairs import collect_split, write_training_file
+
+    if file.suffix.lower() not in (".csv", ".jsonl"):
+        raise click.BadParameter("FILE must end in .csv or .jsonl", param_hint="FILE")
+    engine, session_factory = open_database(settings)
+    try:
+        with session_factory() as session:
+            split = collect_split(session, holdout=holdout, seed=split_seed)
+    finally:
+        engine.dispose()
+    count = write_training_file(split, file)
+    click.echo(
+        f"exported {count} rows to {file}: {len(split.train)} train, "
+        f"{len(split.heldout)} held out ({split.counts['heldout_pairs']} pairs, "
+        f"seed {split_seed}), {split.counts['hard_negatives']} with a hard negative"
+    )
+
+
+@model.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per version.")
+@pass_settings
+@translate_errors
+def model_list(settings: Settings, as_json: bool) -> None:
+    """List registered models with status, figures and thresholds; MISSING if deleted."""
+    from bot.service.runtime import open_database
+    from bot.training.registry import list_models
+
+    engine, session_factory = open_database(settings)
+    try:
+        versions = list_models(session_factory)
+    finally:
+        engine.dispose()
+    for v in versions:
+        status = "MISSING" if v.missing else v.status
+        after = v.metrics.get("after") or {}
+        heldout = after.get("heldout") or {}  # type: ignore[union-attr]
+        figures = after.get("eval") or {}  # type: ignore[union-attr]
+        if as_json:
+            row = {**v.__dict__, "status": status, "created_at": v.created_at.isoformat()}
+            click.echo(json.dumps(row, ensure_ascii=False, default=str))
+            continue
+        scores = " ".join(
+            f"{label}={value:.3f}"
+            for label, value in (
+                ("heldout_mrr", heldout.get("mrr_at_10")),
+                ("acc@1", figures.get("acc_at_1")),
+                ("precision", figures.get("answered_precision")),
+                ("ood", figures.get("ood_rejection")),
+            )
+            if value is not None
+        )
+        thresholds = (
+            f"answer>={v.answer_threshold} suggest>={v.suggest_threshold}"
+            if v.answer_threshold is not None
+            else "default thresholds"
+        )
+        click.echo(
+            f"{v.name:<28} {status.upper():<9} {v.created_at:%Y-%m-%d %H:%M}  "
+            f"parent={v.parent or '-'}"
+        )
+        click.echo(f"    {scores or 'no figures'}; {thresholds}")
+        if v.missing:
+            click.echo(f"    directory missing: {v.path}")
+    if not versions and not as_json:
+        click.echo("no models registered yet (the bot registers the base model on start)")
+
+
+@model.command("activate")
+@click.argument("version")
+@pass_settings
+@translate_errors
+def model_activate(settings: Settings, version: str) -> None:
+    """Make VERSION the active model (its bank vectors are cached first)."""
+    from bot.service.runtime import open_database
+    from bot.training.registry import activate_version
+
+    engine, session_factory = open_database(settings)
+    try:
+        activate_version(session_factory, version, device=settings.device, note="activated by hand")
+    finally:
+        engine.dispose()
+    click.echo(f"activated {version}; a running bot switches when it reloads its model")
+
+
+@model.command("rollback")
+@pass_settings
+@translate_errors
+def model_rollback(settings: Settings) -> None:
+    """Reactivate the model that was active before the current one."""
+    from bot.service.runtime import open_database
+    from bot.training.registry import rollback
+
+    engine, session_factory = open_database(settings)
+    try:
+        version, previous = rollback(session_factory, device=settings.device)
+    finally:
+        engine.dispose()
+    click.echo(f"rolled back from {previous} to {version.name}")

@@ -1,0 +1,370 @@
+"""Model versions on disk and in the registry: save, judge, promote, activate, roll back.
+
+A version directory shares its frozen word-embedding matrix (250k × 384, 384 MB) with
+its siblings through a hard link into `models/.shared/`, so each fine-tuned version adds
+about 90 MB rather than 470 MB, and deleting any one directory by hand harms no other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.errors import ModelNotFound, ModelVersionNotFound
+from bot.retrieval.encoder import Encoder
+from bot.service.indexing import encode_cached, pair_rows
+from bot.storage import bank, registry
+from bot.storage.embeddings import count_vectors, load_vectors, text_hash
+from bot.storage.models import ModelStatus, ModelVersion, utcnow
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+    from bot.training.evaluate import ModelScores
+
+logger = logging.getLogger(__name__)
+
+TOLERANCE = 0.01  # one point: how far an eval-file figure may drop
+GUARDED = ("acc_at_1", "answered_precision", "ood_rejection")
+SHARED_DIR = ".shared"
+_WEIGHTS = "model.safetensors"
+_INDEX = "model.safetensors.index.json"
+_EMBEDDING_SHARD = "model-word-embeddings.safetensors"
+_REST_SHARD = "model-encoder.safetensors"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a new model beats the active one, and why (not)."""
+
+    promote: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registry row as `model list` shows it; `missing` is checked on disk now."""
+
+    name: str
+    status: str
+    path: str
+    parent: str | None
+    created_at: datetime
+    metrics: dict[str, object]
+    answer_threshold: float | None
+    suggest_threshold: float | None
+    missing: bool
+
+
+def judge(before: ModelScores, after: ModelScores, tolerance: float = TOLERANCE) -> Verdict:
+    """Promote only if held-out MRR@10 improves and no guarded eval figure drops > 1 point."""
+    reasons = []
+    if before.heldout is None or after.heldout is None:
+        reasons.append("no held-out queries to judge by (the bank has no alternate phrasings)")
+    elif after.heldout.mrr_at_10 <= before.heldout.mrr_at_10:
+        reasons.append(
+            f"held-out MRR@10 did not improve: {before.heldout.mrr_at_10:.4f} → "
+            f"{after.heldout.mrr_at_10:.4f}"
+        )
+    if before.eval is not None and after.eval is not None:
+        for figure in GUARDED:
+            old, new = getattr(before.eval, figure), getattr(after.eval, figure)
+            if new < old - tolerance - 1e-9:
+                reasons.append(
+                    f"eval {figure} dropped {(old - new) * 100:.1f} points: {old} → {new}"
+                )
+    if reasons:
+        return Verdict(False, reasons)
+    gain = after.heldout.mrr_at_10 - before.heldout.mrr_at_10  # type: ignore[union-attr]
+    return Verdict(True, [f"held-out MRR@10 up {gain * 100:.1f} points, no eval figure dropped"])
+
+
+def new_version_name(now: datetime | None = None) -> str:
+    return f"ft-{(now or utcnow()):%Y%m%d-%H%M%S}"
+
+
+def save_version(model: SentenceTransformer, models_dir: Path, name: str) -> Path:
+    """Save `model` as `models_dir/name`, the word embeddings hard-linked from a shared file."""
+    from safetensors.torch import load_file, save_file
+
+    target = models_dir / name
+    if target.exists():
+        raise FileExistsError(f"{target} already exists")
+    staging = models_dir / f".{name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save(str(staging), create_model_card=False)
+    weights = load_file(str(staging / _WEIGHTS))
+    embedding_keys = [key for key in weights if key.endswith("word_embeddings.weight")]
+    if len(embedding_keys) == 1:
+        [key] = embedding_keys
+        embedding = weights.pop(key).contiguous()
+        digest = hashlib.sha256(embedding.numpy().tobytes()).hexdigest()[:24]
+        shared = models_dir / SHARED_DIR / f"word-embeddings-{digest}.safetensors"
+        if not shared.exists():
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            save_file({key: embedding}, str(shared.with_suffix(".tmp")), metadata={"format": "pt"})
+            os.replace(shared.with_suffix(".tmp"), shared)
+        _link_or_copy(shared, staging / _EMBEDDING_SHARD)
+        save_file(weights, str(staging / _REST_SHARD), metadata={"format": "pt"})
+        weight_map = {key: _EMBEDDING_SHARD} | {k: _REST_SHARD for k in weights}
+        index = {"metadata": {"shared_embeddings": shared.name}, "weight_map": weight_map}
+        (staging / _INDEX).write_text(json.dumps(index, indent=1), encoding="utf-8")
+        (staging / _WEIGHTS).unlink()
+    for file in staging.rglob("*"):  # safetensors writes 0600; the bot may run as another user
+        if file.is_file() and not file.is_symlink():
+            file.chmod(file.stat().st_mode | 0o444)
+    os.replace(staging, target)
+    return target
+
+
+def model_dir_problem(path: str | Path) -> str | None:
+    """Why `path` is not a loadable model directory, or None if it is."""
+    path = Path(path)
+    if not (path / "modules.json").is_file():
+        return f"{path} is missing (or has no modules.json)"
+    index = path / _INDEX
+    if index.is_file():
+        shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        lost = sorted(shard for shard in shards if not (path / shard).is_file())
+        if lost:
+            return f"{path} lacks {', '.join(lost)}"
+    elif not (path / _WEIGHTS).is_file():
+        return f"{path} has no weights"
+    return None
+
+
+def register_version(
+    session: Session,
+    name: str,
+    path: Path,
+    *,
+    parent: str | None,
+    metrics: dict[str, object],
+    thresholds: tuple[float, float],
+    notes: str,
+) -> ModelVersion:
+    """Add a trained model to the registry as a candidate with its figures and thresholds."""
+    return registry.register(
+        session,
+        name,
+        str(path.resolve()),
+        parent=parent,
+        metrics=metrics,
+        answer_threshold=thresholds[0],
+        suggest_threshold=thresholds[1],
+        notes=notes,
+    )
+
+
+def cache_bank(
+    session_factory: sessionmaker[Session],
+    name: str,
+    path: str | Path,
+    *,
+    encoder: Encoder | None = None,
+    device: str = "cpu",
+) -> int:
+    """Encode the live bank into the embedding cache for model `name`; returns texts encoded.
+
+    The model is loaded only if some text is not cached yet, so re-activating a version
+    (a rollback) costs a few queries, not a model load.
+    """
+    with session_factory() as session:
+        texts, _ = pair_rows(bank.list_pairs(session))
+        if encoder is None:
+            prompt = _query_prompt(Path(path))
+            hashes = [text_hash(prompt, text) for text in texts]
+            if len(load_vectors(session, name, hashes)) == len(set(hashes)):
+                return 0
+            encoder = Encoder.load(path, name, device=device)
+        before = count_vectors(session, name)
+        encode_cached(session, encoder, texts)
+        session.commit()
+        return count_vectors(session, name) - before
+
+
+def activate_version(
+    session_factory: sessionmaker[Session],
+    name: str,
+    *,
+    encoder: Encoder | None = None,
+    device: str = "cpu",
+    note: str | None = None,
+) -> ModelVersion:
+    """Make `name` the active model: its directory checked, the bank cached, then the switch.
+
+    The bank is encoded before the registry changes, so a bot that reloads on the new
+    active version finds every vector cached and swaps in one step.
+
+    Example:
+        >>> activate_version(session_factory, "ft-20250301-101500")
+    """
+    with session_factory() as session:
+        version = registry.get_version(session, name)
+        problem = model_dir_problem(version.path)
+        if problem is not None:
+            registry.mark_missing(session, version)
+            session.commit()
+            raise ModelNotFound(f"cannot activate {name}: {problem}")
+        path = version.path
+    if encoder is not None and encoder.model_id != name:
+        encoder = None
+    encoded = cache_bank(session_factory, name, path, encoder=encoder, device=device)
+    with session_factory() as session:
+        version = registry.activate(session, name)
+        if note:
+            version.notes = f"{version.notes or ''}\n{utcnow().isoformat()}: {note}".strip()
+        session.commit()
+        session.refresh(version)
+        session.expunge(version)
+    logger.info("activated model %s (%d bank texts newly encoded)", name, encoded)
+    return version
+
+
+def rollback(
+    session_factory: sessionmaker[Session], *, device: str = "cpu"
+) -> tuple[ModelVersion, str]:
+    """Reactivate the previously active model; returns it and the name rolled back from.
+
+    The rolled-back version becomes a candidate again (so a second rollback goes further
+    back rather than toggling); previous versions whose directory is gone are skipped.
+    """
+    with session_factory() as session:
+        current = registry.active_version(session)
+        if current is None:
+            raise ModelVersionNotFound("no active model to roll back from")
+        previous = registry.previous_version(session, current)
+        while previous is not None and model_dir_problem(previous.path) is not None:
+            logger.error("model %s is missing its directory; skipping it", previous.name)
+            registry.mark_missing(session, previous)
+            previous = registry.previous_version(session, current)
+        session.commit()
+        if previous is None:
+            raise ModelVersionNotFound(f"no earlier model to roll back to from {current.name}")
+        current_name, previous_name = current.name, previous.name
+    version = activate_version(
+        session_factory, previous_name, device=device, note=f"rolled back from {current_name}"
+    )
+    with session_factory() as session:
+        rolled = registry.get_version(session, current_name)
+        rolled.status = ModelStatus.CANDIDATE
+        rolled.notes = f"{rolled.notes or ''}\n{utcnow().isoformat()}: rolled back".strip()
+        session.commit()
+    return version, current_name
+
+
+def list_models(session_factory: sessionmaker[Session]) -> list[VersionInfo]:
+    """Every registered version, with directories deleted by hand shown as missing."""
+    with session_factory() as session:
+        return [
+            VersionInfo(
+                name=v.name,
+                status=v.status,
+                path=v.path,
+                parent=v.parent,
+                created_at=v.created_at,
+                metrics=dict(v.metrics or {}),
+                answer_threshold=v.answer_threshold,
+                suggest_threshold=v.suggest_threshold,
+                missing=model_dir_problem(v.path) is not None,
+            )
+            for v in registry.list_versions(session)
+        ]
+
+
+def _query_prompt(path: Path) -> str:
+    """The model's query prompt, read from its config as sentence-transformers would."""
+    config = path / "config_sentence_transformers.json"
+    if not config.is_file():
+        return ""
+    prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts") or {}
+    return str(prompts.get("query", ""))
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a version's README.md records about how it was made and how it scored."""
+
+    name: str
+    parent: str
+    parent_path: str
+    holdout: float
+    seed: int
+    counts: dict[str, int]
+    unused_negatives: int
+    config: dict[str, object]
+    stats: dict[str, object]
+    table: str
+    verdict: Verdict
+
+
+def write_model_card(path: Path, card: ModelCard) -> None:
+    """README.md for a version: data counts, hyper-parameters, figures, parent and verdict."""
+    loss = (
+        "CachedMultipleNegativesRankingLoss"
+        if card.config["loss"] == "cached-mnrl"
+        else ("MultipleNegativesRankingLoss")
+    )
+    stats = card.stats
+    lines = [
+        f"# {card.name}",
+        "",
+        f"Sinhala paddy-question encoder for agribot, fine-tuned from `{card.parent}` "
+        f"(`{card.parent_path}`) with sentence-transformers' {loss} "
+        f"(scale {card.config['scale']}, cosine similarity).",
+        "",
+        "Encode farmers' and bank questions with the prompt `query: `, answers with `passage: `.",
+        "",
+        "## Training data",
+        "",
+        f"Held-out split by QA pair: {card.counts.get('heldout_pairs', 0)} of "
+        f"{card.counts.get('pairs', 0)} pairs (fraction {card.holdout}, seed {card.seed}), "
+        "never trained on, not even as negatives.",
+        "",
+        "| rows | count |",
+        "|---|---|",
+        *(f"| {key} | {value} |" for key, value in sorted(card.counts.items())),
+        f"| feedback negatives left unused (no positive for that wording) | "
+        f"{card.unused_negatives} |",
+        "",
+        "## Hyper-parameters",
+        "",
+        "| parameter | value |",
+        "|---|---|",
+        *(f"| {key} | {value} |" for key, value in card.config.items()),
+        "",
+        f"Trained {stats['steps']} steps on {stats['rows']} rows in {stats['seconds']} s "
+        f"on {stats['device']}; {stats['trainable_params']} of {stats['total_params']} "
+        "parameters trainable.",
+        "",
+        "## Figures",
+        "",
+        "Held out: InformationRetrievalEvaluator, held-out phrasings against every bank "
+        "question (`query: ` on both sides). Eval: `agribot eval` on the eval file, the new "
+        "model at thresholds calibrated for it on that file.",
+        "",
+        "```",
+        card.table,
+        "```",
+        "",
+        f"Verdict: {'promote' if card.verdict.promote else 'keep, do not activate'}: "
+        + "; ".join(card.verdict.reasons),
+        "",
+    ]
+    (path / "README.md").write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,229 @@
+"""`agribot train` as a library call: pairs, score the active model, fine-tune, save,
+score the new one, judge, register with a model card, and promote when it is better."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import BUNDLED_EVAL, BUNDLED_MODEL, Settings
+from bot.errors import ModelNotFound
+from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model
+from bot.retrieval.encoder import Encoder
+from bot.service.runtime import ResolvedModel, open_database, resolve_model
+from bot.storage import registry
+from bot.training.evaluate import ModelScores, open_eval_cache, score_model, side_by_side
+from bot.training.finetune import (
+    FinetuneConfig,
+    FinetuneStats,
+    Progress,
+    finetune,
+    pick_device,
+    set_threads,
+)
+from bot.training.pairs import TrainingSplit, collect_split
+from bot.training.registry import (
+    ModelCard,
+    Verdict,
+    activate_version,
+    judge,
+    model_dir_problem,
+    new_version_name,
+    register_version,
+    save_version,
+    write_model_card,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetrainOptions:
+    """What `agribot train` was asked for, beyond the hyper-parameters."""
+
+    config: FinetuneConfig = field(default_factory=FinetuneConfig)
+    holdout: float = 0.1
+    split_seed: int = 42
+    start: str = "base"  # "base", "active" or a registered version's name
+    promote: bool = False
+    force: bool = False
+    bank_path: Path | None = None  # eval bank; default: settings.bank_path
+    queries_path: Path | None = None  # eval file; default: the bundled one
+    target_precision: float = 0.95
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    version: str
+    path: str
+    promoted: bool
+    forced: bool
+    verdict: Verdict
+    before: ModelScores
+    after: ModelScores
+    stats: FinetuneStats
+    counts: dict[str, int]
+    table: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "path": self.path,
+            "promoted": self.promoted,
+            "forced": self.forced,
+            "reasons": self.verdict.reasons,
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            "train": asdict(self.stats),
+            "counts": self.counts,
+            "table": self.table,
+        }
+
+
+def retrain(
+    settings: Settings,
+    options: RetrainOptions,
+    *,
+    on_stage: Callable[[str], None] = lambda message: None,
+    on_progress: Callable[[Progress], None] | None = None,
+    show_progress_bar: bool = False,
+    eval_cache: sessionmaker[Session] | None = None,
+) -> RetrainResult:
+    """Train a new version, score it against the active one, register it, maybe promote it.
+
+    Example:
+        >>> result = retrain(Settings(), RetrainOptions(promote=True))
+        >>> result.promoted, result.verdict.reasons
+    """
+    from sentence_transformers import SentenceTransformer
+
+    set_threads(options.config.threads)
+    engine, session_factory = open_database(settings)
+    try:
+        cache = eval_cache or open_eval_cache(settings)
+        bank_path = options.bank_path or settings.bank_path
+        queries_path = options.queries_path or BUNDLED_EVAL
+        with session_factory() as session:
+            split = collect_split(session, holdout=options.holdout, seed=options.split_seed)
+        if not split.train:
+            raise ValueError(
+                "nothing to train on: the bank has no pairs outside the held-out split"
+            )
+        on_stage(
+            f"{len(split.train)} training rows, {len(split.heldout)} held out "
+            f"({split.counts['heldout_pairs']} of {split.counts['pairs']} pairs)"
+        )
+        active = resolve_model(settings, session_factory)
+        on_stage(f"scoring the active model {active.model_id}")
+        before_encoder = Encoder.load(active.path, active.model_id, device=settings.device)
+        before = score_model(
+            before_encoder, split, bank_path, queries_path, active.thresholds, cache=cache
+        )
+        parent, parent_path = _start_model(settings, session_factory, options.start, active)
+        on_stage(f"fine-tuning from {parent}")
+        if Path(parent_path).resolve() == Path(active.path).resolve():
+            model = before_encoder.model  # already loaded, and no longer needed as it was
+        else:
+            model = SentenceTransformer(parent_path, device=pick_device(options.config.device))
+        del before_encoder
+        stats = finetune(
+            model,
+            split.train,
+            options.config,
+            on_progress=on_progress,
+            show_progress_bar=show_progress_bar,
+        )
+        name = new_version_name()
+        path = save_version(model, settings.models_dir, name)
+        on_stage(f"saved {name}; scoring it")
+        encoder = Encoder(model, name, str(path))
+        after = score_model(
+            encoder,
+            split,
+            bank_path,
+            queries_path,
+            before.thresholds,
+            cache=cache,
+            target_precision=options.target_precision,
+        )
+        verdict = judge(before, after)
+        table = side_by_side(before, after)
+        card = ModelCard(
+            name,
+            parent,
+            parent_path,
+            options.holdout,
+            options.split_seed,
+            split.counts,
+            split.unused_negatives,
+            asdict(options.config),
+            asdict(stats),
+            table,
+            verdict,
+        )
+        write_model_card(path, card)
+        promoted = options.promote and (verdict.promote or options.force)
+        forced = promoted and not verdict.promote
+        with session_factory() as session:
+            register_version(
+                session,
+                name,
+                path,
+                parent=parent,
+                metrics={
+                    "before": before.to_dict(),
+                    "after": after.to_dict(),
+                    **_split_info(split),
+                },
+                thresholds=(after.thresholds.answer, after.thresholds.suggest),
+                notes="; ".join(verdict.reasons),
+            )
+            session.commit()
+        if promoted and settings.model != BUNDLED_MODEL:
+            on_stage(f"note: AGRIBOT_MODEL={settings.model} overrides the registry when serving")
+        if promoted:
+            if forced:
+                logger.warning("forcing promotion of %s despite: %s", name, verdict.reasons)
+            on_stage(f"promoting {name}: encoding the bank into the cache")
+            note = "forced promotion despite: " + "; ".join(verdict.reasons) if forced else None
+            activate_version(session_factory, name, encoder=encoder, note=note)
+        return RetrainResult(
+            name, str(path), promoted, forced, verdict, before, after, stats, split.counts, table
+        )
+    finally:
+        engine.dispose()
+
+
+def _start_model(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    start: str,
+    active: ResolvedModel,
+) -> tuple[str, str]:
+    """The name and directory training starts from."""
+    if start == "active":
+        return active.model_id, active.path
+    name = BASE_MODEL_NAME if start == "base" else start
+    with session_factory() as session:
+        version = registry.find_version(session, name)
+        if version is not None and model_dir_problem(version.path) is None:
+            return version.name, version.path
+    if start != "base":
+        raise ModelNotFound(f"no usable model version named {start!r}")
+    return BASE_MODEL_NAME, str(ensure_base_model(settings.models_dir, show_progress=False))
+
+
+def _split_info(split: TrainingSplit) -> dict[str, object]:
+    return {
+        "split": {
+            "seed": split.seed,
+            "holdout": split.holdout,
+            "heldout_pair_ids": split.heldout_pair_ids,
+        },
+        "counts": split.counts,
+    }

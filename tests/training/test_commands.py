@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from click.testing import CliRunner
+
+from bot.cli import cli, train
+from bot.retrieval.base_model import BASE_MODEL_NAME
+from bot.service.runtime import open_database, seed_bundled_bank
+from bot.storage import registry
+from bot.storage.embeddings import count_vectors
+from bot.training import retrain as retrain_module
+from bot.training.finetune import FinetuneConfig, FinetuneStats
+from tests.training.conftest import (
+    FERTILIZER_BANK,
+    FERTILIZER_EVAL,
+    HOLDOUT,
+    SPLIT_SEED,
+    make_settings,
+    register_base,
+)
+
+
+def test_train_defaults_are_the_seed_cards_hyper_parameters():
+    options = {p.name: p.default is True if p.is_flag else p.default for p in train.params}
+    config = FinetuneConfig()
+    assert (config.batch_size, config.learning_rate, config.scale, config.epochs) == (
+        32,
+        5e-5,
+        20.0,
+        1.0,
+    )
+    assert config.loss == "mnrl" and config.freeze_embeddings
+    for field in dataclasses.fields(FinetuneConfig):
+        name = {"freeze_embeddings": "unfreeze_embeddings"}.get(field.name, field.name)
+        default = not field.default if field.name == "freeze_embeddings" else field.default
+        assert options[name] == default, field.name
+
+
+def test_force_promotes_a_model_that_is_not_better_and_says_so(
+    tmp_path, base_model_dir, monkeypatch, caplog
+):
+    """No real training here (the model stays the base model), so only --force promotes it."""
+
+    def no_training(model, rows, config, **kwargs):
+        return FinetuneStats(0, len(rows), 0.0, 0.0, None, 0, 0, "cpu", {})
+
+    monkeypatch.setattr(retrain_module, "finetune", no_training)
+    database_url = f"sqlite:///{tmp_path / 'agribot.db'}"
+    settings = make_settings(tmp_path, database_url)
+    engine, session_factory = open_database(settings)
+    seed_bundled_bank(session_factory, FERTILIZER_BANK)
+    register_base(session_factory, base_model_dir)
+    monkeypatch.setenv("AGRIBOT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("AGRIBOT_DATABASE_URL", database_url)
+    monkeypatch.setenv("AGRIBOT_BANK_PATH", str(FERTILIZER_BANK))
+    args = ["train", "--promote", "--force", "--holdout", str(HOLDOUT)]
+    args += ["--split-seed", str(SPLIT_SEED), "--queries", str(FERTILIZER_EVAL)]
+    with caplog.at_level(logging.WARNING, logger="bot.training.retrain"):
+        result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "(forced with --force)" in result.stdout
+    assert "held-out MRR@10 did not improve" in result.stdout
+    assert "forcing promotion" in caplog.text
+    with session_factory() as session:
+        active = registry.active_version(session)
+        assert active.name.startswith("ft-") and active.parent == BASE_MODEL_NAME
+        assert "forced promotion despite" in active.notes
+        assert active.answer_threshold is not None  # calibrated for it on the eval file
+        assert count_vectors(session, active.name) == 36 * 4  # the bank, cached before the switch
+    engine.dispose()
