@@ -47,6 +47,24 @@ class Services:
     def close(self) -> None:
         self.engine.dispose()
 
+    def active_model_changed(self) -> bool:
+        """Whether the registry's active model (or its thresholds) differ from the ones in use.
+
+        A cheap query, so the bot can poll it and follow `agribot model activate` and
+        `agribot model rollback` run from a shell while it is serving.
+        """
+        if self.settings.model != BUNDLED_MODEL:
+            return False
+        with self.session_factory() as session:
+            version = registry.active_version(session)
+        if version is None:
+            return False
+        in_use = self.answerer.state
+        return (
+            version.name != in_use.model_id
+            or _thresholds(self.settings, version) != in_use.thresholds
+        )
+
     def reload_model(self) -> str:
         """Load the registry's active model and swap it in without a restart.
 

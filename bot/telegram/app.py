@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 16
 RATE_LIMIT_RETRIES = 3
 JOURNAL_REPLAY_EVERY_S = 60.0
+REGISTRY_CHECK_EVERY_S = 30.0
 TELEGRAM_MESSAGES_PER_SECOND = 30.0
 
 ADMIN_HANDLERS = {
@@ -113,7 +114,24 @@ def build_application(
             first=JOURNAL_REPLAY_EVERY_S,
             name="replay-journal",
         )
+        application.job_queue.run_repeating(
+            follow_model_registry,
+            interval=REGISTRY_CHECK_EVERY_S,
+            first=REGISTRY_CHECK_EVERY_S,
+            name="follow-model-registry",
+        )
     return application
+
+
+async def follow_model_registry(context: CustomContext) -> None:
+    """Job: swap in the model `agribot model activate` or `rollback` made active meanwhile."""
+    services = context.bot_data.services
+    if context.bot_data.retrain_task is not None and not context.bot_data.retrain_task.done():
+        return  # /retrain swaps the model itself when it finishes
+    if not await asyncio.to_thread(services.active_model_changed):
+        return
+    model_id = await asyncio.to_thread(services.reload_model)
+    logger.info("now answering with model %s, as the registry says", model_id)
 
 
 def leave_a_core_to_the_loop() -> int:

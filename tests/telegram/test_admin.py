@@ -146,3 +146,19 @@ async def test_retrain_reports_progress_and_swaps_the_model_when_promoted(bot, m
     assert progress["text"] == texts.retrain_progress("epoch 1/1")
     assert finished["text"] == texts.retrain_finished(True, "MRR 0.80 → 0.86", "v2")
     assert swapped == [1]
+
+
+async def test_the_bot_follows_a_model_activated_from_the_shell(bot, monkeypatch):
+    from types import SimpleNamespace
+
+    from bot.telegram.app import follow_model_registry
+
+    swapped = []
+    changed = iter([False, True])
+    monkeypatch.setattr(bot.services, "active_model_changed", lambda: next(changed))
+    monkeypatch.setattr(bot.services, "reload_model", lambda: swapped.append(1) or "v2")
+    context = SimpleNamespace(bot_data=bot.app.bot_data)
+    await follow_model_registry(context)
+    assert swapped == []
+    await follow_model_registry(context)
+    assert swapped == [1]

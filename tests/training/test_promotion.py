@@ -185,3 +185,27 @@ def test_a_model_directory_deleted_by_hand_is_shown_missing_and_not_activated(
     assert refused.exit_code == 1 and "is missing" in refused.output
     with services.session_factory() as session:
         assert registry.active_version(session).name == BASE_MODEL_NAME
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_running_bot_follows_activate_and_rollback_from_the_shell(
+    make_services, trained, monkeypatch
+):
+    services = make_services(loaded=False)  # as `agribot serve` opens them
+    name = add_trained(services, trained)
+    assert not services.active_model_changed()
+    settings = services.settings
+    monkeypatch.setenv("AGRIBOT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("AGRIBOT_DATABASE_URL", settings.database_url)
+
+    activated = CliRunner().invoke(cli, ["model", "activate", name])
+    assert activated.exit_code == 0, activated.output
+    assert services.active_model_changed()
+    assert services.reload_model() == name
+    assert not services.active_model_changed()
+    assert services.answerer.answer(Question(QUESTIONS[0])).model_id == name
+
+    rolled = CliRunner().invoke(cli, ["model", "rollback"])
+    assert rolled.exit_code == 0, rolled.output
+    assert services.active_model_changed()
+    assert services.reload_model() == BASE_MODEL_NAME
