@@ -38,7 +38,7 @@ def configure_logging(level: str) -> None:
         stream=sys.stderr,
     )
     # httpx logs each request URL at INFO, and Telegram's URLs hold the bot token.
-    for noisy in ("httpx", "httpcore", "sentence_transformers", "urllib3", "filelock"):
+    for noisy in ("httpx", "httpcore", "sentence_transformers", "urllib3", "filelock", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

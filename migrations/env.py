@@ -10,7 +10,9 @@ from sqlalchemy import Connection
 from bot.storage.models import Base
 
 config = context.config
-if config.config_file_name is not None:
+# The `alembic` command line logs as alembic.ini says; agribot, which hands in its own
+# connection, keeps the logging it configured.
+if config.config_file_name is not None and "connection" not in config.attributes:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata

@@ -15,7 +15,7 @@ from bot.config import BUNDLED_EVAL, BUNDLED_MODEL, Settings
 from bot.errors import ModelNotFound
 from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model
 from bot.retrieval.encoder import Encoder
-from bot.service.runtime import ResolvedModel, open_database, resolve_model
+from bot.service.runtime import ResolvedModel, open_database, resolve_model, seed_bundled_bank
 from bot.storage import registry
 from bot.training.evaluate import ModelScores, open_eval_cache, score_model, side_by_side
 from bot.training.finetune import (
@@ -108,8 +108,11 @@ def retrain(
         cache = eval_cache or open_eval_cache(settings)
         bank_path = options.bank_path or settings.bank_path
         queries_path = options.queries_path or BUNDLED_EVAL
+        seed_bundled_bank(session_factory, settings.bank_path)  # as the bot does on start
         with session_factory() as session:
             split = collect_split(session, holdout=options.holdout, seed=options.split_seed)
+        if not split.counts["pairs"]:
+            raise ValueError("nothing to train on: the bank is empty")
         if not split.train:
             raise ValueError(
                 "nothing to train on: the bank has no pairs outside the held-out split"
