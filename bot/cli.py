@@ -472,6 +472,15 @@ def calibrate(
     show_default=True,
     help="Messages per chat (with --telegram).",
 )
+@click.option(
+    "--training",
+    is_flag=True,
+    help="Time one epoch of fine-tuning the base model with `agribot train`'s defaults.",
+)
+@click.option(
+    "--rows", type=int, default=5000, show_default=True, help="Training rows (with --training)."
+)
+@click.option("--device", default=None, help="cuda or cpu (with --training; default: CUDA if any).")
 @click.option("--model", "model_option", help="Model directory (default: the active model).")
 @pass_settings
 @translate_errors
@@ -482,9 +491,25 @@ def bench(
     telegram: bool,
     chats: int,
     messages: int,
+    training: bool,
+    rows: int,
+    device: str | None,
     model_option: str | None,
 ) -> None:
-    """Measure latency, search, encoding, start-up and memory on a 5,000-pair bank."""
+    """Measure latency, search, encoding, start-up and memory on a 5,000-pair bank.
+
+    With --telegram, messages per second and latency through the real Telegram
+    Application; with --training, the time of one fine-tuning epoch.
+    """
+    if training:
+        from bot.training.bench import run_training_bench
+        from bot.training.finetune import FinetuneConfig
+
+        report = run_training_bench(
+            settings, rows=rows, config=FinetuneConfig(device=device), model_path=model_option
+        )
+        click.echo(report.to_json())
+        return
     encoder, _ = _eval_encoder(settings, model_option)
     if telegram:
         from bot.telegram.bench import run_telegram_bench

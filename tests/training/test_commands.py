@@ -70,3 +70,25 @@ def test_force_promotes_a_model_that_is_not_better_and_says_so(
         assert active.answer_threshold is not None  # calibrated for it on the eval file
         assert count_vectors(session, active.name) == 36 * 4  # the bank, cached before the switch
     engine.dispose()
+
+
+def test_training_rows_are_the_banks_grown_to_the_count_asked():
+    from bot.training.bench import training_rows
+
+    rows = training_rows(FERTILIZER_BANK, 300)
+    assert len(rows) == 300
+    assert len({(row.anchor, row.positive) for row in rows}) == 300  # copies are tagged apart
+
+
+def test_training_bench_times_an_epoch(tmp_path, base_model_dir, monkeypatch):
+    import json
+
+    monkeypatch.setenv("AGRIBOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AGRIBOT_BANK_PATH", str(FERTILIZER_BANK))
+    result = CliRunner().invoke(
+        cli, ["bench", "--training", "--rows", "48", "--model", str(base_model_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.rindex('{\n  "rows"') :])
+    assert report["rows"] == 48 and report["steps"] == 2 and report["device"] == "cpu"
+    assert 0 < report["trainable_params"] < report["total_params"]
