@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     suggest_threshold: float | None = None
     top_k: int = 10
     device: str = "cpu"
+    encoder_backend: Literal["auto", "torch", "onnx"] = "auto"  # auto: ONNX Runtime on a CPU
 
     telegram_token: SecretStr | None = None
     admin_ids: Annotated[list[int], NoDecode] = []

@@ -74,7 +74,10 @@ def base_model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def encoder(base_model_dir: Path):  # type: ignore[no-untyped-def]
-    """The real base model, loaded once per session (inference never changes it)."""
+    """The real base model, loaded once per session (inference never changes it).
+
+    It encodes with ONNX Runtime, as the bot does on a CPU.
+    """
     from bot.retrieval.encoder import Encoder
 
-    return Encoder.load(base_model_dir, "multilingual-e5-small")
+    return Encoder.load(base_model_dir, "multilingual-e5-small", backend="onnx")

@@ -14,7 +14,11 @@ from bot.errors import ModelNotFound
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from bot.retrieval.onnx_backend import OnnxEncoder
+
 logger = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "onnx")
 
 
 class Encoder:
@@ -30,19 +34,44 @@ class Encoder:
         (1, 384)
     """
 
-    def __init__(self, model: SentenceTransformer, model_id: str, path: str | None = None) -> None:
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        model_id: str,
+        path: str | None = None,
+        *,
+        onnx: OnnxEncoder | None = None,
+    ) -> None:
         self.model = model
         self.model_id = model_id
         self.path = path or model_id
+        self.onnx = onnx
         prompts = getattr(model, "prompts", None) or {}
         self.query_prompt: str = prompts.get("query", "")
         self.passage_prompt: str = prompts.get("passage", "")
 
+    @property
+    def backend(self) -> str:
+        return "onnx" if self.onnx is not None else "torch"
+
     @classmethod
-    def load(cls, path: str | Path, model_id: str | None = None, device: str = "cpu") -> Encoder:
-        """Load a model directory (or a hub id, where the internet is reachable)."""
+    def load(
+        cls,
+        path: str | Path,
+        model_id: str | None = None,
+        device: str = "cpu",
+        *,
+        backend: str = "torch",
+    ) -> Encoder:
+        """Load a model directory (or a hub id, where the internet is reachable).
+
+        `backend`: "torch"; "onnx" (ONNX Runtime, exported into the model directory on
+        first use); or "auto", ONNX on a CPU where it can, else torch.
+        """
         from sentence_transformers import SentenceTransformer
 
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
         local = Path(path).expanduser()
         looks_local = local.exists() or str(path).startswith((".", "/", "~"))
         if looks_local and not (local / "modules.json").is_file():
@@ -50,8 +79,14 @@ class Encoder:
         started = time.perf_counter()
         model = SentenceTransformer(str(path), device=device)
         model.eval()
-        logger.info("loaded model %s in %.1fs", path, time.perf_counter() - started)
-        return cls(model, model_id or str(path), str(path))
+        onnx = _onnx_for(model, local, device, backend) if looks_local else None
+        logger.info(
+            "loaded model %s in %.1fs (%s)",
+            path,
+            time.perf_counter() - started,
+            "onnx" if onnx else "torch",
+        )
+        return cls(model, model_id or str(path), str(path), onnx=onnx)
 
     @property
     def dim(self) -> int:
@@ -75,6 +110,8 @@ class Encoder:
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.onnx is not None:
+            return self.onnx.encode(texts, prompt, batch_size, show_progress)
         vectors = self.model.encode(
             texts,
             prompt=prompt or None,
@@ -84,3 +121,23 @@ class Encoder:
             normalize_embeddings=True,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def _onnx_for(
+    model: SentenceTransformer, model_dir: Path, device: str, backend: str
+) -> OnnxEncoder | None:
+    """The ONNX Runtime encoder for `model`, or None where torch should run it."""
+    if backend == "torch" or (backend == "auto" and device != "cpu"):
+        return None
+    from bot.retrieval.onnx_backend import OnnxEncoder, supports
+
+    problem = supports(model)
+    if problem is None:
+        try:
+            return OnnxEncoder.for_model(model, model_dir)
+        except Exception as error:  # e.g. a read-only model directory
+            problem = f"export failed: {error}"
+    if backend == "onnx":
+        raise ModelNotFound(f"cannot run {model_dir} with ONNX Runtime: {problem}")
+    logger.warning("using torch for %s: %s", model_dir, problem)
+    return None

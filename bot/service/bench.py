@@ -128,7 +128,7 @@ def run_bench(
     encode_rate = len(texts) / (time.perf_counter() - began)
 
     model_began = time.perf_counter()
-    Encoder.load(encoder.path, encoder.model_id)
+    Encoder.load(encoder.path, encoder.model_id, backend=encoder.backend)
     model_load = time.perf_counter() - model_began
 
     return BenchReport(
