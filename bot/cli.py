@@ -309,7 +309,12 @@ def _eval_encoder(settings: Settings, model_option: str | None):  # type: ignore
             resolved = ResolvedModel(model_option, model_option, _thresholds(settings, None))
         else:
             resolved = resolve_model(settings, session_factory, show_progress=True)
-        encoder = Encoder.load(resolved.path, resolved.model_id, device=settings.device)
+        encoder = Encoder.load(
+            resolved.path,
+            resolved.model_id,
+            device=settings.device,
+            backend=settings.encoder_backend,
+        )
     finally:
         engine.dispose()
     return encoder, resolved.thresholds
@@ -904,3 +909,67 @@ def model_rollback(settings: Settings) -> None:
     finally:
         engine.dispose()
     click.echo(f"rolled back from {previous} to {version.name}")
+
+
+@model.command("export-delta")
+@click.argument("version")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--command", "how", default="", help="How VERSION was trained, kept with the file.")
+@click.option(
+    "--target-precision",
+    type=float,
+    default=0.95,
+    show_default=True,
+    help="Answered precision the shipped model's thresholds are calibrated for.",
+)
+@pass_settings
+@translate_errors
+def model_export_delta(
+    settings: Settings, version: str, out: Path, how: str, target_precision: float
+) -> None:
+    """Write how VERSION differs from the base model to OUT (.npz, 3-bit rows, compressed).
+
+    The model rebuilt from OUT is then scored on the bundled eval file and its thresholds
+    calibrated, and both are stored in OUT: it is what `knowledge/tuned/` ships, and the
+    bot adds it to the converted base model on first start.
+    """
+    from bot.retrieval import decision
+    from bot.retrieval.base_model import ensure_base_model
+    from bot.retrieval.encoder import Encoder
+    from bot.retrieval.tuned_model import apply_delta, export_delta, update_delta_info
+    from bot.service.evaluation import evaluate
+    from bot.service.runtime import open_database
+    from bot.storage import registry
+
+    engine, session_factory = open_database(settings)
+    try:
+        with session_factory() as session:
+            found = registry.get_version(session, version)
+            path, metrics = Path(found.path), dict(found.metrics or {})
+            thresholds = decision.Thresholds(
+                found.answer_threshold or decision.DEFAULT_THRESHOLDS.answer,
+                found.suggest_threshold or decision.DEFAULT_THRESHOLDS.suggest,
+            )
+    finally:
+        engine.dispose()
+    base = ensure_base_model(settings.models_dir, show_progress=True)
+    count = export_delta(path, base, out)
+    shipped = Encoder(apply_delta(base, out), f"{version}-delta", str(path))
+    run = evaluate(shipped, settings.bank_path, BUNDLED_EVAL, thresholds)
+    chosen = decision.calibrate(run.scored, target_precision)
+    report = evaluate(shipped, settings.bank_path, BUNDLED_EVAL, chosen).report
+    card = path / "README.md"
+    update_delta_info(
+        out,
+        {
+            "trained_as": version,
+            "command": how,
+            "thresholds": {"answer": chosen.answer, "suggest": chosen.suggest},
+            "eval": json.loads(report.to_json()),
+            "metrics": metrics,
+            "card": card.read_text(encoding="utf-8") if card.is_file() else "",
+        },
+    )
+    size = out.stat().st_size / 2**20
+    click.echo(report.to_json())
+    click.echo(f"wrote {count:,} changed parameters of {version} to {out} ({size:.1f} MiB)")

