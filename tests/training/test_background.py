@@ -1,4 +1,4 @@
-"""The /retrain plumbing, with a stand-in child process (the real `train` is tested elsewhere)."""
+"""The /retrain plumbing: a stand-in child process for each path, then the real `train`."""
 
 from __future__ import annotations
 
@@ -93,3 +93,38 @@ def test_child_gets_the_bots_settings_but_not_its_token(monkeypatch, tmp_path):
     assert command[1:5] == ["-m", "bot", "train", "--promote"]
     assert "--progress-lines" in command and command[command.index("--lr") + 1] == "1e-4"
     assert json.dumps(command)
+
+
+async def test_the_real_train_command_runs_as_a_child_and_reports(
+    monkeypatch, tmp_path, base_model_dir
+):
+    """`agribot train --promote --progress-lines` for real, cut to two small steps."""
+    from bot.service.runtime import open_database, seed_bundled_bank
+    from tests.training.conftest import (
+        FERTILIZER_BANK,
+        FERTILIZER_EVAL,
+        HOLDOUT,
+        SPLIT_SEED,
+        make_settings,
+        register_base,
+    )
+
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'agribot.db'}")
+    engine, session_factory = open_database(settings)
+    seed_bundled_bank(session_factory, FERTILIZER_BANK)
+    register_base(session_factory, base_model_dir)
+    engine.dispose()
+    real = background.train_command
+    quick = ["--max-steps", "2", "--batch-size", "8", "--queries", str(FERTILIZER_EVAL)]
+    quick += ["--holdout", str(HOLDOUT), "--split-seed", str(SPLIT_SEED)]
+    monkeypatch.setattr(background, "train_command", lambda s: real(s) + quick)
+    seen: list[str] = []
+
+    async def report(message: str) -> None:
+        seen.append(message)
+
+    outcome = await retrain_in_background(settings, report)
+    assert outcome.version is not None and outcome.version.startswith("ft-"), outcome.summary
+    assert "held-out" in outcome.summary and "mrr_at_10" in outcome.summary
+    assert any("training rows" in message for message in seen)
+    assert any(message.startswith("training ") for message in seen)
