@@ -305,8 +305,13 @@ def model_bootstrap(settings: Settings) -> None:
 
 def _eval_encoder(settings: Settings, model_option: str | None):  # type: ignore[no-untyped-def]
     """The encoder and thresholds to evaluate: --model if given, else the active model."""
-    from bot.retrieval.encoder import Encoder
-    from bot.service.runtime import ResolvedModel, _thresholds, open_database, resolve_model
+    from bot.service.runtime import (
+        ResolvedModel,
+        _thresholds,
+        load_encoder,
+        open_database,
+        resolve_model,
+    )
 
     engine, session_factory = open_database(settings)
     try:
@@ -314,15 +319,36 @@ def _eval_encoder(settings: Settings, model_option: str | None):  # type: ignore
             resolved = ResolvedModel(model_option, model_option, _thresholds(settings, None))
         else:
             resolved = resolve_model(settings, session_factory, show_progress=True)
-        encoder = Encoder.load(
-            resolved.path,
-            resolved.model_id,
-            device=settings.device,
-            backend=settings.encoder_backend,
-        )
+        encoder = load_encoder(settings, resolved)
     finally:
         engine.dispose()
     return encoder, resolved.thresholds
+
+
+def eval_inputs(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--bank, --queries and --model, shared by `eval` and `calibrate`."""
+    options = [
+        click.option(
+            "--bank",
+            "bank_path",
+            type=click.Path(exists=True, path_type=Path),
+            default=None,
+            help="Bank file (default: the bundled bank).",
+        ),
+        click.option(
+            "--queries",
+            "queries_path",
+            type=click.Path(exists=True, path_type=Path),
+            default=None,
+            help="Eval JSONL (default: the bundled eval file).",
+        ),
+        click.option(
+            "--model", "model_option", help="Model directory (default: the active model)."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def _eval_cache(settings: Settings):  # type: ignore[no-untyped-def]
@@ -334,21 +360,7 @@ def _eval_cache(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 @cli.command("eval")
-@click.option(
-    "--bank",
-    "bank_path",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="Bank file (default: the bundled bank).",
-)
-@click.option(
-    "--queries",
-    "queries_path",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="Eval JSONL (default: the bundled eval file).",
-)
-@click.option("--model", "model_option", help="Model directory (default: the active model).")
+@eval_inputs
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON report.")
 @click.option("--misses", type=int, default=0, help="Also list this many wrong answers.")
 @pass_settings
@@ -382,21 +394,7 @@ def eval_command(
 
 
 @cli.command()
-@click.option(
-    "--bank",
-    "bank_path",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="Bank file (default: the bundled bank).",
-)
-@click.option(
-    "--queries",
-    "queries_path",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="Eval JSONL (default: the bundled eval file).",
-)
-@click.option("--model", "model_option", help="Model directory (default: the active model).")
+@eval_inputs
 @click.option(
     "--target-precision",
     type=float,

@@ -75,14 +75,16 @@ class Services:
         if resolved.model_id == self.answerer.state.model_id:
             self.answerer.set_thresholds(resolved.thresholds)
             return resolved.model_id
-        encoder = Encoder.load(
-            resolved.path,
-            resolved.model_id,
-            device=self.settings.device,
-            backend=self.settings.encoder_backend,
-        )
+        encoder = load_encoder(self.settings, resolved)
         self.answerer.swap(load_state(self.session_factory, encoder, resolved.thresholds))
         return resolved.model_id
+
+
+def load_encoder(settings: Settings, resolved: ResolvedModel) -> Encoder:
+    """Load the resolved model on the configured device and backend."""
+    return Encoder.load(
+        resolved.path, resolved.model_id, device=settings.device, backend=settings.encoder_backend
+    )
 
 
 def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
@@ -114,12 +116,7 @@ def open_services(
         seed_bundled_bank(session_factory, settings.bank_path)
     if encoder is None:
         resolved = resolve_model(settings, session_factory, show_progress=show_progress)
-        encoder = Encoder.load(
-            resolved.path,
-            resolved.model_id,
-            device=settings.device,
-            backend=settings.encoder_backend,
-        )
+        encoder = load_encoder(settings, resolved)
         thresholds = resolved.thresholds
     else:
         thresholds = _thresholds(settings, None)
