@@ -419,27 +419,19 @@ def calibrate(
     save: bool,
 ) -> None:
     """Pick answer and suggest thresholds from an eval file for a target precision."""
-    from bot.retrieval import decision
-    from bot.service.evaluation import evaluate
+    from bot.service.evaluation import evaluate_calibrated
 
     encoder, thresholds = _eval_encoder(settings, model_option)
-    run = evaluate(
+    report, chosen = evaluate_calibrated(
         encoder,
         bank_path or settings.bank_path,
         queries_path or BUNDLED_EVAL,
         thresholds,
+        target_precision,
         cache=_eval_cache(settings),
         show_progress=True,
     )
-    chosen = decision.calibrate(run.scored, target_precision)
-    after = evaluate(
-        encoder,
-        bank_path or settings.bank_path,
-        queries_path or BUNDLED_EVAL,
-        chosen,
-        cache=_eval_cache(settings),
-    )
-    click.echo(after.report.to_json())
+    click.echo(report.to_json())
     if save and not model_option:
         from bot.service.runtime import open_database
         from bot.storage import registry
@@ -940,7 +932,7 @@ def model_export_delta(
     from bot.retrieval.base_model import ensure_base_model
     from bot.retrieval.encoder import Encoder
     from bot.retrieval.tuned_model import apply_delta, export_delta, update_delta_info
-    from bot.service.evaluation import evaluate
+    from bot.service.evaluation import evaluate_calibrated
     from bot.service.runtime import open_database
     from bot.storage import registry
 
@@ -958,9 +950,9 @@ def model_export_delta(
     base = ensure_base_model(settings.models_dir, show_progress=True)
     count = export_delta(path, base, out)
     shipped = Encoder(apply_delta(base, out), f"{version}-delta", str(path))
-    run = evaluate(shipped, settings.bank_path, BUNDLED_EVAL, thresholds)
-    chosen = decision.calibrate(run.scored, target_precision)
-    report = evaluate(shipped, settings.bank_path, BUNDLED_EVAL, chosen).report
+    report, chosen = evaluate_calibrated(
+        shipped, settings.bank_path, BUNDLED_EVAL, thresholds, target_precision
+    )
     card = path / "README.md"
     update_delta_info(
         out,

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import ImportRejected, RowError
-from bot.retrieval.decision import ScoredQuery, Thresholds
+from bot.retrieval.decision import ScoredQuery, Thresholds, calibrate
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.index import VectorIndex
 from bot.service.answering import Answerer, Question, Reply, RetrievalState
@@ -122,6 +122,30 @@ def evaluate(
         finally:
             engine.dispose()
     return _score(queries, replies, encoder.model_id, thresholds, time.perf_counter() - started)
+
+
+def evaluate_calibrated(
+    encoder: Encoder,
+    bank_path: Path,
+    queries_path: Path,
+    thresholds: Thresholds,
+    target_precision: float,
+    *,
+    cache: sessionmaker[Session] | None = None,
+    show_progress: bool = False,
+) -> tuple[EvalReport, Thresholds]:
+    """Pick thresholds for `target_precision` on the eval file; the report at those thresholds.
+
+    Scores are the same at any threshold, so a second run is needed only for the report's
+    decision figures, and only when the thresholds moved.
+    """
+    run = evaluate(
+        encoder, bank_path, queries_path, thresholds, cache=cache, show_progress=show_progress
+    )
+    chosen = calibrate(run.scored, target_precision)
+    if chosen == thresholds:
+        return run.report, chosen
+    return evaluate(encoder, bank_path, queries_path, chosen, cache=cache).report, chosen
 
 
 def _index_bank(

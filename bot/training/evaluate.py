@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.retrieval.decision import Thresholds, calibrate
+from bot.retrieval.decision import Thresholds
 from bot.retrieval.encoder import Encoder
-from bot.service.evaluation import EvalReport, evaluate
+from bot.service.evaluation import EvalReport, evaluate, evaluate_calibrated
 from bot.training.pairs import TO_QUESTION, TrainingSplit
 
 if TYPE_CHECKING:
@@ -136,13 +136,12 @@ def score_eval(
     if not (bank_path.exists() and queries_path.exists()):
         logger.warning("no eval file at %s (or bank at %s); skipping", queries_path, bank_path)
         return None, thresholds
-    run = evaluate(encoder, bank_path, queries_path, thresholds, cache=cache)
     if target_precision is None:
+        run = evaluate(encoder, bank_path, queries_path, thresholds, cache=cache)
         return run.report, thresholds
-    chosen = calibrate(run.scored, target_precision)
-    if chosen == thresholds:
-        return run.report, chosen
-    return evaluate(encoder, bank_path, queries_path, chosen, cache=cache).report, chosen
+    return evaluate_calibrated(
+        encoder, bank_path, queries_path, thresholds, target_precision, cache=cache
+    )
 
 
 def score_model(
