@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,26 +14,39 @@ SUGGESTION_COUNT = 3
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Answer at or above `answer`; suggest from `suggest` up to `answer`; else decline."""
+    """When to answer, suggest or decline, and when small talk is small talk.
+
+    Answer at or above `answer`, unless the runner-up (a pair with another answer) is
+    within `margin`: two answers that close are offered as "did you mean" instead.
+    Suggest from `suggest` up to `answer`; below, decline. A message whose best small-talk
+    match reaches `chit_chat` and beats every pair is answered as small talk.
+    """
 
     answer: float
     suggest: float
+    margin: float = 0.0
+    chit_chat: float = 0.95
 
     def __post_init__(self) -> None:
         if self.suggest > self.answer:
             raise ValueError("suggest threshold must not exceed the answer threshold")
+        if self.margin < 0:
+            raise ValueError("margin must not be negative")
 
 
-# multilingual-e5 scores crowd into 0.7-1.0; these are calibrated on the bundled eval file
-# for the zero-shot base model (`agribot calibrate` re-derives them for any model).
+# multilingual-e5 scores crowd into 0.7-1.0; these suit the zero-shot base model
+# (`agribot calibrate` derives a model's own from the eval's dev split).
 DEFAULT_THRESHOLDS = Thresholds(answer=0.90, suggest=0.86)
 
 
 def decide(matches: Sequence[Match], thresholds: Thresholds) -> Decision:
+    """Answer, suggest or decline, from matches ranked best first, one per answer."""
     if not matches:
         return Decision.DECLINE
     best = matches[0].score
     if best >= thresholds.answer:
+        if len(matches) > 1 and best - matches[1].score < thresholds.margin:
+            return Decision.SUGGEST
         return Decision.ANSWER
     if best >= thresholds.suggest:
         return Decision.SUGGEST
@@ -41,32 +55,60 @@ def decide(matches: Sequence[Match], thresholds: Thresholds) -> Decision:
 
 @dataclass(frozen=True)
 class ScoredQuery:
-    """One eval query's best score and whether its best pair was right (None: out of domain)."""
+    """One eval query's best score, the runner-up's, and whether the best pair was right
+    (None: out of domain, so any answer is wrong)."""
 
     score: float
     correct: bool | None
+    runner_up: float = 0.0
+
+    def passes_margin(self, margin: float) -> bool:
+        return self.score - self.runner_up >= margin
+
+
+def wilson_lower_bound(hits: int, total: int, z: float) -> float:
+    """The lower end of the Wilson score interval for hits / total (z = 0: the ratio)."""
+    if total == 0:
+        return 0.0
+    p = hits / total
+    if z == 0:
+        return p
+    denominator = 1 + z * z / total
+    centre = p + z * z / (2 * total)
+    spread = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return (centre - spread) / denominator
 
 
 def calibrate(
-    scored: Sequence[ScoredQuery], target_precision: float = 0.95, suggest_recall: float = 0.9
+    scored: Sequence[ScoredQuery],
+    target_precision: float = 0.95,
+    suggest_recall: float = 0.9,
+    *,
+    margin: float = 0.0,
+    confidence_z: float = 0.0,
 ) -> Thresholds:
     """Lowest answer threshold whose answered precision reaches `target_precision`.
 
-    Out-of-domain queries count as wrong when answered. The suggest threshold is the
-    score that still covers `suggest_recall` of the in-domain queries whose best pair
-    was right, so most fixable misses reach "did you mean".
+    Out-of-domain queries count as wrong when answered; queries whose runner-up is within
+    `margin` are not answered at any threshold. With `confidence_z` > 0 the precision
+    that must reach the target is the lower end of its Wilson interval, so a threshold
+    picked on one sample holds on another (z = 1.28: 90% one-sided). The suggest
+    threshold is the score that still covers `suggest_recall` of the in-domain queries
+    whose best pair was right, so most fixable misses reach "did you mean".
     """
     ranked = sorted(scored, key=lambda item: item.score, reverse=True)
     if not ranked:
         return DEFAULT_THRESHOLDS
     answer = ranked[0].score + 1e-6
-    correct = 0
-    for answered, item in enumerate(ranked, start=1):
-        correct += bool(item.correct)
-        next_score = ranked[answered].score if answered < len(ranked) else None
-        if next_score == item.score:
+    correct = answered = 0
+    for position, item in enumerate(ranked):
+        if item.passes_margin(margin):
+            answered += 1
+            correct += bool(item.correct)
+        next_score = ranked[position + 1].score if position + 1 < len(ranked) else None
+        if next_score == item.score or not answered:
             continue
-        if correct / answered >= target_precision:
+        if wilson_lower_bound(correct, answered, confidence_z) >= target_precision:
             answer = item.score
     right = sorted(item.score for item in scored if item.correct)
     if right:
@@ -74,4 +116,41 @@ def calibrate(
         suggest = min(answer, cut)
     else:
         suggest = answer
-    return Thresholds(answer=round(answer, 4), suggest=round(min(suggest, answer), 4))
+    return Thresholds(
+        answer=round(answer, 4), suggest=round(min(suggest, answer), 4), margin=round(margin, 4)
+    )
+
+
+def coverage(scored: Sequence[ScoredQuery], thresholds: Thresholds) -> float:
+    """Share of in-domain queries answered rightly at `thresholds`."""
+    in_domain = [item for item in scored if item.correct is not None]
+    if not in_domain:
+        return 0.0
+    hits = sum(
+        bool(item.correct)
+        and item.score >= thresholds.answer
+        and item.passes_margin(thresholds.margin)
+        for item in in_domain
+    )
+    return hits / len(in_domain)
+
+
+MARGINS = (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15)
+
+
+def calibrate_with_margin(
+    scored: Sequence[ScoredQuery],
+    target_precision: float = 0.95,
+    *,
+    margins: Sequence[float] = MARGINS,
+    confidence_z: float = 0.0,
+) -> Thresholds:
+    """The margin (and its thresholds) that answers the most queries rightly at the target."""
+    best: tuple[float, float, Thresholds] | None = None
+    for margin in margins:
+        chosen = calibrate(scored, target_precision, margin=margin, confidence_z=confidence_z)
+        key = (coverage(scored, chosen), -margin)
+        if best is None or key > best[:2]:
+            best = (*key, chosen)
+    assert best is not None
+    return best[2]

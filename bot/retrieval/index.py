@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,10 +10,18 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Match:
-    """A QA pair and the best cosine score any of its phrasings got."""
+    """A QA pair and its score: the best cosine any of its phrasings got, or, from a
+    `HybridIndex`, that cosine fused with the answer's and the spelling match's.
+
+    The parts are kept so a score can be explained ("the wording is close, the spelling
+    matches") and tuned; a plain vector search leaves them at 0.
+    """
 
     pair_id: int
     score: float
+    question: float = 0.0
+    answer: float = 0.0
+    lexical: float = 0.0
 
 
 class VectorIndex:
@@ -28,13 +37,20 @@ class VectorIndex:
         [Match(pair_id=7, score=1.0)]
     """
 
-    def __init__(self, vectors: np.ndarray, pair_ids: np.ndarray) -> None:
-        if len(vectors) != len(pair_ids):
-            raise ValueError("vectors and pair_ids differ in length")
-        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.pair_ids = np.asarray(pair_ids, dtype=np.int64)
-        self.vectors.setflags(write=False)
-        self.pair_ids.setflags(write=False)
+    def __init__(
+        self, vectors: np.ndarray, pair_ids: np.ndarray, texts: Sequence[str] | None = None
+    ) -> None:
+        if len(vectors) != len(pair_ids) or (texts is not None and len(texts) != len(pair_ids)):
+            raise ValueError("vectors, pair_ids and texts differ in length")
+        pair_ids = np.asarray(pair_ids, dtype=np.int64)
+        order = np.argsort(pair_ids, kind="stable")  # a pair's rows side by side
+        self.vectors = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32)[order])
+        self.pair_ids = pair_ids[order]
+        # the text each row encodes, when known (re-calibration asks them again)
+        self.texts = None if texts is None else np.asarray(texts, dtype=object)[order]
+        self.pairs, self._starts = np.unique(self.pair_ids, return_index=True)
+        for array in (self.vectors, self.pair_ids, self.pairs, self._starts):
+            array.setflags(write=False)
 
     @classmethod
     def empty(cls, dim: int) -> VectorIndex:
@@ -47,9 +63,12 @@ class VectorIndex:
     def dim(self) -> int:
         return self.vectors.shape[1]
 
-    @property
-    def pair_count(self) -> int:
-        return len(np.unique(self.pair_ids))
+    def pair_scores(self, queries: np.ndarray) -> np.ndarray:
+        """Each query's best row score for every pair: shape (queries, len(self.pairs))."""
+        if len(self) == 0:
+            return np.zeros((len(queries), 0), dtype=np.float32)
+        scores = np.asarray(queries, dtype=np.float32) @ self.vectors.T
+        return np.maximum.reduceat(scores, self._starts, axis=1)
 
     def search(self, query: np.ndarray, k: int = 10) -> list[Match]:
         """Top-k distinct pairs for one L2-normalized query vector."""
@@ -85,15 +104,22 @@ class VectorIndex:
                 return matches
             wanted = min(len(scores), wanted * 4)
 
-    def with_pairs(self, vectors: np.ndarray, pair_ids: np.ndarray) -> VectorIndex:
+    def with_pairs(
+        self, vectors: np.ndarray, pair_ids: np.ndarray, texts: Sequence[str] | None = None
+    ) -> VectorIndex:
         """A new index where each pair in `pair_ids` has exactly the given rows."""
         pair_ids = np.asarray(pair_ids, dtype=np.int64)
         keep = ~np.isin(self.pair_ids, pair_ids)
+        kept_texts = None
+        if self.texts is not None and texts is not None:
+            kept_texts = [*self.texts[keep], *texts]
         return VectorIndex(
             np.concatenate([self.vectors[keep], np.asarray(vectors, dtype=np.float32)]),
             np.concatenate([self.pair_ids[keep], pair_ids]),
+            kept_texts,
         )
 
     def without_pair(self, pair_id: int) -> VectorIndex:
         keep = self.pair_ids != pair_id
-        return VectorIndex(self.vectors[keep], self.pair_ids[keep])
+        texts = None if self.texts is None else list(self.texts[keep])
+        return VectorIndex(self.vectors[keep], self.pair_ids[keep], texts)

@@ -42,3 +42,32 @@ def test_calibrate_picks_the_lowest_threshold_meeting_the_precision():
     assert thresholds.suggest <= thresholds.answer
     answered = [q for q in scored if q.score >= thresholds.answer]
     assert sum(bool(q.correct) for q in answered) / len(answered) >= 0.85
+
+
+def test_a_close_runner_up_turns_an_answer_into_did_you_mean():
+    thresholds = Thresholds(answer=0.9, suggest=0.8, margin=0.03)
+    assert decide([Match(1, 0.95), Match(2, 0.93)], thresholds) is Decision.SUGGEST
+    assert decide([Match(1, 0.95), Match(2, 0.91)], thresholds) is Decision.ANSWER
+    assert decide([Match(1, 0.95)], thresholds) is Decision.ANSWER
+
+
+def test_the_wilson_bound_is_stricter_on_fewer_queries():
+    from bot.retrieval.decision import wilson_lower_bound
+
+    assert wilson_lower_bound(19, 20, 0) == 0.95
+    assert wilson_lower_bound(19, 20, 1.28) < wilson_lower_bound(190, 200, 1.28) < 0.95
+    assert wilson_lower_bound(0, 0, 1.28) == 0.0
+
+
+def test_calibrating_with_a_margin_answers_more_at_the_same_precision():
+    from bot.retrieval.decision import calibrate_with_margin, coverage
+
+    # right answers win clearly; wrong ones are close calls at the same scores
+    scored = [ScoredQuery(0.9 - i * 0.002, True, runner_up=0.7) for i in range(40)]
+    scored += [ScoredQuery(0.89 - i * 0.01, False, runner_up=0.88 - i * 0.01) for i in range(10)]
+    plain = calibrate(scored, 0.95)
+    chosen = calibrate_with_margin(scored, 0.95)
+    assert chosen.margin > 0
+    assert coverage(scored, chosen) > coverage(scored, plain)
+    answered = [q for q in scored if q.score >= chosen.answer and q.passes_margin(chosen.margin)]
+    assert sum(bool(q.correct) for q in answered) / len(answered) >= 0.95

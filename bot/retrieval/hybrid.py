@@ -1,0 +1,199 @@
+"""Hybrid search: question vectors, answer vectors and spelling, fused per pair.
+
+A pair's score is its best question-phrasing cosine, plus (weighted) how well the
+farmer's words match its answer and how closely their spelling matches one of its
+phrasings. The weights are chosen on the eval's dev split for each model (`Fusion`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.retrieval.index import Match, VectorIndex
+from bot.retrieval.lexical import LexicalIndex
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """Weights of the answer and spelling scores beside the question score (weight 1).
+
+    The sum is divided by the total weight, so a fused score stays on the cosine's scale.
+    """
+
+    answer_weight: float = 0.0
+    lexical_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.answer_weight < 0 or self.lexical_weight < 0:
+            raise ValueError("fusion weights must not be negative")
+
+    @property
+    def total(self) -> float:
+        return 1.0 + self.answer_weight + self.lexical_weight
+
+
+QUESTIONS_ONLY = Fusion()
+
+
+@dataclass(frozen=True)
+class PairScores:
+    """Per-pair scores of a batch of queries, each part shaped (queries, pairs)."""
+
+    pairs: np.ndarray
+    question: np.ndarray
+    answer: np.ndarray
+    lexical: np.ndarray
+
+    def fused(self, fusion: Fusion) -> np.ndarray:
+        return (
+            self.question
+            + fusion.answer_weight * self.answer
+            + fusion.lexical_weight * self.lexical
+        ) / fusion.total
+
+
+class HybridIndex:
+    """Three aligned indexes over the same pairs: phrasings, answers and spelling.
+
+    `questions` holds the vectors of each pair's question and alternates (and any
+    romanized spellings); `answers` one vector per pair, encoded with the passage
+    prompt (or none, for banks searched by question only); `lexical` the n-gram rows.
+    Immutable: edits return a new index, so a search in flight is never disturbed.
+
+    Example:
+        >>> matches = index.search_many(vectors, ["වී බීජ පොඟවන්නේ"], k=3, fusion=Fusion(0.1, 0.2))
+    """
+
+    def __init__(
+        self, questions: VectorIndex, answers: VectorIndex | None, lexical: LexicalIndex
+    ) -> None:
+        if not np.array_equal(questions.pairs, lexical.pairs) or (
+            answers is not None and not np.array_equal(questions.pairs, answers.pairs)
+        ):
+            raise ValueError("every pair needs question rows, lexical rows and (if any) answers")
+        self.questions = questions
+        self.answers = answers
+        self.lexical = lexical
+
+    @classmethod
+    def empty(cls, dim: int) -> HybridIndex:
+        return cls(VectorIndex.empty(dim), VectorIndex.empty(dim), LexicalIndex.build([], []))
+
+    @property
+    def pairs(self) -> np.ndarray:
+        return self.questions.pairs
+
+    @property
+    def dim(self) -> int:
+        return self.questions.dim
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def scores(
+        self,
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        owners: Sequence[int] | None = None,
+        *,
+        parts: tuple[bool, bool] = (True, True),
+    ) -> PairScores:
+        """Every pair's scores for each query; a query with several views (`owners` maps
+        views to queries) keeps, per pair, its best view by question and spelling score.
+
+        `parts` skips the (answer, lexical) products a zero weight makes useless.
+        """
+        question = self.questions.pair_scores(vectors)
+        shape = question.shape
+        answer = (
+            self.answers.pair_scores(vectors)
+            if parts[0] and self.answers is not None
+            else np.zeros(shape, dtype=np.float32)
+        )
+        lexical = self.lexical.pair_scores(texts) if parts[1] else np.zeros(shape, np.float32)
+        if owners is not None and len(owners) != len(set(owners)):
+            question, answer, lexical = _best_view(question, answer, lexical, owners)
+        return PairScores(self.pairs, question, answer, lexical)
+
+    def search_many(
+        self,
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        owners: Sequence[int] | None = None,
+        *,
+        k: int = 10,
+        fusion: Fusion = QUESTIONS_ONLY,
+    ) -> list[list[Match]]:
+        """Top-k pairs by fused score for each query."""
+        parts = (fusion.answer_weight > 0, fusion.lexical_weight > 0)
+        scored = self.scores(vectors, texts, owners, parts=parts)
+        return top_matches(scored, fusion, k)
+
+    def with_pairs(
+        self,
+        pair_ids: Sequence[int],
+        question_vectors: np.ndarray,
+        question_owners: Sequence[int],
+        answer_vectors: np.ndarray | None,
+        lexical_texts: Sequence[str],
+        lexical_owners: Sequence[int],
+        question_texts: Sequence[str] | None = None,
+    ) -> HybridIndex:
+        """A new index where each of `pair_ids` has exactly the given rows."""
+        owners = np.asarray(question_owners, dtype=np.int64)
+        answers = self.answers
+        if answers is not None and answer_vectors is not None:
+            answers = answers.with_pairs(answer_vectors, np.asarray(pair_ids, dtype=np.int64))
+        return HybridIndex(
+            self.questions.with_pairs(question_vectors, owners, question_texts),
+            answers,
+            self.lexical.with_pairs(lexical_texts, lexical_owners),
+        )
+
+    def without_pair(self, pair_id: int) -> HybridIndex:
+        return HybridIndex(
+            self.questions.without_pair(pair_id),
+            self.answers.without_pair(pair_id) if self.answers is not None else None,
+            self.lexical.without_pair(pair_id),
+        )
+
+
+def top_matches(scored: PairScores, fusion: Fusion, k: int) -> list[list[Match]]:
+    """The k best pairs of each query by fused score, with their parts."""
+    fused = scored.fused(fusion)
+    results: list[list[Match]] = []
+    for row in range(fused.shape[0]):
+        count = min(k, fused.shape[1])
+        if count == 0:
+            results.append([])
+            continue
+        top = np.argpartition(-fused[row], count - 1)[:count]
+        top = top[np.argsort(-fused[row, top], kind="stable")]
+        results.append(
+            [
+                Match(
+                    int(scored.pairs[col]),
+                    float(fused[row, col]),
+                    float(scored.question[row, col]),
+                    float(scored.answer[row, col]),
+                    float(scored.lexical[row, col]),
+                )
+                for col in top
+            ]
+        )
+    return results
+
+
+def _best_view(
+    question: np.ndarray, answer: np.ndarray, lexical: np.ndarray, owners: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Collapse views to queries: per pair, the best question, answer and lexical score."""
+    owners = np.asarray(owners)
+    queries = int(owners.max()) + 1
+    out = [np.full((queries, question.shape[1]), -1.0, dtype=np.float32) for _ in range(3)]
+    for part, result in zip((question, answer, lexical), out, strict=True):
+        np.maximum.at(result, owners, part)
+    return out[0], out[1], out[2]
