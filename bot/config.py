@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     bank_path: Path = BUNDLED_BANK
     answer_threshold: float | None = None
     suggest_threshold: float | None = None
+    margin: float | None = None
+    chit_chat_threshold: float | None = None
+    answer_weight: float | None = None
+    lexical_weight: float | None = None
     top_k: int = 10
     device: str = "cpu"
     encoder_backend: Literal["auto", "torch", "onnx"] = "auto"  # auto: ONNX Runtime on a CPU

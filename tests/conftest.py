@@ -20,6 +20,15 @@ POSTGRES_URL = os.environ.get("AGRIBOT_TEST_DATABASE_URL")
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
+# Settings for tests whose thresholds are the base model's question-to-question cosines:
+# no answer or spelling scores fused in, no margin, no small talk.
+QUESTION_SCORES_ONLY = {
+    "answer_weight": 0.0,
+    "lexical_weight": 0.0,
+    "margin": 0.0,
+    "chit_chat_threshold": 1.01,
+}
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: runs against AGRIBOT_TEST_DATABASE_URL")
@@ -76,8 +85,37 @@ def base_model_dir() -> Path:
 def encoder(base_model_dir: Path):  # type: ignore[no-untyped-def]
     """The real base model, loaded once per session (inference never changes it).
 
-    It encodes with ONNX Runtime, as the bot does on a CPU.
+    It encodes with ONNX Runtime, as the bot does on a CPU, and remembers each text's
+    vector for the session: every test opens a fresh database and would otherwise encode
+    the same bank, answers and small-talk examples again.
     """
+    return _RememberingEncoder.load(base_model_dir, "multilingual-e5-small", backend="onnx")
+
+
+def _remembering():  # type: ignore[no-untyped-def]
+    import numpy as np
+
     from bot.retrieval.encoder import Encoder
 
-    return Encoder.load(base_model_dir, "multilingual-e5-small", backend="onnx")
+    class RememberingEncoder(Encoder):
+        """The real encoder; a text it has encoded once is not encoded again."""
+
+        def _encode(self, texts, prompt, batch_size, show_progress):  # type: ignore[no-untyped-def]
+            memo = self.__dict__.setdefault("_memo", {})
+            missing = list(dict.fromkeys(t for t in texts if (prompt, t) not in memo))
+            if missing:
+                vectors = super()._encode(missing, prompt, batch_size, show_progress)
+                memo.update({(prompt, t): v for t, v in zip(missing, vectors, strict=True)})
+            if not texts:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            return np.stack([memo[prompt, t] for t in texts])
+
+    return RememberingEncoder
+
+
+class _LazyEncoderClass:
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(_remembering(), name)
+
+
+_RememberingEncoder = _LazyEncoderClass()

@@ -8,17 +8,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.retrieval.decision import SUGGESTION_COUNT, Thresholds, decide
 from bot.retrieval.encoder import Encoder
-from bot.retrieval.index import Match, VectorIndex
-from bot.service.indexing import PairSummary, encode_cached, pair_rows
+from bot.retrieval.hybrid import QUESTIONS_ONLY, Fusion, HybridIndex
+from bot.retrieval.index import Match
+from bot.service.chit_chat import ChitChat, SmallTalk, empty_message
+from bot.service.indexing import PairSummary, encode_rows, extend_index, summarize
 from bot.storage.journal import QuestionJournal
 from bot.storage.models import Decision, QAPair
 from bot.storage.questions import QuestionRecord, RecordedQuestion, record_question
-from bot.text.normalize import normalize
+from bot.text.normalize import normalize, romanized_view
 
 logger = logging.getLogger(__name__)
 
@@ -31,30 +32,39 @@ class Candidate:
     score: float
     question: str
     answer: str
+    match: Match | None = None
 
 
 @dataclass(frozen=True)
 class RetrievalState:
-    """One model with the index built by it: swapped whole, so no reply mixes two models."""
+    """One model with the index built by it: swapped whole, so no reply mixes two models.
+
+    `fusion` and `thresholds` are the model's own, chosen on the eval's dev split.
+    """
 
     encoder: Encoder
-    index: VectorIndex
+    index: HybridIndex
     pairs: dict[int, PairSummary]
     thresholds: Thresholds
+    fusion: Fusion = QUESTIONS_ONLY
+    chit_chat: ChitChat | None = None
 
     @property
     def model_id(self) -> str:
         return self.encoder.model_id
 
     def candidates(self, matches: Sequence[Match]) -> list[Candidate]:
-        """Matches with their texts; pairs deleted since the search are left out."""
-        return [
-            Candidate(
-                m.pair_id, m.score, self.pairs[m.pair_id].question, self.pairs[m.pair_id].answer
-            )
-            for m in matches
-            if m.pair_id in self.pairs
-        ]
+        """Matches with their texts, one per distinct answer (the best-scoring pair keeps
+        it); pairs deleted since the search are left out."""
+        seen: set[str] = set()
+        found = []
+        for match in matches:
+            pair = self.pairs.get(match.pair_id)
+            if pair is None or pair.answer in seen:
+                continue
+            seen.add(pair.answer)
+            found.append(Candidate(match.pair_id, match.score, pair.question, pair.answer, match))
+        return found
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ class Reply:
     journaled: bool = False
     failed: bool = False
     client_ref: str = field(default="")
+    small_talk: SmallTalk | None = None
 
     @property
     def answer(self) -> Candidate | None:
@@ -126,17 +137,25 @@ class Answerer:
         normalized = [normalize(q.text) for q in questions]
         failed = False
         try:
-            texts = [text or q.text for text, q in zip(normalized, questions, strict=True)]
+            texts, owners = query_views(normalized, [q.text for q in questions])
             vectors = state.encoder.encode_queries(texts)
-            found = state.index.search_many(vectors, self.top_k)
+            found = state.index.search_many(
+                vectors, texts, owners, k=self.top_k, fusion=state.fusion
+            )
+            small_talk = (
+                state.chit_chat.best(vectors, texts, owners, state.fusion)
+                if state.chit_chat is not None
+                else [None] * len(questions)
+            )
         except Exception:
             logger.exception("encoding or search failed; declining %d question(s)", len(questions))
             found = [[] for _ in questions]
+            small_talk = [None] * len(questions)
             failed = True
         latency_ms = (time.perf_counter() - started) * 1000
         replies = [
-            self._reply(state, text, matches, latency_ms, failed)
-            for text, matches in zip(normalized, found, strict=True)
+            self._reply(state, text, matches, chat, latency_ms, failed)
+            for text, matches, chat in zip(normalized, found, small_talk, strict=True)
         ]
         return self._log(questions, replies)
 
@@ -145,11 +164,36 @@ class Answerer:
         state: RetrievalState,
         normalized: str,
         matches: list[Match],
+        small_talk: SmallTalk | None,
         latency_ms: float,
         failed: bool,
     ) -> Reply:
         candidates = state.candidates(matches)
-        decision = Decision.DECLINE if not normalized else decide(matches, state.thresholds)
+        if not normalized and not failed:
+            return Reply(
+                Decision.CHIT_CHAT,
+                [],
+                normalized,
+                state.model_id,
+                latency_ms,
+                small_talk=empty_message(),
+            )
+        best = candidates[0].score if candidates else 0.0
+        if (
+            small_talk is not None
+            and small_talk.score >= state.thresholds.chit_chat
+            and small_talk.score > best
+        ):
+            return Reply(
+                Decision.CHIT_CHAT,
+                candidates,
+                normalized,
+                state.model_id,
+                latency_ms,
+                small_talk=small_talk,
+            )
+        ranked = [c.match or Match(c.pair_id, c.score) for c in candidates]
+        decision = decide(ranked, state.thresholds)
         return Reply(decision, candidates, normalized, state.model_id, latency_ms, failed=failed)
 
     def _log(self, questions: Sequence[Question], replies: list[Reply]) -> list[Reply]:
@@ -213,15 +257,17 @@ class Answerer:
         if not pairs:
             return
         state = self.state
-        texts, owners = pair_rows(pairs)
-        vectors = encode_cached(session, state.encoder, texts, show_progress=show_progress)
+        encoded = encode_rows(session, state.encoder, pairs, show_progress=show_progress)
         with self._write_lock:
             current = self.state
             if current.encoder is not state.encoder:
                 return  # a model swap happened meanwhile and indexed the bank afresh
-            summaries = {pair.id: PairSummary(pair.question, pair.answer) for pair in pairs}
-            index = current.index.with_pairs(vectors, np.asarray(owners, dtype=np.int64))
-            self.state = replace(current, index=index, pairs={**current.pairs, **summaries})
+            summaries = {pair.id: summarize(pair) for pair in pairs}
+            self.state = replace(
+                current,
+                index=extend_index(current.index, encoded),
+                pairs={**current.pairs, **summaries},
+            )
 
     def forget_pair(self, pair_id: int) -> None:
         with self._write_lock:
@@ -235,6 +281,27 @@ class Answerer:
             self.state = state
         logger.info("now answering with model %s (%d rows)", state.model_id, len(state.index))
 
-    def set_thresholds(self, thresholds: Thresholds) -> None:
+    def set_thresholds(self, thresholds: Thresholds, fusion: Fusion | None = None) -> None:
         with self._write_lock:
-            self.state = replace(self.state, thresholds=thresholds)
+            self.state = replace(
+                self.state, thresholds=thresholds, fusion=fusion or self.state.fusion
+            )
+
+
+def query_views(normalized: Sequence[str], raw: Sequence[str]) -> tuple[list[str], list[int]]:
+    """The texts to search for each question, and which question each belongs to.
+
+    A Singlish message is searched twice: transliterated to Sinhala (what the encoder
+    reads best) and as typed, which the romanized spellings in the lexical index meet
+    letter by letter. An empty message is searched as typed, to keep the batch aligned.
+    """
+    texts: list[str] = []
+    owners: list[int] = []
+    for number, (text, typed) in enumerate(zip(normalized, raw, strict=True)):
+        texts.append(text or typed)
+        owners.append(number)
+        latin = romanized_view(typed) if text else None
+        if latin and latin != text:
+            texts.append(latin)
+            owners.append(number)
+    return texts, owners

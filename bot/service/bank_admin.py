@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.service.answering import Answerer, Candidate
-from bot.storage import bank, importer
+from bot.service.recalibration import changed_enough, recalibrate
+from bot.storage import bank, importer, registry
 from bot.storage.importer import ImportReport, OnDuplicate
 from bot.storage.models import QAPair
 from bot.text.normalize import normalize
@@ -48,9 +49,16 @@ class BankAdmin:
         >>> view = admin.add("ගොයම් කපන්නේ කවදද?", "කරල් 80-85% ක් පැසුණු විට ...", by="officer:42")
     """
 
-    def __init__(self, session_factory: sessionmaker[Session], answerer: Answerer) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        answerer: Answerer,
+        out_of_domain: Callable[[], Sequence[str]] = lambda: (),
+    ) -> None:
         self.session_factory = session_factory
         self.answerer = answerer
+        self.out_of_domain = out_of_domain  # questions to re-calibrate against
+        self._changed = 0  # pairs added, edited or deleted since the last calibration
 
     def add(
         self,
@@ -68,14 +76,18 @@ class BankAdmin:
             )
             self.answerer.refresh_pairs(session, [pair])
             session.commit()
-            return PairView.of(pair)
+            view = PairView.of(pair)
+        self._note_changes(1)
+        return view
 
     def update(self, pair_id: int, *, by: str | None = None, **changes: object) -> PairView:
         with self.session_factory() as session:
             pair = bank.update_pair(session, pair_id, updated_by=by, **changes)  # type: ignore[arg-type]
             self.answerer.refresh_pairs(session, [pair])
             session.commit()
-            return PairView.of(pair)
+            view = PairView.of(pair)
+        self._note_changes(1)
+        return view
 
     def add_phrasing(self, pair_id: int, text: str, origin: str) -> PairView:
         with self.session_factory() as session:
@@ -90,6 +102,7 @@ class BankAdmin:
             bank.delete_pair(session, pair_id)
             session.commit()
         self.answerer.forget_pair(pair_id)
+        self._note_changes(1)
 
     def get(self, pair_id: int) -> PairView:
         with self.session_factory() as session:
@@ -111,8 +124,10 @@ class BankAdmin:
     def find(self, text: str, limit: int = 5) -> list[Candidate]:
         """The pairs closest in meaning to `text`, without logging it as a farmer question."""
         state = self.answerer.state
-        vector = state.encoder.encode_queries([normalize(text) or text])
-        return state.candidates(state.index.search(vector[0], limit))
+        normalized = normalize(text) or text
+        vectors = state.encoder.encode_queries([normalized])
+        [matches] = state.index.search_many(vectors, [normalized], k=limit, fusion=state.fusion)
+        return state.candidates(matches)
 
     def import_file(
         self,
@@ -124,7 +139,8 @@ class BankAdmin:
         show_progress: bool = False,
     ) -> ImportReport:
         """Validate the whole file, then import it in one transaction (all or nothing)."""
-        rows = importer.read_bank_file(path, data)
+        within = on_duplicate if on_duplicate in (OnDuplicate.SKIP, OnDuplicate.MERGE) else None
+        rows = importer.read_bank_file(path, data, on_duplicate=within or OnDuplicate.FAIL)
         with self.session_factory() as session:
             report = importer.import_rows(session, rows, on_duplicate=on_duplicate, created_by=by)
             touched = [bank.get_pair(session, pair_id) for pair_id in report.pair_ids]
@@ -137,7 +153,22 @@ class BankAdmin:
             report.updated,
             len(report.duplicates),
         )
+        self._note_changes(report.added + report.updated + report.merged)
         return report
+
+    def _note_changes(self, count: int) -> None:
+        """After changes to more than a tenth of the bank, re-calibrate the thresholds."""
+        self._changed += count
+        if not changed_enough(self._changed, len(self.answerer.state.pairs)):
+            return
+        self._changed = 0
+        state = self.answerer.state
+        thresholds = recalibrate(state, self.out_of_domain())
+        if thresholds != state.thresholds:
+            self.answerer.set_thresholds(thresholds)
+            with self.session_factory() as session:
+                registry.save_recalibrated(session, state.model_id, thresholds)
+                session.commit()
 
     def export_file(self, path: Path) -> int:
         with self.session_factory() as session:

@@ -1,21 +1,24 @@
-"""The bank's texts to vectors through the embedding cache, and into a search index."""
+"""The bank's texts to vectors through the embedding cache, and into a hybrid index."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.retrieval.encoder import Encoder
+from bot.retrieval.hybrid import HybridIndex
 from bot.retrieval.index import VectorIndex
+from bot.retrieval.lexical import LexicalIndex
 from bot.storage import bank
 from bot.storage.embeddings import load_vectors, store_vectors, text_hash
 from bot.storage.models import QAPair
 from bot.text.normalize import normalize
+from bot.text.romanize import romanized_variants
 
 logger = logging.getLogger(__name__)
 
@@ -24,33 +27,95 @@ ENCODE_CHUNK = 256
 
 @dataclass(frozen=True)
 class PairSummary:
-    """What a reply needs of a pair, kept in memory so answering never waits on SQL."""
+    """What a reply needs of a pair, kept in memory so answering never waits on SQL.
+
+    `variants` maps a zone to its own (answer, source), for pairs whose answer differs
+    by zone; `answer` is the general one.
+    """
 
     question: str
     answer: str
+    source: str | None = None
+    variants: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+
+
+@dataclass
+class IndexRows:
+    """The texts each pair contributes: phrasings to encode, its answer, spellings to match.
+
+    Romanized spellings of every phrasing go to the lexical index, where a Singlish
+    message meets them letter by letter; the encoder sees the Sinhala phrasings only.
+    """
+
+    pair_ids: list[int] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+    question_owners: list[int] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+    spellings: list[str] = field(default_factory=list)
+    spelling_owners: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, pairs: Iterable[QAPair], *, romanized: bool = True) -> IndexRows:
+        rows = cls()
+        for pair in pairs:
+            texts = pair_texts(pair)
+            if not texts:
+                continue
+            rows.pair_ids.append(pair.id)
+            rows.questions += texts
+            rows.question_owners += [pair.id] * len(texts)
+            rows.answers.append(normalize(pair.answer) or pair.answer)
+            latin = romanized_spellings(texts) if romanized else []
+            spellings = list(dict.fromkeys([*texts, *latin]))
+            rows.spellings += spellings
+            rows.spelling_owners += [pair.id] * len(spellings)
+        return rows
 
 
 def pair_texts(pair: QAPair) -> list[str]:
     """The pair's question and phrasings, normalized, each once."""
-    return list(dict.fromkeys(normalize(text) for text in pair.texts if normalize(text)))
+    return list(dict.fromkeys(text for text in map(normalize, pair.texts) if text))
+
+
+def romanized_spellings(texts: Sequence[str]) -> list[str]:
+    """Singlish spellings of normalized Sinhala texts, several habits each."""
+    return [variant for text in texts for variant in romanized_variants(text)]
+
+
+def summarize(pair: QAPair) -> PairSummary:
+    return PairSummary(
+        pair.question,
+        pair.answer,
+        pair.source,
+        {variant.zone: (variant.answer, variant.source) for variant in pair.variants},
+    )
 
 
 def encode_cached(
-    session: Session, encoder: Encoder, texts: Sequence[str], *, show_progress: bool = False
+    session: Session,
+    encoder: Encoder,
+    texts: Sequence[str],
+    *,
+    passages: bool = False,
+    show_progress: bool = False,
 ) -> np.ndarray:
-    """Vectors for normalized `texts`, encoding only those the cache lacks (and caching them)."""
-    hashes = [text_hash(encoder.query_prompt, text) for text in texts]
+    """Vectors for normalized `texts`, encoding only those the cache lacks (and caching them).
+
+    `passages`: encode with the passage prompt (answers) rather than the query prompt.
+    """
+    prompt = encoder.passage_prompt if passages else encoder.query_prompt
+    encode = encoder.encode_passages if passages else encoder.encode_queries
+    hashes = [text_hash(prompt, text) for text in texts]
     cached = load_vectors(session, encoder.model_id, hashes)
     missing = list(dict.fromkeys(t for t, h in zip(texts, hashes, strict=True) if h not in cached))
     if missing:
         started = time.perf_counter()
-        progress = _progress(len(missing), show_progress)
+        progress = _progress(len(missing), show_progress, "answers" if passages else "bank")
         for start in range(0, len(missing), ENCODE_CHUNK):
             chunk = missing[start : start + ENCODE_CHUNK]
-            vectors = encoder.encode_queries(chunk)
+            vectors = encode(chunk)
             fresh = {
-                text_hash(encoder.query_prompt, text): vector
-                for text, vector in zip(chunk, vectors, strict=True)
+                text_hash(prompt, text): vector for text, vector in zip(chunk, vectors, strict=True)
             }
             store_vectors(session, encoder.model_id, fresh)
             cached.update(fresh)
@@ -62,32 +127,91 @@ def encode_cached(
     return np.stack([cached[h] for h in hashes])
 
 
+@dataclass(frozen=True)
+class EncodedRows:
+    """`IndexRows` with their vectors, ready to go into an index (built or extended)."""
+
+    rows: IndexRows
+    question_vectors: np.ndarray
+    answer_vectors: np.ndarray
+
+
+def encode_rows(
+    session: Session,
+    encoder: Encoder,
+    pairs: Iterable[QAPair],
+    *,
+    show_progress: bool = False,
+    romanized: bool = True,
+) -> EncodedRows:
+    rows = IndexRows.of(pairs, romanized=romanized)
+    questions = encode_cached(session, encoder, rows.questions, show_progress=show_progress)
+    answers = encode_cached(
+        session, encoder, rows.answers, passages=True, show_progress=show_progress
+    )
+    return EncodedRows(rows, questions, answers)
+
+
+def new_index(encoded: EncodedRows, dim: int) -> HybridIndex:
+    rows = encoded.rows
+    if not rows.pair_ids:
+        return HybridIndex.empty(dim)
+    return HybridIndex(
+        VectorIndex(encoded.question_vectors, np.asarray(rows.question_owners), rows.questions),
+        VectorIndex(encoded.answer_vectors, np.asarray(rows.pair_ids)),
+        LexicalIndex.build(rows.spellings, rows.spelling_owners),
+    )
+
+
+def extend_index(index: HybridIndex, encoded: EncodedRows) -> HybridIndex:
+    rows = encoded.rows
+    return index.with_pairs(
+        rows.pair_ids,
+        encoded.question_vectors,
+        rows.question_owners,
+        encoded.answer_vectors,
+        rows.spellings,
+        rows.spelling_owners,
+        rows.questions,
+    )
+
+
 def build_index(
-    session_factory: sessionmaker[Session], encoder: Encoder, *, show_progress: bool = False
-) -> tuple[VectorIndex, dict[int, PairSummary]]:
-    """Index every active pair; stale or new texts are encoded and cached, the rest loaded."""
+    session_factory: sessionmaker[Session],
+    encoder: Encoder,
+    *,
+    cache: sessionmaker[Session] | None = None,
+    show_progress: bool = False,
+    romanized: bool = True,
+) -> tuple[HybridIndex, dict[int, PairSummary]]:
+    """Index every active pair; stale or new texts are encoded and cached, the rest loaded.
+
+    `cache`: keep the vectors in another database (the eval's throwaway banks share one).
+    """
     with session_factory() as session:
         pairs = bank.list_pairs(session)
-        texts, owners = pair_rows(pairs)
-        vectors = encode_cached(session, encoder, texts, show_progress=show_progress)
-        session.commit()
-    summaries = {pair.id: PairSummary(pair.question, pair.answer) for pair in pairs}
-    if not texts:
-        return VectorIndex.empty(encoder.dim), summaries
-    return VectorIndex(vectors, np.asarray(owners)), summaries
+        summaries = {pair.id: summarize(pair) for pair in pairs}
+        if cache is None:
+            encoded = encode_rows(
+                session, encoder, pairs, show_progress=show_progress, romanized=romanized
+            )
+            session.commit()
+        else:
+            with cache() as cache_session:
+                encoded = encode_rows(
+                    cache_session, encoder, pairs, show_progress=show_progress, romanized=romanized
+                )
+                cache_session.commit()
+    return new_index(encoded, encoder.dim), summaries
 
 
-def pair_rows(pairs: Iterable[QAPair]) -> tuple[list[str], list[int]]:
-    texts: list[str] = []
-    owners: list[int] = []
-    for pair in pairs:
-        for text in pair_texts(pair):
-            texts.append(text)
-            owners.append(pair.id)
-    return texts, owners
+def bank_texts(pairs: Iterable[QAPair]) -> tuple[list[str], list[str]]:
+    """Every text the index encodes for `pairs`: (phrasings, answers)."""
+    rows = IndexRows.of(pairs)
+    return rows.questions, rows.answers
 
 
-def _progress(total: int, enabled: bool):  # type: ignore[no-untyped-def]
+def _progress(total: int, enabled: bool, what: str):  # type: ignore[no-untyped-def]
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="encoding bank", unit="text", disable=not enabled)
+    return tqdm(total=total, desc=f"encoding {what}", unit="text", disable=not enabled)

@@ -43,6 +43,7 @@ def register(
     metrics: dict[str, Any] | None = None,
     answer_threshold: float | None = None,
     suggest_threshold: float | None = None,
+    tuning: dict[str, float] | None = None,
     notes: str | None = None,
 ) -> ModelVersion:
     """Add a version as a candidate, or refresh its path and figures if it exists."""
@@ -57,6 +58,8 @@ def register(
         version.answer_threshold = answer_threshold
     if suggest_threshold is not None:
         version.suggest_threshold = suggest_threshold
+    if tuning is not None:
+        version.tuning = dict(tuning)
     if notes is not None:
         version.notes = notes
     session.flush()
@@ -95,3 +98,22 @@ def mark_missing(session: Session, version: ModelVersion) -> None:
     version.status = ModelStatus.MISSING
     version.notes = (version.notes or "") + f"\n{utcnow().isoformat()}: directory missing"
     session.flush()
+
+
+def save_recalibrated(session: Session, name: str, thresholds: Any) -> None:
+    """Keep thresholds re-calibrated after bank changes beside the dev-calibrated ones.
+
+    The columns keep what was chosen on the eval's dev split (the floor of any later
+    re-calibration); the running bots follow the re-calibrated ones.
+    """
+    version = find_version(session, name)
+    if version is None:
+        return
+    version.tuning = {
+        **(version.tuning or {}),
+        "recalibrated": {
+            "answer": thresholds.answer,
+            "suggest": thresholds.suggest,
+            "margin": thresholds.margin,
+        },
+    }

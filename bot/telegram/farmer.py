@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import Bot, Message, Update
+from telegram import Message, Update
 
 from bot.errors import PairNotFound
 from bot.service import feedback
 from bot.service.answering import Question, Reply
+from bot.service.districts import ZONE_NAMES
 from bot.service.feedback import QuestionRef
 from bot.service.throttle import Verdict
 from bot.storage.models import Decision
@@ -51,26 +52,68 @@ async def answer_question(update: Update, context: CustomContext) -> None:
         reply.latency_ms,
         reply.question_id if reply.question_id is not None else reply.client_ref,
     )
-    await send_reply(context.bot, message.chat_id, reply)
+    await send_reply(context, message.chat_id, reply)
 
 
-async def send_reply(bot: Bot, chat_id: int, reply: Reply) -> None:
+async def send_reply(context: CustomContext, chat_id: int, reply: Reply) -> None:
+    bot = context.bot
     ref = QuestionRef.of(reply)
     if reply.decision is Decision.ANSWER and reply.answer is not None:
-        await send_answer(bot, chat_id, reply.answer.answer, ref, reply.answer.pair_id)
+        await send_answer(context, chat_id, reply.answer.pair_id, ref)
     elif reply.decision is Decision.SUGGEST:
         markup = keyboards.suggestions_keyboard(ref, reply.suggestions)
         await bot.send_message(chat_id, texts.DID_YOU_MEAN, reply_markup=markup)
+    elif reply.decision is Decision.CHIT_CHAT and reply.small_talk is not None:
+        await bot.send_message(chat_id, reply.small_talk.reply)
     else:
         await bot.send_message(chat_id, texts.SENT_TO_OFFICER)
 
 
-async def send_answer(bot: Bot, chat_id: int, answer: str, ref: QuestionRef, pair_id: int) -> None:
-    """The answer in as many messages as it needs; 👍/👎 under the last one."""
-    parts = texts.split_message(answer)
+async def send_answer(context: CustomContext, chat_id: int, pair_id: int, ref: QuestionRef) -> None:
+    """The pair's answer for the farmer's zone, in as many messages as it needs, 👍/👎
+    under the last; if it depends on a zone not known yet, the district question first
+    (the answer follows the choice)."""
+    advice = await asyncio.to_thread(context.services.advisor.advice, pair_id, chat_id)
+    if advice.needs_district:
+        markup = keyboards.district_keyboard(ref, pair_id)
+        await context.bot.send_message(chat_id, texts.ASK_DISTRICT, reply_markup=markup)
+        return
+    zone_name = ZONE_NAMES.get(advice.zone or "")
+    parts = texts.split_message(texts.answer_text(advice.answer, advice.source, zone_name))
     for number, part in enumerate(parts, 1):
         markup = keyboards.feedback_keyboard(ref, pair_id) if number == len(parts) else None
-        await bot.send_message(chat_id, part, reply_markup=markup)
+        await context.bot.send_message(chat_id, part, reply_markup=markup)
+
+
+async def district_command(update: Update, context: CustomContext) -> None:
+    """/district: choose (or change) the district answers are given for."""
+    markup = keyboards.district_keyboard(None, None)
+    await update.effective_message.reply_text(texts.CHOOSE_DISTRICT, reply_markup=markup)  # type: ignore[union-attr]
+
+
+async def choose_district(update: Update, context: CustomContext) -> None:
+    """A district button: remember it, then answer the question that was waiting for it."""
+    query = update.callback_query
+    assert query is not None
+    press = keyboards.parse_district(query.data)
+    if press is None or query.message is None:
+        await query.answer()
+        return
+    chat_id, user_id = query.message.chat.id, query.from_user.id
+    try:
+        chosen = await asyncio.to_thread(
+            context.services.advisor.set_district, chat_id, user_id, press.code
+        )
+    except ValueError:
+        await query.answer(texts.UNKNOWN_DISTRICT, show_alert=True)
+        return
+    await query.answer()
+    await query.edit_message_text(texts.district_saved(chosen.name, ZONE_NAMES[chosen.zone]))
+    if press.pair_id is not None and press.ref is not None:
+        try:
+            await send_answer(context, chat_id, press.pair_id, press.ref)
+        except PairNotFound:
+            await context.bot.send_message(chat_id, texts.ANSWER_GONE)
 
 
 async def choose_suggestion(update: Update, context: CustomContext) -> None:
@@ -97,7 +140,10 @@ async def choose_suggestion(update: Update, context: CustomContext) -> None:
             return
         await query.answer()
         await query.edit_message_text(texts.you_chose(pair.question))
-        await send_answer(context.bot, chat_id, pair.answer, press.ref, pair.id)
+        try:
+            await send_answer(context, chat_id, pair.id, press.ref)
+        except PairNotFound:
+            await context.bot.send_message(chat_id, texts.ANSWER_GONE)
         return
     await asyncio.to_thread(
         feedback.reject_suggestions, context.services, press.ref, chat_id=chat_id, user_id=user_id

@@ -11,7 +11,7 @@ import sinhalanorm
 from bot.text.legacy_fonts import fm_to_unicode, looks_like_fm
 from bot.text.singlish import looks_like_singlish, singlish_to_sinhala
 
-__all__ = ["has_sinhala", "normalize", "normalize_key"]
+__all__ = ["has_sinhala", "normalize", "normalize_key", "romanized_view"]
 
 _ZWJ = "\u200d"
 _AL = "\u0dca"  # al-lakuna
@@ -222,6 +222,25 @@ def normalize(text: str) -> str:
         text = _prepare(converted)
     # Clean first: dropping punctuation can leave a vowel sign next to its letter.
     return _fix_sinhala(_clean(text))
+
+
+def romanized_view(text: str) -> str | None:
+    """A Singlish message as typed (cleaned, casefolded, not transliterated), else None.
+
+    :func:`normalize` turns Singlish into Sinhala script for the encoder; this keeps the
+    Latin spelling too, for matching the bank's romanized spellings letter by letter.
+
+    Example:
+        >>> romanized_view("Yuriya damanne kawadada"), romanized_view("යූරියා")
+        ('yuriya damanne kawadada', None)
+    """
+    prepared = _prepare(text)
+    if has_sinhala(prepared) or not prepared.isascii():
+        return None
+    probe = _clean(prepared)
+    if looks_like_fm(probe, vowelless_words=False) or not looks_like_singlish(probe):
+        return None
+    return probe
 
 
 def normalize_key(text: str) -> str:

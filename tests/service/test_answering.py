@@ -58,28 +58,41 @@ def test_grey_zone_offers_three_suggestions(make_services):
 
 def test_restart_reencodes_nothing(make_services, encoder):
     first = make_services()
+    state = first.answerer.state
     with first.session_factory() as session:
         cached = count_vectors(session, encoder.model_id)
-    assert cached == len(first.answerer.state.index) > 12
+    # every phrasing, every answer and every small-talk example, each once
+    small_talk = len(state.chit_chat.index)
+    assert cached == len(state.index) + len(state.pairs) + small_talk
+    assert len(state.index) > 12
     calls = []
-    original = encoder.encode_queries
-    encoder.encode_queries = lambda texts, **kw: calls.append(len(texts)) or original(texts, **kw)
+    for name in ("encode_queries", "encode_passages"):
+        original = getattr(encoder, name)
+        setattr(
+            encoder,
+            name,
+            lambda texts, _original=original, **kw: (
+                calls.append(len(texts)) or _original(texts, **kw)
+            ),
+        )
     try:
         second = make_services()
     finally:
-        del encoder.encode_queries
+        del encoder.encode_queries, encoder.encode_passages
     assert calls == []
-    assert len(second.answerer.state.index) == cached
+    assert len(second.answerer.state.index) == len(state.index)
 
 
-def test_editing_an_answer_reencodes_nothing_and_a_new_phrasing_only_itself(services, encoder):
+def test_editing_an_answer_encodes_only_it_and_a_new_phrasing_only_itself(services, encoder):
     pair_id = pair_id_of(services, SOAKING)
     with services.session_factory() as session:
         before = count_vectors(session, encoder.model_id)
     services.bank.update(pair_id, answer="අලුත් පිළිතුර")
+    with services.session_factory() as session:
+        assert count_vectors(session, encoder.model_id) == before + 1  # the new answer
     services.bank.add_phrasing(pair_id, "වී ඇට පොඟවන කාලය කීයද", origin="admin")
     with services.session_factory() as session:
-        assert count_vectors(session, encoder.model_id) == before + 1
+        assert count_vectors(session, encoder.model_id) == before + 2
     reply = services.answerer.answer(Question("වී ඇට පොඟවන කාලය කීයද?"))
     assert reply.answer.answer == "අලුත් පිළිතුර"
 
