@@ -14,6 +14,9 @@ import click
 
 from bot.config import BUNDLED_EVAL, Settings
 from bot.errors import AgribotError
+from bot.training.config import FinetuneConfig
+
+_TRAIN = FinetuneConfig()  # `agribot train`'s defaults
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -129,6 +132,7 @@ def _reply_dict(reply) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return {
         "decision": reply.decision.value,
         "answer": reply.answer.answer if reply.answer else None,
+        "small_talk": reply.small_talk.intent if reply.small_talk else None,
         "score": reply.candidates[0].score if reply.candidates else None,
         "normalized": reply.normalized,
         "model": reply.model_id,
@@ -145,6 +149,8 @@ def _print_reply(reply, *, verbose: bool) -> None:  # type: ignore[no-untyped-de
 
     if reply.decision is Decision.ANSWER:
         click.echo(reply.answer.answer)
+    elif reply.decision is Decision.CHIT_CHAT:
+        click.echo(reply.small_talk.reply)
     elif reply.decision is Decision.SUGGEST:
         click.echo("ඔබ අසන්නේ මේ ගැනද?")
         for number, candidate in enumerate(reply.suggestions, 1):
@@ -171,10 +177,12 @@ def qa() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--on-duplicate",
-    type=click.Choice(["skip", "update", "error"]),
+    type=click.Choice(["fail", "skip", "merge", "update", "error"]),
     default="skip",
     show_default=True,
-    help="What to do with questions the bank already has.",
+    help="A question repeated in the file or already in the bank: fail (reject the file), "
+    "skip (keep the first), merge (add its phrasings when the answers agree; reject the "
+    "file with both lines when they differ), update (replace the bank's answer).",
 )
 @pass_settings
 @translate_errors
@@ -182,14 +190,63 @@ def qa_import(settings: Settings, file: Path, on_duplicate: str) -> None:
     """Import a CSV or JSONL FILE; any bad row rejects the whole file."""
     from bot.storage.importer import OnDuplicate, read_bank_file
 
-    read_bank_file(file)  # validate before loading the model
+    mode = OnDuplicate(on_duplicate)
+    read_bank_file(file, on_duplicate=_within_file(mode))  # validate before loading the model
     services = _services(settings, seed_bank=False)
-    report = services.bank.import_file(
-        file, on_duplicate=OnDuplicate(on_duplicate), by="cli", show_progress=True
-    )
-    click.echo(f"added {report.added}, updated {report.updated}")
+    report = services.bank.import_file(file, on_duplicate=mode, by="cli", show_progress=True)
+    click.echo(f"added {report.added}, updated {report.updated}, merged {report.merged}")
+    for line, first in report.repeats:
+        click.echo(f"line {line}: repeats line {first} ({on_duplicate})")
     for line, pair_id in report.duplicates:
         click.echo(f"line {line}: already in the bank as pair {pair_id} ({on_duplicate})")
+
+
+def _within_file(mode):  # type: ignore[no-untyped-def]
+    """How repeats inside one file are treated: update has no meaning there (fail)."""
+    from bot.storage.importer import OnDuplicate
+
+    return OnDuplicate.FAIL if mode in (OnDuplicate.UPDATE, OnDuplicate.ERROR) else mode
+
+
+@qa.command("check")
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print errors only, not warnings.")
+@pass_settings
+@translate_errors
+def qa_check(settings: Settings, file: Path | None, quiet: bool) -> None:
+    """Lint a bank FILE (or, without one, the database): sources, duplicates, contradictions,
+    alternates, Latin-only terms, stale review dates, zone answers, spellings.
+
+    Errors (unknown or missing sources) exit with status 1; warnings do not.
+    """
+    from bot.service.bank_check import ERROR, CheckedPair, check_bank
+    from bot.storage.importer import read_bank_file
+    from bot.storage.sources import read_sources
+
+    if file is not None:
+        pairs = [CheckedPair.of_row(row) for row in read_bank_file(file)]
+    else:
+        from bot.service.runtime import open_database
+        from bot.storage import bank
+
+        engine, session_factory = open_database(settings)
+        try:
+            with session_factory() as session:
+                pairs = [CheckedPair.of_pair(pair) for pair in bank.list_pairs(session)]
+        finally:
+            engine.dispose()
+    findings = check_bank(pairs, read_sources())
+    errors = [f for f in findings if f.level == ERROR]
+    for finding in findings:
+        if finding.level == ERROR or not quiet:
+            click.echo(str(finding))
+    click.echo(
+        f"{len(pairs)} pairs: {len(errors)} error(s), {len(findings) - len(errors)} warning(s)"
+    )
+    if errors:
+        raise SystemExit(1)
 
 
 @qa.command("export")
@@ -304,25 +361,20 @@ def model_bootstrap(settings: Settings) -> None:
 
 
 def _eval_encoder(settings: Settings, model_option: str | None):  # type: ignore[no-untyped-def]
-    """The encoder and thresholds to evaluate: --model if given, else the active model."""
-    from bot.service.runtime import (
-        ResolvedModel,
-        _thresholds,
-        load_encoder,
-        open_database,
-        resolve_model,
-    )
+    """The encoder to evaluate, with its tuning: --model if given (a registered model's
+    own thresholds and weights when it is registered), else the active model."""
+    from bot.service.runtime import load_encoder, open_database, resolve_model, resolve_path
 
     engine, session_factory = open_database(settings)
     try:
         if model_option:
-            resolved = ResolvedModel(model_option, model_option, _thresholds(settings, None))
+            resolved = resolve_path(settings, session_factory, model_option)
         else:
             resolved = resolve_model(settings, session_factory, show_progress=True)
         encoder = load_encoder(settings, resolved)
     finally:
         engine.dispose()
-    return encoder, resolved.thresholds
+    return encoder, resolved
 
 
 def eval_inputs(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -351,18 +403,17 @@ def eval_inputs(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _eval_cache(settings: Settings):  # type: ignore[no-untyped-def]
-    from bot.storage.db import make_engine, make_session_factory, upgrade
-
-    engine = make_engine(f"sqlite:///{settings.data_dir / 'eval-cache.db'}")
-    upgrade(engine)
-    return make_session_factory(engine)
-
-
 @cli.command("eval")
 @eval_inputs
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "test", "all"]),
+    default=None,
+    help="Which queries to score (default: test, where the figures are reported; "
+    "a file without splits is scored whole).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON report.")
-@click.option("--misses", type=int, default=0, help="Also list this many wrong answers.")
+@click.option("--misses", type=int, default=0, help="Also list this many wrong outcomes.")
 @pass_settings
 @translate_errors
 def eval_command(
@@ -370,25 +421,42 @@ def eval_command(
     bank_path: Path | None,
     queries_path: Path | None,
     model_option: str | None,
+    split: str | None,
     as_json: bool,
     misses: int,
 ) -> None:
-    """Score a model on an eval file against a bank, in a throwaway database."""
-    from bot.service.evaluation import evaluate
+    """Score a model on an eval file against a bank, in a throwaway database.
 
-    encoder, thresholds = _eval_encoder(settings, model_option)
+    Thresholds, margin and fusion weights are the model's own, chosen on the dev split
+    by `agribot calibrate`; the default test split is never used to choose anything.
+    """
+    from bot.service.evaluation import evaluate, open_eval_cache
+
+    encoder, resolved = _eval_encoder(settings, model_option)
     run = evaluate(
         encoder,
         bank_path or settings.bank_path,
         queries_path or BUNDLED_EVAL,
-        thresholds,
-        cache=_eval_cache(settings),
+        resolved.thresholds,
+        fusion=resolved.fusion,
+        split=split,
+        cache=open_eval_cache(settings),
         show_progress=not as_json,
     )
     click.echo(run.report.to_json())
+    if not as_json:
+        click.echo(f"scored the {run.report.split} split ({run.report.queries} queries)", err=True)
     for query, reply in run.misses[:misses]:
         top = reply.candidates[0] if reply.candidates else None
-        click.echo(f"\nline {query.line}: {query.query}", err=True)
+        expected = (
+            "small talk" if query.is_chit_chat else ("not answered" if not query.in_domain else "")
+        )
+        click.echo(
+            f"\nline {query.line} [{query.slice or '-'}] {reply.decision.value}: {query.query}",
+            err=True,
+        )
+        if expected:
+            click.echo(f"  expected: {expected}", err=True)
         if top:
             click.echo(f"  got {top.score:.3f} #{top.pair_id} {top.question}", err=True)
 
@@ -400,13 +468,13 @@ def eval_command(
     type=float,
     default=0.95,
     show_default=True,
-    help="Answered precision the answer threshold must reach.",
+    help="Answered precision the answer threshold must reach (its 90% lower bound, on dev).",
 )
 @click.option(
     "--save/--no-save",
     default=True,
     show_default=True,
-    help="Store the thresholds for the active model in the registry.",
+    help="Store the tuning for the model in the registry.",
 )
 @pass_settings
 @translate_errors
@@ -418,31 +486,52 @@ def calibrate(
     target_precision: float,
     save: bool,
 ) -> None:
-    """Pick answer and suggest thresholds from an eval file for a target precision."""
-    from bot.service.evaluation import evaluate_calibrated
+    """Choose fusion weights, margin and thresholds on the eval's dev split.
 
-    encoder, thresholds = _eval_encoder(settings, model_option)
-    report, chosen = evaluate_calibrated(
+    Prints the dev figures they were chosen on and the test figures beside them.
+    """
+    from bot.service.evaluation import open_eval_cache
+    from bot.service.tuning import tune_and_report
+
+    encoder, resolved = _eval_encoder(settings, model_option)
+    tuning, test = tune_and_report(
         encoder,
         bank_path or settings.bank_path,
         queries_path or BUNDLED_EVAL,
-        thresholds,
-        target_precision,
-        cache=_eval_cache(settings),
+        target_precision=target_precision,
+        cache=open_eval_cache(settings),
         show_progress=True,
     )
-    click.echo(report.to_json())
-    if save and not model_option:
+    click.echo(
+        json.dumps(
+            {"dev": _asdict(tuning.dev), "test": _asdict(test)}, ensure_ascii=False, indent=2
+        )
+    )
+    if save:
         from bot.service.runtime import open_database
         from bot.storage import registry
 
         engine, session_factory = open_database(settings)
-        with session_factory() as session:
-            version = registry.get_version(session, encoder.model_id)
-            version.answer_threshold, version.suggest_threshold = chosen.answer, chosen.suggest
-            session.commit()
-        engine.dispose()
-        click.echo(f"saved thresholds {chosen} for model {encoder.model_id}")
+        try:
+            with session_factory() as session:
+                version = registry.find_version(session, resolved.model_id)
+                if version is None:
+                    raise click.ClickException(
+                        f"{resolved.model_id} is not registered; nothing saved (--no-save)"
+                    )
+                version.answer_threshold = tuning.thresholds.answer
+                version.suggest_threshold = tuning.thresholds.suggest
+                version.tuning = tuning.to_registry()
+                session.commit()
+        finally:
+            engine.dispose()
+        click.echo(f"saved {tuning.thresholds} and {tuning.fusion} for {resolved.model_id}")
+
+
+def _asdict(report: Any) -> Any:
+    from dataclasses import asdict
+
+    return asdict(report) if report is not None else None
 
 
 # --- benchmarks ----------------------------------------------------------------------
@@ -592,50 +681,61 @@ def _progress_printer(progress_lines: bool):  # type: ignore[no-untyped-def]
 
 
 @cli.command()
-@click.option("--epochs", type=float, default=1.0, show_default=True, help="Training epochs.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Rows per batch.")
+@click.option(
+    "--epochs", type=float, default=_TRAIN.epochs, show_default=True, help="Training epochs."
+)
+@click.option(
+    "--batch-size", type=int, default=_TRAIN.batch_size, show_default=True, help="Rows per batch."
+)
 @click.option(
     "--lr",
     "learning_rate",
     type=float,
-    default=5e-5,
+    default=_TRAIN.learning_rate,
     show_default=True,
-    help="Peak learning rate (AdamW, linear decay).",
+    help="Peak learning rate (AdamW, linear decay). The seed card's 5e-5 never beat the "
+    "bundled model, so it is not the default.",
 )
 @click.option(
     "--scale",
     type=float,
-    default=20.0,
+    default=_TRAIN.scale,
     show_default=True,
     help="MNRL scale (1 / temperature) on cosine similarity.",
 )
 @click.option(
     "--warmup-ratio",
     type=float,
-    default=0.1,
+    default=_TRAIN.warmup_ratio,
     show_default=True,
     help="Fraction of steps spent warming up the learning rate.",
 )
-@click.option("--weight-decay", type=float, default=0.01, show_default=True, help="AdamW decay.")
+@click.option(
+    "--weight-decay",
+    type=float,
+    default=_TRAIN.weight_decay,
+    show_default=True,
+    help="AdamW decay.",
+)
 @click.option(
     "--max-steps",
     type=int,
-    default=-1,
+    default=_TRAIN.max_steps,
     show_default=True,
     help="Stop after this many steps (-1: run the epochs).",
 )
-@click.option("--seed", type=int, default=42, show_default=True, help="Training seed.")
+@click.option("--seed", type=int, default=_TRAIN.seed, show_default=True, help="Training seed.")
 @click.option(
     "--loss",
     type=click.Choice(["mnrl", "cached-mnrl"]),
-    default="mnrl",
+    default=_TRAIN.loss,
     show_default=True,
     help="MultipleNegativesRankingLoss, or its cached form for larger batches.",
 )
 @click.option(
     "--mini-batch-size",
     type=int,
-    default=16,
+    default=_TRAIN.mini_batch_size,
     show_default=True,
     help="Mini-batch of cached-mnrl (memory only, same result).",
 )
@@ -647,16 +747,35 @@ def _progress_printer(progress_lines: bool):  # type: ignore[no-untyped-def]
 @click.option(
     "--train-layers",
     type=int,
-    default=6,
+    default=_TRAIN.train_layers,
     show_default=True,
     help="Train only the top N transformer layers (12: all, about 2x slower).",
 )
 @click.option(
     "--max-seq-length",
     type=int,
-    default=64,
+    default=_TRAIN.max_seq_length,
     show_default=True,
     help="Tokens per text in training (longer answers are cut).",
+)
+@click.option(
+    "--hard-negatives/--no-hard-negatives",
+    default=_TRAIN.hard_negatives,
+    show_default=True,
+    help="Give each row its pair's nearest neighbour (another answer) as a negative.",
+)
+@click.option(
+    "--qq/--no-qq",
+    "question_to_question",
+    default=True,
+    show_default=True,
+    help="Rows between a pair's alternate phrasings (Q->Q), beside Q->A.",
+)
+@click.option(
+    "--romanized/--no-romanized",
+    default=True,
+    show_default=True,
+    help="Rows from Singlish spellings of each phrasing to its question.",
 )
 @click.option("--device", default=None, help="cuda or cpu (default: CUDA when available).")
 @click.option(
@@ -724,7 +843,8 @@ def train(settings: Settings, **options: Any) -> None:
     """
     import os
 
-    from bot.training.finetune import FinetuneConfig
+    from bot.service.evaluation import open_eval_cache
+    from bot.training.pairs import RowKinds
     from bot.training.retrain import RetrainOptions, retrain
 
     if options["nice"]:
@@ -746,8 +866,10 @@ def train(settings: Settings, **options: Any) -> None:
         max_seq_length=options["max_seq_length"],
         device=options["device"],
         threads=options["threads"],
+        hard_negatives=options["hard_negatives"],
     )
     run = RetrainOptions(
+        kinds=RowKinds(options["question_to_question"], options["romanized"]),
         config=config,
         holdout=options["holdout"],
         split_seed=options["split_seed"],
@@ -766,7 +888,7 @@ def train(settings: Settings, **options: Any) -> None:
             on_stage=stage,
             on_progress=step,
             show_progress_bar=not progress_lines,
-            eval_cache=_eval_cache(settings),
+            eval_cache=open_eval_cache(settings),
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from error
@@ -928,12 +1050,12 @@ def model_export_delta(
     calibrated, and both are stored in OUT: it is what `knowledge/tuned/` ships, and the
     bot adds it to the converted base model on first start.
     """
-    from bot.retrieval import decision
     from bot.retrieval.base_model import ensure_base_model
     from bot.retrieval.encoder import Encoder
     from bot.retrieval.tuned_model import apply_delta, export_delta, update_delta_info
-    from bot.service.evaluation import evaluate_calibrated
+    from bot.service.evaluation import open_eval_cache
     from bot.service.runtime import open_database
+    from bot.service.tuning import tune_and_report
     from bot.storage import registry
 
     engine, session_factory = open_database(settings)
@@ -941,17 +1063,17 @@ def model_export_delta(
         with session_factory() as session:
             found = registry.get_version(session, version)
             path, metrics = Path(found.path), dict(found.metrics or {})
-            thresholds = decision.Thresholds(
-                found.answer_threshold or decision.DEFAULT_THRESHOLDS.answer,
-                found.suggest_threshold or decision.DEFAULT_THRESHOLDS.suggest,
-            )
     finally:
         engine.dispose()
     base = ensure_base_model(settings.models_dir, show_progress=True)
     count = export_delta(path, base, out)
     shipped = Encoder(apply_delta(base, out), f"{version}-delta", str(path))
-    report, chosen = evaluate_calibrated(
-        shipped, settings.bank_path, BUNDLED_EVAL, thresholds, target_precision
+    tuning, test = tune_and_report(
+        shipped,
+        settings.bank_path,
+        BUNDLED_EVAL,
+        target_precision=target_precision,
+        cache=open_eval_cache(settings),
     )
     card = path / "README.md"
     update_delta_info(
@@ -959,12 +1081,20 @@ def model_export_delta(
         {
             "trained_as": version,
             "command": how,
-            "thresholds": {"answer": chosen.answer, "suggest": chosen.suggest},
-            "eval": json.loads(report.to_json()),
+            "thresholds": {
+                "answer": tuning.thresholds.answer,
+                "suggest": tuning.thresholds.suggest,
+            },
+            "tuning": tuning.to_registry(),
+            "eval": {"dev": _asdict(tuning.dev), "test": _asdict(test)},
             "metrics": metrics,
             "card": card.read_text(encoding="utf-8") if card.is_file() else "",
         },
     )
+    click.echo(
+        json.dumps(
+            {"dev": _asdict(tuning.dev), "test": _asdict(test)}, ensure_ascii=False, indent=2
+        )
+    )
     size = out.stat().st_size / 2**20
-    click.echo(report.to_json())
     click.echo(f"wrote {count:,} changed parameters of {version} to {out} ({size:.1f} MiB)")

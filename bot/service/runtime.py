@@ -13,8 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import BUNDLED_MODEL, Settings
 from bot.retrieval.decision import DEFAULT_THRESHOLDS, Thresholds
 from bot.retrieval.encoder import Encoder
+from bot.retrieval.hybrid import Fusion
+from bot.service.advice import Advisor
 from bot.service.answering import Answerer, RetrievalState
 from bot.service.bank_admin import BankAdmin
+from bot.service.chit_chat import ChitChat
 from bot.service.indexing import build_index
 from bot.service.review import Reviewer
 from bot.storage import bank, importer, registry
@@ -25,11 +28,17 @@ from bot.storage.models import ModelVersion
 logger = logging.getLogger(__name__)
 
 
+# Used for a model with no tuning of its own (a hub model, a fresh candidate):
+# the weights chosen on the eval's dev split for the bundled model.
+DEFAULT_FUSION = Fusion(answer_weight=0.1, lexical_weight=0.2)
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     path: str
     model_id: str
     thresholds: Thresholds
+    fusion: Fusion = DEFAULT_FUSION
 
 
 @dataclass
@@ -43,6 +52,7 @@ class Services:
     answerer: Answerer
     bank: BankAdmin
     reviewer: Reviewer
+    advisor: Advisor
 
     def close(self) -> None:
         self.engine.dispose()
@@ -60,9 +70,11 @@ class Services:
         if version is None:
             return False
         in_use = self.answerer.state
+        thresholds, fusion = model_tuning(self.settings, version)
         return (
             version.name != in_use.model_id
-            or _thresholds(self.settings, version) != in_use.thresholds
+            or thresholds != in_use.thresholds
+            or fusion != in_use.fusion
         )
 
     def reload_model(self) -> str:
@@ -73,10 +85,12 @@ class Services:
         """
         resolved = resolve_model(self.settings, self.session_factory)
         if resolved.model_id == self.answerer.state.model_id:
-            self.answerer.set_thresholds(resolved.thresholds)
+            self.answerer.set_thresholds(resolved.thresholds, resolved.fusion)
             return resolved.model_id
         encoder = load_encoder(self.settings, resolved)
-        self.answerer.swap(load_state(self.session_factory, encoder, resolved.thresholds))
+        self.answerer.swap(
+            load_state(self.session_factory, encoder, resolved.thresholds, resolved.fusion)
+        )
         return resolved.model_id
 
 
@@ -117,10 +131,10 @@ def open_services(
     if encoder is None:
         resolved = resolve_model(settings, session_factory, show_progress=show_progress)
         encoder = load_encoder(settings, resolved)
-        thresholds = resolved.thresholds
+        thresholds, fusion = resolved.thresholds, resolved.fusion
     else:
-        thresholds = _thresholds(settings, None)
-    state = load_state(session_factory, encoder, thresholds, show_progress=show_progress)
+        thresholds, fusion = model_tuning(settings, None)
+    state = load_state(session_factory, encoder, thresholds, fusion, show_progress=show_progress)
     journal = QuestionJournal(settings.journal_path)
     answerer = Answerer(session_factory, state, journal, top_k=settings.top_k)
     answerer.replay_journal()
@@ -138,20 +152,36 @@ def open_services(
         session_factory,
         journal,
         answerer,
-        BankAdmin(session_factory, answerer),
+        BankAdmin(session_factory, answerer, out_of_domain_questions),
         Reviewer(session_factory, answerer),
+        Advisor(session_factory, answerer),
     )
+
+
+def out_of_domain_questions() -> list[str]:
+    """The eval's dev out-of-domain questions: what re-calibration must not answer."""
+    from bot.config import BUNDLED_EVAL
+    from bot.service.evaluation import read_queries
+
+    if not BUNDLED_EVAL.is_file():
+        return []
+    return [q.query for q in read_queries(BUNDLED_EVAL, "dev") if not q.in_domain]
 
 
 def load_state(
     session_factory: sessionmaker[Session],
     encoder: Encoder,
     thresholds: Thresholds,
+    fusion: Fusion = DEFAULT_FUSION,
     *,
     show_progress: bool = False,
 ) -> RetrievalState:
+    """The bank indexed with `encoder` (vectors from the cache), small talk beside it."""
     index, pairs = build_index(session_factory, encoder, show_progress=show_progress)
-    return RetrievalState(encoder, index, pairs, thresholds)
+    with session_factory() as session:
+        chit_chat = ChitChat.build(session, encoder)
+        session.commit()
+    return RetrievalState(encoder, index, pairs, thresholds, fusion, chit_chat)
 
 
 def seed_bundled_bank(session_factory: sessionmaker[Session], path: Path) -> int:
@@ -175,7 +205,7 @@ def resolve_model(
     last good version (or the bundled base model) takes over.
     """
     if settings.model != BUNDLED_MODEL:
-        return ResolvedModel(settings.model, settings.model, _thresholds(settings, None))
+        return ResolvedModel(settings.model, settings.model, *model_tuning(settings, None))
     with session_factory() as session:
         version = registry.active_version(session)
         while version is not None and not _is_model_dir(Path(version.path)):
@@ -189,7 +219,20 @@ def resolve_model(
         if version is None:
             version = _register_bundled_models(session, settings, show_progress)
         session.commit()
-        return ResolvedModel(version.path, version.name, _thresholds(settings, version))
+        return ResolvedModel(version.path, version.name, *model_tuning(settings, version))
+
+
+def resolve_path(
+    settings: Settings, session_factory: sessionmaker[Session], path_or_name: str
+) -> ResolvedModel:
+    """A model given on the command line: a registered version (by name or directory)
+    answers with its own tuning; any other directory with the defaults."""
+    with session_factory() as session:
+        wanted = Path(path_or_name).expanduser().resolve()
+        for version in registry.list_versions(session):
+            if version.name == path_or_name or Path(version.path).resolve() == wanted:
+                return ResolvedModel(version.path, version.name, *model_tuning(settings, version))
+    return ResolvedModel(path_or_name, path_or_name, *model_tuning(settings, None))
 
 
 def _register_bundled_models(
@@ -229,12 +272,16 @@ def _register_bundled_models(
         metrics=info.get("metrics") or {},
         answer_threshold=thresholds.get("answer"),
         suggest_threshold=thresholds.get("suggest"),
+        tuning=info.get("tuning") or {},
         notes=f"bundled: fine-tuned on the bundled bank ({info.get('command', '')})",
     )
     return registry.activate(session, TUNED_MODEL_NAME)
 
 
-def _thresholds(settings: Settings, version: ModelVersion | None) -> Thresholds:
+def model_tuning(settings: Settings, version: ModelVersion | None) -> tuple[Thresholds, Fusion]:
+    """A model's thresholds and fusion weights: AGRIBOT_* overrides, else the registry's
+    (chosen on the eval's dev split for that model), else the defaults."""
+    tuning = (version.tuning if version is not None else None) or {}
     answer = settings.answer_threshold
     suggest = settings.suggest_threshold
     if version is not None:
@@ -242,7 +289,30 @@ def _thresholds(settings: Settings, version: ModelVersion | None) -> Thresholds:
         suggest = suggest if suggest is not None else version.suggest_threshold
     answer = answer if answer is not None else DEFAULT_THRESHOLDS.answer
     suggest = suggest if suggest is not None else min(DEFAULT_THRESHOLDS.suggest, answer)
-    return Thresholds(answer=answer, suggest=min(suggest, answer))
+
+    def pick(override: float | None, key: str, default: float) -> float:
+        return override if override is not None else float(tuning.get(key, default))
+
+    margin = pick(settings.margin, "margin", DEFAULT_THRESHOLDS.margin)
+    recalibrated = tuning.get("recalibrated") or {}
+    if recalibrated and settings.answer_threshold is None:
+        # after big bank changes (bot.service.recalibration): never laxer than dev's
+        answer = max(answer, float(recalibrated["answer"]))
+        suggest = max(suggest, float(recalibrated["suggest"]))
+        margin = max(margin, float(recalibrated["margin"])) if settings.margin is None else margin
+    thresholds = Thresholds(
+        answer=answer,
+        suggest=min(suggest, answer),
+        margin=margin,
+        chit_chat=pick(settings.chit_chat_threshold, "chit_chat", DEFAULT_THRESHOLDS.chit_chat),
+    )
+    fusion = Fusion(
+        answer_weight=pick(settings.answer_weight, "answer_weight", DEFAULT_FUSION.answer_weight),
+        lexical_weight=pick(
+            settings.lexical_weight, "lexical_weight", DEFAULT_FUSION.lexical_weight
+        ),
+    )
+    return thresholds, fusion
 
 
 def _is_model_dir(path: Path) -> bool:

@@ -1,0 +1,286 @@
+"""Choosing a model's fusion weights, margin and thresholds on the eval's dev split.
+
+Everything here looks at `dev` only: the `test` split is for reporting, and a figure
+tuned on the data it is reported on is not a result. The answer threshold is set so
+that the lower end of a 90% interval around dev's answered precision reaches the target,
+so the precision holds on queries the tuning never saw.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.retrieval.decision import (
+    DEFAULT_THRESHOLDS,
+    MARGINS,
+    ScoredQuery,
+    Thresholds,
+    calibrate_with_margin,
+    coverage,
+)
+from bot.retrieval.encoder import Encoder
+from bot.retrieval.hybrid import QUESTIONS_ONLY, Fusion, PairScores
+from bot.service.answering import RetrievalState, query_views
+from bot.service.evaluation import (
+    EvalQuery,
+    EvalReport,
+    evaluate,
+    indexed_bank,
+    read_queries,
+)
+from bot.text.normalize import normalize, normalize_key
+
+logger = logging.getLogger(__name__)
+
+ANSWER_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
+LEXICAL_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The choices `tune` searches; narrower grids switch parts off (the ablation table)."""
+
+    answer_weights: tuple[float, ...] = ANSWER_WEIGHTS
+    lexical_weights: tuple[float, ...] = LEXICAL_WEIGHTS
+    margins: tuple[float, ...] = MARGINS
+    romanized: bool = True  # Singlish spellings of the bank in the lexical index
+
+
+FULL = Grid()
+CONFIDENCE_Z = 1.28  # one-sided 90%
+CHIT_CHAT_FALSE_RATE = 0.005  # at most this share of paddy questions taken for small talk
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What `tune` chose, with the dev figures it was chosen on."""
+
+    thresholds: Thresholds
+    fusion: Fusion
+    dev: EvalReport | None
+
+    def to_registry(self) -> dict[str, float]:
+        """The registry's `tuning` column (the thresholds have columns of their own)."""
+        return {
+            "margin": self.thresholds.margin,
+            "chit_chat": self.thresholds.chit_chat,
+            "answer_weight": self.fusion.answer_weight,
+            "lexical_weight": self.fusion.lexical_weight,
+        }
+
+
+@dataclass(frozen=True)
+class DevScores:
+    """Every dev query's scores for every pair, to re-rank under any weights at once."""
+
+    queries: list[EvalQuery]
+    pairs: PairScores
+    answer_keys: np.ndarray  # per pair column: an id of its answer text
+    expected: list[set[int]]  # per query: the answer ids that are right
+    chit_chat: PairScores
+
+
+def tune(
+    encoder: Encoder,
+    bank_path: Path,
+    queries_path: Path,
+    *,
+    target_precision: float = 0.95,
+    fusion: Fusion | None = None,
+    grid: Grid = FULL,
+    cache: sessionmaker[Session] | None = None,
+    show_progress: bool = False,
+) -> Tuning:
+    """Fusion weights (unless given), margin, thresholds and the small-talk threshold.
+
+    Example:
+        >>> tuning = tune(encoder, BUNDLED_BANK, BUNDLED_EVAL)
+        >>> tuning.fusion, tuning.thresholds
+    """
+    queries = read_queries(queries_path, "dev")
+    if not any(q.split for q in read_queries(queries_path)):
+        logger.warning("%s has no dev/test split: tuning on all of it", queries_path)
+    with indexed_bank(
+        encoder,
+        bank_path,
+        DEFAULT_THRESHOLDS,
+        QUESTIONS_ONLY,
+        cache,
+        show_progress,
+        romanized=grid.romanized,
+    ) as bank:
+        scores = dev_scores(bank.state, queries)
+    chosen_fusion = fusion or choose_fusion(scores, target_precision, grid)
+    scored = scored_queries(scores, chosen_fusion)
+    thresholds = calibrate_with_margin(
+        scored, target_precision, margins=grid.margins, confidence_z=CONFIDENCE_Z
+    )
+    thresholds = replace(thresholds, chit_chat=choose_chit_chat(scores, chosen_fusion))
+    dev = evaluate(
+        encoder,
+        bank_path,
+        queries_path,
+        thresholds,
+        fusion=chosen_fusion,
+        split="dev",
+        cache=cache,
+        romanized=grid.romanized,
+    ).report
+    return Tuning(thresholds, chosen_fusion, dev)
+
+
+def dev_scores(state: RetrievalState, queries: Sequence[EvalQuery]) -> DevScores:
+    raw = [q.query for q in queries]
+    texts, owners = query_views([normalize(text) for text in raw], raw)
+    vectors = state.encoder.encode_queries(texts)
+    pairs = state.index.scores(vectors, texts, owners)
+    keys: dict[str, int] = {}
+    answer_keys = np.array(
+        [
+            keys.setdefault(normalize_key(state.pairs[int(pair)].answer), len(keys))
+            for pair in pairs.pairs
+        ]
+    )
+    expected = [{keys.get(normalize_key(a), -1) for a in q.answers} for q in queries]
+    assert state.chit_chat is not None
+    chit_chat = state.chit_chat.index.scores(vectors, texts, owners)
+    return DevScores(list(queries), pairs, answer_keys, expected, chit_chat)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One query's best answer, its score, the runner-up's and the right answer's rank."""
+
+    top: int
+    score: float
+    runner_up: float
+    rank: int | None
+
+
+def rank_answers(scores: DevScores, fusion: Fusion, depth: int = 10) -> list[Ranked]:
+    fused = scores.pairs.fused(fusion)
+    ranked = []
+    for row, expected in zip(fused, scores.expected, strict=True):
+        order = np.argsort(-row, kind="stable")[: depth * 4]
+        seen: list[int] = []
+        best: list[float] = []
+        rank = None
+        for column in order:
+            key = int(scores.answer_keys[column])
+            if key in seen:
+                continue
+            seen.append(key)
+            best.append(float(row[column]))
+            if rank is None and key in expected:
+                rank = len(seen)
+            if len(seen) == depth:
+                break
+        ranked.append(
+            Ranked(seen[0], best[0], best[1] if len(best) > 1 else 0.0, rank)
+            if seen
+            else Ranked(-1, 0.0, 0.0, None)
+        )
+    return ranked
+
+
+def choose_fusion(scores: DevScores, target_precision: float = 0.95, grid: Grid = FULL) -> Fusion:
+    """The weights that do best on dev: accuracy@1 plus the share answered rightly at the
+    target precision (margin and thresholds calibrated for each), then MRR, then the
+    lighter weights."""
+    in_domain = [i for i, q in enumerate(scores.queries) if q.in_domain]
+    best: tuple[tuple[float, float, float], Fusion] | None = None
+    for answer_weight in grid.answer_weights:
+        for lexical_weight in grid.lexical_weights:
+            fusion = Fusion(answer_weight, lexical_weight)
+            ranked = rank_answers(scores, fusion)
+            accuracy = sum(ranked[i].rank == 1 for i in in_domain) / max(len(in_domain), 1)
+            mrr = sum(1 / ranked[i].rank for i in in_domain if ranked[i].rank)
+            scored = _scored(scores, ranked)
+            chosen = calibrate_with_margin(
+                scored, target_precision, margins=grid.margins, confidence_z=CONFIDENCE_Z
+            )
+            key = (
+                round(accuracy + coverage(scored, chosen), 6),
+                round(mrr, 6),
+                -(answer_weight + lexical_weight),
+            )
+            if best is None or key > best[0]:
+                best = (key, fusion)
+    assert best is not None
+    logger.info("fusion chosen on dev: %s (accuracy + coverage %.3f)", best[1], best[0][0])
+    return best[1]
+
+
+def _scored(scores: DevScores, ranked: Sequence[Ranked]) -> list[ScoredQuery]:
+    return [
+        ScoredQuery(r.score, (r.rank == 1) if q.in_domain else None, r.runner_up)
+        for q, r in zip(scores.queries, ranked, strict=True)
+    ]
+
+
+def scored_queries(scores: DevScores, fusion: Fusion) -> list[ScoredQuery]:
+    """Each dev query's best score, runner-up and correctness (small talk: must not answer)."""
+    return _scored(scores, rank_answers(scores, fusion))
+
+
+def choose_chit_chat(scores: DevScores, fusion: Fusion) -> float:
+    """The lowest small-talk threshold that takes almost no paddy question for small talk.
+
+    A message is small talk when its best small-talk score reaches the threshold and beats
+    its best pair; below `CHIT_CHAT_FALSE_RATE` of dev's in-domain queries may pass.
+    """
+    spelling = Fusion(0.0, fusion.lexical_weight)
+    chit = scores.chit_chat.fused(spelling).max(axis=1, initial=0.0)
+    paddy = scores.pairs.fused(fusion).max(axis=1, initial=0.0)
+    in_domain = np.array([q.in_domain for q in scores.queries], dtype=bool)
+    small_talk = np.array([q.is_chit_chat for q in scores.queries], dtype=bool)
+    if not small_talk.any() or not in_domain.any():
+        return DEFAULT_THRESHOLDS.chit_chat
+    allowed = int(CHIT_CHAT_FALSE_RATE * in_domain.sum())
+    contenders = np.sort(np.unique(chit[small_talk]))
+    for threshold in contenders:
+        taken = in_domain & (chit >= threshold) & (chit > paddy)
+        if taken.sum() <= allowed:
+            return round(float(threshold), 4)
+    return DEFAULT_THRESHOLDS.chit_chat
+
+
+def tune_and_report(
+    encoder: Encoder,
+    bank_path: Path,
+    queries_path: Path,
+    *,
+    target_precision: float = 0.95,
+    fusion: Fusion | None = None,
+    grid: Grid = FULL,
+    cache: sessionmaker[Session] | None = None,
+    show_progress: bool = False,
+) -> tuple[Tuning, EvalReport]:
+    """`tune` on dev, then the test figures at what it chose (reported, never chosen on)."""
+    tuning = tune(
+        encoder,
+        bank_path,
+        queries_path,
+        target_precision=target_precision,
+        fusion=fusion,
+        grid=grid,
+        cache=cache,
+        show_progress=show_progress,
+    )
+    test = evaluate(
+        encoder,
+        bank_path,
+        queries_path,
+        tuning.thresholds,
+        fusion=tuning.fusion,
+        split="test",
+        cache=cache,
+        romanized=grid.romanized,
+    ).report
+    return tuning, test
