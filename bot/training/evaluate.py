@@ -13,19 +13,18 @@ Two views that answer different questions:
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.retrieval.decision import Thresholds
 from bot.retrieval.encoder import Encoder
-from bot.service.evaluation import EvalReport, evaluate, evaluate_calibrated
+from bot.retrieval.hybrid import QUESTIONS_ONLY, Fusion
+from bot.service.evaluation import EvalReport, evaluate
+from bot.service.tuning import tune_and_report
 from bot.training.pairs import TO_QUESTION, TrainingSplit
-
-if TYPE_CHECKING:
-    from bot.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -45,37 +44,50 @@ class HeldOutReport:
 
 @dataclass(frozen=True)
 class ModelScores:
-    """One model's figures: held out, and on the eval file with `thresholds`."""
+    """One model's figures: held out, and on the eval file at its tuning.
+
+    `eval` is the dev split, what promotion is judged on; `test` is reported beside it
+    and never used to choose anything.
+    """
 
     model: str
     heldout: HeldOutReport | None
     eval: EvalReport | None
     thresholds: Thresholds
+    fusion: Fusion = QUESTIONS_ONLY
+    test: EvalReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "heldout": asdict(self.heldout) if self.heldout else None,
-            "eval": {k: getattr(self.eval, k) for k in EVAL_FIGURES} if self.eval else None,
+            "eval": _figures(self.eval),
+            "test": _figures(self.test),
             "thresholds": asdict(self.thresholds),
+            "fusion": asdict(self.fusion),
         }
 
 
-def open_eval_cache(settings: Settings) -> sessionmaker[Session]:
-    """The embedding cache `agribot eval` uses, so each model encodes the eval bank once."""
-    from bot.storage.db import make_engine, make_session_factory, upgrade
-
-    settings.ensure_dirs()
-    engine = make_engine(f"sqlite:///{settings.data_dir / 'eval-cache.db'}")
-    upgrade(engine)
-    return make_session_factory(engine)
+def _figures(report: EvalReport | None) -> dict[str, Any] | None:
+    return {k: getattr(report, k) for k in EVAL_FIGURES} if report else None
 
 
-def heldout_task(
-    split: TrainingSplit,
-) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
-    """Queries, corpus and relevant docs: held-out phrasings against every pair's question."""
-    corpus = {f"p{pair_id}": text for pair_id, text in split.questions.items()}
+@dataclass(frozen=True)
+class HeldOutTask:
+    """Held-out queries, the corpus they search and which documents are right.
+
+    With alternate phrasings, held-out phrasings search every pair's question, as the
+    bot matches. A bank of plain question/answer rows (like the seed card's) has none:
+    then held-out questions search every pair's answer, as that data's own pairs are built.
+    """
+
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    relevant: dict[str, set[str]]
+    corpus_is_answers: bool
+
+
+def heldout_task(split: TrainingSplit) -> HeldOutTask:
     queries: dict[str, str] = {}
     relevant: dict[str, set[str]] = {}
     for row in split.heldout:
@@ -84,7 +96,15 @@ def heldout_task(
         qid = f"q{len(queries)}"
         queries[qid] = row.anchor
         relevant[qid] = {f"p{row.pair_id}"}
-    return queries, corpus, relevant
+    if queries or not split.answers:
+        corpus = {f"p{pair_id}": text for pair_id, text in split.questions.items()}
+        return HeldOutTask(queries, corpus, relevant, False)
+    for pair_id in split.heldout_pair_ids:
+        qid = f"q{len(queries)}"
+        queries[qid] = split.questions[pair_id]
+        relevant[qid] = {f"p{pair_id}"}
+    corpus = {f"p{pair_id}": text for pair_id, text in split.answers.items()}
+    return HeldOutTask(queries, corpus, relevant, True)
 
 
 def score_heldout(encoder: Encoder, split: TrainingSplit) -> HeldOutReport | None:
@@ -94,13 +114,13 @@ def score_heldout(encoder: Encoder, split: TrainingSplit) -> HeldOutReport | Non
     )
     from sentence_transformers.util import cos_sim
 
-    queries, corpus, relevant = heldout_task(split)
-    if not queries:
+    task = heldout_task(split)
+    if not task.queries:
         return None
     evaluator = InformationRetrievalEvaluator(
-        queries,
-        corpus,
-        relevant,
+        task.queries,
+        task.corpus,
+        task.relevant,
         mrr_at_k=[10],
         ndcg_at_k=[10],
         accuracy_at_k=[1],
@@ -109,14 +129,16 @@ def score_heldout(encoder: Encoder, split: TrainingSplit) -> HeldOutReport | Non
         name="",
         write_csv=False,
         score_functions={"cosine": cos_sim},
-        # The bot matches question to question, both with the query prompt.
+        # The bot matches question to question, both with the query prompt; answers
+        # take the passage prompt.
         query_prompt=encoder.query_prompt or None,
-        corpus_prompt=encoder.query_prompt or None,
+        corpus_prompt=(encoder.passage_prompt if task.corpus_is_answers else encoder.query_prompt)
+        or None,
     )
     metrics = evaluator(encoder.model)
     return HeldOutReport(
-        queries=len(queries),
-        corpus=len(corpus),
+        queries=len(task.queries),
+        corpus=len(task.corpus),
         accuracy_at_1=round(metrics["cosine_accuracy@1"], 4),
         mrr_at_10=round(metrics["cosine_mrr@10"], 4),
         ndcg_at_10=round(metrics["cosine_ndcg@10"], 4),
@@ -128,20 +150,29 @@ def score_eval(
     bank_path: Path,
     queries_path: Path,
     thresholds: Thresholds,
+    fusion: Fusion,
     *,
     cache: sessionmaker[Session] | None,
     target_precision: float | None = None,
-) -> tuple[EvalReport | None, Thresholds]:
-    """The eval file's report; with `target_precision`, at thresholds calibrated for it."""
+) -> ModelScores:
+    """Dev and test figures; with `target_precision`, at a tuning chosen on dev for it."""
     if not (bank_path.exists() and queries_path.exists()):
         logger.warning("no eval file at %s (or bank at %s); skipping", queries_path, bank_path)
-        return None, thresholds
-    if target_precision is None:
-        run = evaluate(encoder, bank_path, queries_path, thresholds, cache=cache)
-        return run.report, thresholds
-    return evaluate_calibrated(
-        encoder, bank_path, queries_path, thresholds, target_precision, cache=cache
+        return ModelScores(encoder.model_id, None, None, thresholds, fusion)
+    if target_precision is not None:
+        tuning, test = tune_and_report(
+            encoder, bank_path, queries_path, target_precision=target_precision, cache=cache
+        )
+        return ModelScores(
+            encoder.model_id, None, tuning.dev, tuning.thresholds, tuning.fusion, test
+        )
+    dev, test = (
+        evaluate(
+            encoder, bank_path, queries_path, thresholds, fusion=fusion, split=split, cache=cache
+        ).report
+        for split in ("dev", "test")
     )
+    return ModelScores(encoder.model_id, None, dev, thresholds, fusion, test)
 
 
 def score_model(
@@ -150,20 +181,21 @@ def score_model(
     bank_path: Path,
     queries_path: Path,
     thresholds: Thresholds,
+    fusion: Fusion,
     *,
     cache: sessionmaker[Session] | None,
     target_precision: float | None = None,
 ) -> ModelScores:
-    heldout = score_heldout(encoder, split)
-    report, chosen = score_eval(
+    scores = score_eval(
         encoder,
         bank_path,
         queries_path,
         thresholds,
+        fusion,
         cache=cache,
         target_precision=target_precision,
     )
-    return ModelScores(encoder.model_id, heldout, report, chosen)
+    return replace(scores, heldout=score_heldout(encoder, split))
 
 
 def side_by_side(before: ModelScores, after: ModelScores) -> str:
@@ -178,11 +210,10 @@ def side_by_side(before: ModelScores, after: ModelScores) -> str:
         b, a = before.heldout, after.heldout
         for field in ("accuracy_at_1", "mrr_at_10", "ndcg_at_10"):
             add(f"held-out {field}", getattr(b, field, None), getattr(a, field, None))
-    if before.eval or after.eval:
-        for field in EVAL_FIGURES:
-            add(
-                f"eval {field}", getattr(before.eval, field, None), getattr(after.eval, field, None)
-            )
+    for label, old, new in (("dev", before.eval, after.eval), ("test", before.test, after.test)):
+        if old or new:
+            for field in EVAL_FIGURES:
+                add(f"{label} {field}", getattr(old, field, None), getattr(new, field, None))
     add("answer threshold", before.thresholds.answer, after.thresholds.answer)
     add("suggest threshold", before.thresholds.suggest, after.thresholds.suggest)
     widths = [max(len(row[i]) for row in rows) for i in range(4)]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
+from bot.training.config import LOSSES, FinetuneConfig
 from bot.training.pairs import TO_ANSWER, TrainingPair
 
 if TYPE_CHECKING:
@@ -27,32 +28,6 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
-
-LOSSES = ("mnrl", "cached-mnrl")
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """Hyper-parameters; the defaults are the seed model card's (MNRL, scale 20, batch 32,
-    lr 5e-5, one epoch) plus three for speed on a CPU, measured on the bundled bank: frozen
-    word embeddings, only the top 6 layers trained and texts cut at 64 tokens take half the
-    CPU time of training everything, for the same eval accuracy (see the README)."""
-
-    epochs: float = 1.0
-    batch_size: int = 32
-    learning_rate: float = 5e-5
-    scale: float = 20.0
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_steps: int = -1
-    seed: int = 42
-    loss: str = "mnrl"
-    mini_batch_size: int = 16  # only for cached-mnrl: its memory, not its result
-    freeze_embeddings: bool = True
-    train_layers: int | None = 6  # only the top 6 of 12 layers; None: every layer
-    max_seq_length: int = 64  # questions are under 30 tokens; answers are cut at 64
-    device: str | None = None  # None: CUDA when available, else CPU
-    threads: int | None = None  # CPU threads; None: torch's default (every core)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,10 @@
 Every row is an (anchor, positive[, negative]) example for MultipleNegativesRankingLoss:
 
 - each QA pair: question → answer, every alternate phrasing → answer and → question;
+- Q→Q between phrasings: each alternate → the next alternate of its pair, so a pair's
+  wordings gather round each other, not only round the main question;
+- Singlish: a romanized spelling of the question and of each alternate (one habit each,
+  in turn) → the question, so a message typed in Latin letters lands near its pair;
 - farmers' wordings that admins linked or answered, and "did you mean" choices, are
   phrasings of their pair (the review queue stores them), so they become rows the same way;
 - 👍 feedback and chosen suggestions add the farmer's own wording, if the pair lacks it;
@@ -30,6 +34,7 @@ from bot.retrieval.decision import SUGGESTION_COUNT
 from bot.storage import bank
 from bot.storage.models import Feedback, FeedbackKind, QAPair, QuestionLog
 from bot.text.normalize import normalize, normalize_key
+from bot.text.romanize import STYLES, romanize
 
 TO_ANSWER = "answer"  # the positive is an answer: encoded with the passage prompt
 TO_QUESTION = "question"  # the positive is a bank question: query prompt, as the bot matches
@@ -60,6 +65,17 @@ class TrainingPair:
 
 
 @dataclass(frozen=True)
+class RowKinds:
+    """Which extra kinds of rows to build beside question/alternate → answer/question.
+
+    Both measured on the eval's dev split (README, ablation table).
+    """
+
+    question_to_question: bool = True
+    romanized: bool = True
+
+
+@dataclass(frozen=True)
 class TrainingSplit:
     """Rows to train on, rows held out (whole QA pairs), and every pair's question."""
 
@@ -71,9 +87,12 @@ class TrainingSplit:
     holdout: float
     unused_negatives: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    answers: dict[int, str] = field(default_factory=dict)  # pair id -> normalized answer
 
 
-def build_pairs(session: Session) -> tuple[list[TrainingPair], dict[int, str], int]:
+def build_pairs(
+    session: Session, kinds: RowKinds = RowKinds()
+) -> tuple[list[TrainingPair], dict[int, str], int]:
     """Every training row from the bank and feedback, the pairs' questions, unused negatives.
 
     Example:
@@ -86,7 +105,7 @@ def build_pairs(session: Session) -> tuple[list[TrainingPair], dict[int, str], i
     rows: list[TrainingPair] = []
     texts: dict[int, set[str]] = {}
     for pair in pairs:
-        rows.extend(_bank_rows(pair))
+        rows.extend(_bank_rows(pair, kinds))
         texts[pair.id] = {normalize_key(text) for text in pair.texts}
     positives, negatives = _feedback(session, by_id)
     for (key, pair_id), (text, source) in positives.items():
@@ -106,6 +125,7 @@ def split_pairs(
     holdout: float = 0.1,
     seed: int = 42,
     unused_negatives: int = 0,
+    answers: dict[int, str] | None = None,
 ) -> TrainingSplit:
     """Hold out about `holdout` of the QA pairs, chosen by a hash of pair id and `seed`.
 
@@ -131,7 +151,15 @@ def split_pairs(
         heldout_pairs=len(held),
     )
     return TrainingSplit(
-        train, heldout, dict(questions), sorted(held), seed, holdout, unused_negatives, counts
+        train,
+        heldout,
+        dict(questions),
+        sorted(held),
+        seed,
+        holdout,
+        unused_negatives,
+        counts,
+        dict(answers or {}),
     )
 
 
@@ -140,10 +168,15 @@ def is_heldout(pair_id: int, seed: int, holdout: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < holdout
 
 
-def collect_split(session: Session, *, holdout: float = 0.1, seed: int = 42) -> TrainingSplit:
+def collect_split(
+    session: Session, *, holdout: float = 0.1, seed: int = 42, kinds: RowKinds = RowKinds()
+) -> TrainingSplit:
     """Build every row from the database and split it by QA pair."""
-    rows, questions, unused = build_pairs(session)
-    return split_pairs(rows, questions, holdout=holdout, seed=seed, unused_negatives=unused)
+    rows, questions, unused = build_pairs(session, kinds)
+    answers = {pair.id: normalize(pair.answer) for pair in bank.list_pairs(session)}
+    return split_pairs(
+        rows, questions, holdout=holdout, seed=seed, unused_negatives=unused, answers=answers
+    )
 
 
 def write_training_file(split: TrainingSplit, path: Path) -> int:
@@ -198,16 +231,27 @@ def read_training_file(path: Path) -> tuple[list[TrainingPair], list[TrainingPai
 # Building rows ------------------------------------------------------------------------
 
 
-def _bank_rows(pair: QAPair) -> list[TrainingPair]:
+def _bank_rows(pair: QAPair, kinds: RowKinds = RowKinds()) -> list[TrainingPair]:
     question, answer = normalize(pair.question), normalize(pair.answer)
     rows = [TrainingPair(question, answer, TO_ANSWER, "question", pair.id)]
     seen = {normalize_key(pair.question)}
+    alternates = []
     for phrasing in pair.phrasings:
         key = normalize_key(phrasing.text)
         if key in seen or not normalize(phrasing.text):
             continue
         seen.add(key)
+        alternates.append(normalize(phrasing.text))
         rows.extend(_rows_for(pair, phrasing.text, phrasing.origin))
+    if kinds.question_to_question and len(alternates) > 1:
+        for number, text in enumerate(alternates):
+            following = alternates[(number + 1) % len(alternates)]
+            rows.append(TrainingPair(text, following, TO_QUESTION, "alternate", pair.id))
+    if kinds.romanized:
+        for number, text in enumerate([question, *alternates]):
+            latin = romanize(text, STYLES[(pair.id + number) % len(STYLES)])
+            if latin != text:
+                rows.append(TrainingPair(latin, question, TO_QUESTION, "romanized", pair.id))
     return rows
 
 

@@ -20,8 +20,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import ModelNotFound, ModelVersionNotFound
+from bot.retrieval.decision import Thresholds
 from bot.retrieval.encoder import Encoder
-from bot.service.indexing import encode_cached, pair_rows
+from bot.retrieval.hybrid import Fusion
+from bot.service.chit_chat import example_texts
+from bot.service.indexing import bank_texts, encode_cached
+from bot.service.tuning import Tuning
 from bot.storage import bank, registry
 from bot.storage.embeddings import count_vectors, load_vectors, text_hash
 from bot.storage.models import ModelStatus, ModelVersion, utcnow
@@ -69,7 +73,7 @@ def judge(before: ModelScores, after: ModelScores, tolerance: float = TOLERANCE)
     """Promote only if held-out MRR@10 improves and no guarded eval figure drops > 1 point."""
     reasons = []
     if before.heldout is None or after.heldout is None:
-        reasons.append("no held-out queries to judge by (the bank has no alternate phrasings)")
+        reasons.append("no held-out queries to judge by (no QA pair is held out)")
     elif after.heldout.mrr_at_10 <= before.heldout.mrr_at_10:
         reasons.append(
             f"held-out MRR@10 did not improve: {before.heldout.mrr_at_10:.4f} → "
@@ -149,18 +153,20 @@ def register_version(
     *,
     parent: str | None,
     metrics: dict[str, object],
-    thresholds: tuple[float, float],
+    thresholds: Thresholds,
+    fusion: Fusion,
     notes: str,
 ) -> ModelVersion:
-    """Add a trained model to the registry as a candidate with its figures and thresholds."""
+    """Add a trained model to the registry as a candidate with its figures and tuning."""
     return registry.register(
         session,
         name,
         str(path.resolve()),
         parent=parent,
         metrics=metrics,
-        answer_threshold=thresholds[0],
-        suggest_threshold=thresholds[1],
+        answer_threshold=thresholds.answer,
+        suggest_threshold=thresholds.suggest,
+        tuning=Tuning(thresholds, fusion, None).to_registry(),
         notes=notes,
     )
 
@@ -179,15 +185,18 @@ def cache_bank(
     (a rollback) costs a few queries, not a model load.
     """
     with session_factory() as session:
-        texts, _ = pair_rows(bank.list_pairs(session))
+        texts, answers = bank_texts(bank.list_pairs(session))
+        texts += example_texts()  # small talk is matched with the same model
         if encoder is None:
-            prompt = _query_prompt(Path(path))
-            hashes = [text_hash(prompt, text) for text in texts]
-            if len(load_vectors(session, name, hashes)) == len(set(hashes)):
+            prompts = _prompts(Path(path))
+            hashes = {text_hash(prompts.get("query", ""), text) for text in texts}
+            hashes |= {text_hash(prompts.get("passage", ""), text) for text in answers}
+            if len(load_vectors(session, name, hashes)) == len(hashes):
                 return 0
             encoder = Encoder.load(path, name, device=device)
         before = count_vectors(session, name)
         encode_cached(session, encoder, texts)
+        encode_cached(session, encoder, answers, passages=True)
         session.commit()
         return count_vectors(session, name) - before
 
@@ -281,13 +290,13 @@ def list_models(session_factory: sessionmaker[Session]) -> list[VersionInfo]:
         ]
 
 
-def _query_prompt(path: Path) -> str:
-    """The model's query prompt, read from its config as sentence-transformers would."""
+def _prompts(path: Path) -> dict[str, str]:
+    """The model's prompts, read from its config as sentence-transformers would."""
     config = path / "config_sentence_transformers.json"
     if not config.is_file():
-        return ""
+        return {}
     prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts") or {}
-    return str(prompts.get("query", ""))
+    return {str(key): str(value) for key, value in prompts.items()}
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

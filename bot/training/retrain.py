@@ -15,9 +15,10 @@ from bot.config import BUNDLED_EVAL, BUNDLED_MODEL, Settings
 from bot.errors import ModelNotFound
 from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model
 from bot.retrieval.encoder import Encoder
+from bot.service.evaluation import open_eval_cache
 from bot.service.runtime import ResolvedModel, open_database, resolve_model, seed_bundled_bank
 from bot.storage import registry
-from bot.training.evaluate import ModelScores, open_eval_cache, score_model, side_by_side
+from bot.training.evaluate import ModelScores, score_model, side_by_side
 from bot.training.finetune import (
     FinetuneConfig,
     FinetuneStats,
@@ -26,7 +27,8 @@ from bot.training.finetune import (
     pick_device,
     set_threads,
 )
-from bot.training.pairs import TrainingSplit, collect_split
+from bot.training.negatives import attach_mined_negatives, nearest_other_pairs
+from bot.training.pairs import RowKinds, TrainingSplit, collect_split
 from bot.training.registry import (
     ModelCard,
     Verdict,
@@ -47,6 +49,7 @@ class RetrainOptions:
     """What `agribot train` was asked for, beyond the hyper-parameters."""
 
     config: FinetuneConfig = field(default_factory=FinetuneConfig)
+    kinds: RowKinds = field(default_factory=RowKinds)
     holdout: float = 0.1
     split_seed: int = 42
     start: str = "base"  # "base", "active" or a registered version's name
@@ -110,7 +113,9 @@ def retrain(
         queries_path = options.queries_path or BUNDLED_EVAL
         seed_bundled_bank(session_factory, settings.bank_path)  # as the bot does on start
         with session_factory() as session:
-            split = collect_split(session, holdout=options.holdout, seed=options.split_seed)
+            split = collect_split(
+                session, holdout=options.holdout, seed=options.split_seed, kinds=options.kinds
+            )
         if not split.counts["pairs"]:
             raise ValueError("nothing to train on: the bank is empty")
         if not split.train:
@@ -125,7 +130,13 @@ def retrain(
         on_stage(f"scoring the active model {active.model_id}")
         before_encoder = Encoder.load(active.path, active.model_id, device=settings.device)
         before = score_model(
-            before_encoder, split, bank_path, queries_path, active.thresholds, cache=cache
+            before_encoder,
+            split,
+            bank_path,
+            queries_path,
+            active.thresholds,
+            active.fusion,
+            cache=cache,
         )
         parent, parent_path = _start_model(settings, session_factory, options.start, active)
         on_stage(f"fine-tuning from {parent}")
@@ -134,9 +145,13 @@ def retrain(
         else:
             model = SentenceTransformer(parent_path, device=pick_device(options.config.device))
         del before_encoder
+        rows = split.train
+        if options.config.hard_negatives:
+            on_stage("mining hard negatives with the starting model")
+            rows = with_mined_negatives(model, split)
         stats = finetune(
             model,
-            split.train,
+            rows,
             options.config,
             on_progress=on_progress,
             show_progress_bar=show_progress_bar,
@@ -151,6 +166,7 @@ def retrain(
             bank_path,
             queries_path,
             before.thresholds,
+            before.fusion,
             cache=cache,
             target_precision=options.target_precision,
         )
@@ -183,7 +199,8 @@ def retrain(
                     "after": after.to_dict(),
                     **_split_info(split),
                 },
-                thresholds=(after.thresholds.answer, after.thresholds.suggest),
+                thresholds=after.thresholds,
+                fusion=after.fusion,
                 notes="; ".join(verdict.reasons),
             )
             session.commit()
@@ -200,6 +217,14 @@ def retrain(
         )
     finally:
         engine.dispose()
+
+
+def with_mined_negatives(model: Any, split: TrainingSplit) -> list[Any]:
+    """The training rows, each given its pair's nearest training pair as a negative."""
+    held = set(split.heldout_pair_ids)
+    questions = {k: v for k, v in split.questions.items() if k not in held}
+    nearest = nearest_other_pairs(model, questions, split.answers)
+    return attach_mined_negatives(split.train, nearest, split.questions, split.answers)
 
 
 def _start_model(

@@ -60,4 +60,4 @@ def test_no_heldout_queries_means_no_promotion():
 def test_side_by_side_shows_each_figure_and_its_change():
     table = side_by_side(scores(0.8), scores(0.85, acc=0.9))
     assert "held-out mrr_at_10" in table and "+5.0" in table
-    assert "eval acc_at_1" in table and "+10.0" in table
+    assert "dev acc_at_1" in table and "+10.0" in table

@@ -11,6 +11,7 @@ from bot.text.normalize import normalize
 from bot.training.pairs import (
     TO_ANSWER,
     TO_QUESTION,
+    RowKinds,
     build_pairs,
     collect_split,
     is_heldout,
@@ -48,7 +49,7 @@ def three_pairs(session):
 
 def test_pairs_cover_questions_phrasings_and_linked_wordings(session, three_pairs):
     urea, tsp, _ = three_pairs
-    rows, questions, unused = build_pairs(session)
+    rows, questions, unused = build_pairs(session, RowKinds(False, False))
     triples = {(r.anchor, r.positive, r.kind, r.source) for r in rows}
     q, a = normalize(urea.question), normalize(urea.answer)
     assert (q, a, TO_ANSWER, "question") in triples
@@ -58,6 +59,30 @@ def test_pairs_cover_questions_phrasings_and_linked_wordings(session, three_pair
     assert (linked, normalize(tsp.question), TO_QUESTION, "linked") in triples
     assert len(rows) == 3 + 2 * 2  # three questions, two phrasings with two rows each
     assert set(questions) == {p.id for p in three_pairs} and unused == 0
+
+
+def test_phrasings_pair_with_each_other_and_singlish_spellings_with_their_question(session):
+    pair = bank.add_pair(
+        session,
+        "යූරියා යොදන්නේ කවදාද?",
+        "දින 14, 28, 42 දී.",
+        ["යූරියා කවදද", "යූරියා දාන දවස", "පොහොර කවදද"],
+    )
+    session.commit()
+    rows, _, _ = build_pairs(session)
+    alternates = [normalize(p.text) for p in pair.phrasings]
+    q_to_q = {(r.anchor, r.positive) for r in rows if r.source == "alternate"}
+    assert q_to_q == {
+        (alternates[0], alternates[1]),
+        (alternates[1], alternates[2]),
+        (alternates[2], alternates[0]),
+    }
+    singlish = [r for r in rows if r.source == "romanized"]
+    assert len(singlish) == 4 and all(r.positive == normalize(pair.question) for r in singlish)
+    assert all(r.anchor.isascii() and r.kind == TO_QUESTION for r in singlish)
+    assert normalize(singlish[0].anchor) in (normalize(pair.question), *alternates)
+    plain, _, _ = build_pairs(session, RowKinds(False, False))
+    assert len(rows) == len(plain) + 3 + 4
 
 
 def test_thumbs_up_and_chosen_suggestions_add_wordings_and_hard_negatives(session, three_pairs):
@@ -157,6 +182,7 @@ def test_export_training_command_writes_the_seed_card_columns(tmp_path, database
     assert header[:3] == ["sentence_0", "sentence_1", "sentence_2"] and "label" in header
     train, heldout = read_training_file(out)
     assert f"exported {len(train) + len(heldout)} rows" in result.output
-    assert len(train) == 36 + 2 * 108 - len(heldout)
+    # per pair: question -> answer; 3 phrasings -> answer and question; 3 Q->Q; 4 Singlish
+    assert len(train) == 36 * (1 + 2 * 3 + 3 + 4) - len(heldout)
     bad = runner.invoke(cli, ["export-training", str(tmp_path / "x.txt")])
     assert bad.exit_code != 0 and ".csv or .jsonl" in bad.output

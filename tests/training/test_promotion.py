@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from bot.cli import cli
 from bot.errors import ModelNotFound
 from bot.retrieval.base_model import BASE_MODEL_NAME
+from bot.retrieval.decision import Thresholds
+from bot.retrieval.hybrid import Fusion
 from bot.service.answering import Question
 from bot.storage import registry
 from bot.storage.embeddings import count_vectors
@@ -37,7 +39,8 @@ def add_trained(services, trained) -> str:
             trained.path,
             parent=BASE_MODEL_NAME,
             metrics={"after": trained.after.to_dict()},
-            thresholds=(trained.after.thresholds.answer, trained.after.thresholds.suggest),
+            thresholds=trained.after.thresholds,
+            fusion=trained.after.fusion,
             notes="",
         )
         session.commit()
@@ -47,8 +50,8 @@ def add_trained(services, trained) -> str:
 def expected_candidates(state, reply) -> list[tuple[int, float]]:
     """What `state` (one model and its index) gives for the reply's text, computed afresh."""
     vectors = state.encoder.encode_queries([reply.normalized])
-    [matches] = state.index.search_many(vectors, 10)
-    return [(m.pair_id, m.score) for m in matches]
+    [matches] = state.index.search_many(vectors, [reply.normalized], k=10, fusion=state.fusion)
+    return [(c.pair_id, c.score) for c in state.candidates(matches)]
 
 
 @pytest.fixture
@@ -143,7 +146,9 @@ def test_registry_and_cache_survive_a_restart(make_services, trained, trained_en
     activate_version(services.session_factory, name, encoder=trained_encoder)
     with services.session_factory() as session:
         cached = count_vectors(session, name)
-    assert cached == len(services.answerer.state.index)
+    state = services.answerer.state
+    # phrasings, answers and small-talk examples, all cached before the switch
+    assert cached == len(state.index) + len(state.pairs) + len(state.chit_chat.index)
     services.close()
     encodings.clear()
 
@@ -166,7 +171,8 @@ def test_a_model_directory_deleted_by_hand_is_shown_missing_and_not_activated(
             copy,
             parent=BASE_MODEL_NAME,
             metrics={},
-            thresholds=(0.9, 0.8),
+            thresholds=Thresholds(0.9, 0.8),
+            fusion=Fusion(),
             notes="",
         )
         session.commit()
