@@ -5,6 +5,7 @@ AgribotError
 ├── PairNotFound
 ├── QueueItemNotFound
 ├── DuplicateQuestion
+├── InvalidPair
 ├── ImportRejected          (carries every bad row with its line number)
 ├── ModelNotFound
 ├── ModelVersionNotFound
@@ -38,6 +39,10 @@ class DuplicateQuestion(AgribotError):
     def __init__(self, question: str, existing_id: int) -> None:
         super().__init__(f"the bank already has this question as pair {existing_id}: {question}")
         self.existing_id = existing_id
+
+
+class InvalidPair(AgribotError):
+    """A QA pair cannot be saved as given (an empty question or answer)."""
 
 
 @dataclass(frozen=True)

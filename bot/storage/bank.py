@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.errors import DuplicateQuestion, PairNotFound
-from bot.storage.models import Phrasing, QAPair, utcnow
+from bot.errors import DuplicateQuestion, InvalidPair, PairNotFound
+from bot.storage.models import AnswerVariant, Phrasing, QAPair, utcnow
 from bot.text.normalize import normalize_key
+
+if TYPE_CHECKING:
+    from bot.storage.importer import VariantRow
+
+_LOAD = (selectinload(QAPair.phrasings), selectinload(QAPair.variants))
 
 
 def get_pair(session: Session, pair_id: int) -> QAPair:
-    pair = session.get(QAPair, pair_id, options=[selectinload(QAPair.phrasings)])
+    pair = session.get(QAPair, pair_id, options=list(_LOAD))
     if pair is None or not pair.active:
         raise PairNotFound(f"no QA pair with id {pair_id}")
     return pair
@@ -42,6 +49,8 @@ def add_pair(
     source: str | None = None,
     created_by: str | None = None,
     origin: str = "bank",
+    review_by: date | None = None,
+    variants: Sequence[VariantRow] = (),
 ) -> QAPair:
     """Add a pair; raises DuplicateQuestion if the bank already asks this (after normalization).
 
@@ -50,7 +59,7 @@ def add_pair(
     """
     question, answer = question.strip(), answer.strip()
     if not question or not answer:
-        raise ValueError("question and answer must not be empty")
+        raise InvalidPair("question and answer must not be empty")
     existing = find_pair_by_question(session, question)
     if existing is not None:
         raise DuplicateQuestion(question, existing.id)
@@ -62,8 +71,10 @@ def add_pair(
         source=source or None,
         created_by=created_by,
         updated_by=created_by,
+        review_by=review_by,
     )
     pair.phrasings = [_phrasing(text, origin) for text in _distinct(question, alternates)]
+    pair.variants = [_variant(row) for row in variants]
     session.add(pair)
     session.flush()
     return pair
@@ -79,8 +90,11 @@ def update_pair(
     topic: str | None = None,
     source: str | None = None,
     updated_by: str | None = None,
+    review_by: date | None = None,
+    variants: Sequence[VariantRow] | None = None,
 ) -> QAPair:
-    """Change the given fields; `alternates`, when given, replaces the bank's phrasings."""
+    """Change the given fields; `alternates` and `variants`, when given, replace the bank's
+    phrasings and zone answers."""
     pair = get_pair(session, pair_id)
     if question is not None and question.strip() != pair.question:
         other = find_pair_by_question(session, question)
@@ -90,7 +104,7 @@ def update_pair(
         pair.question_key = normalize_key(pair.question)
     if answer is not None:
         if not answer.strip():
-            raise ValueError("answer must not be empty")
+            raise InvalidPair("answer must not be empty")
         pair.answer = answer.strip()
     if alternates is not None:
         kept = [p for p in pair.phrasings if p.origin != "bank"]
@@ -102,6 +116,10 @@ def update_pair(
         pair.topic = topic or None
     if source is not None:
         pair.source = source or None
+    if review_by is not None:
+        pair.review_by = review_by
+    if variants is not None:
+        pair.variants = [_variant(row) for row in variants]
     pair.updated_by = updated_by
     pair.updated_at = utcnow()
     session.flush()
@@ -133,12 +151,7 @@ def list_pairs(
     offset: int = 0,
 ) -> list[QAPair]:
     """Active pairs by id, optionally filtered by a substring of question or answer."""
-    query = (
-        select(QAPair)
-        .where(QAPair.active.is_(True))
-        .options(selectinload(QAPair.phrasings))
-        .order_by(QAPair.id)
-    )
+    query = select(QAPair).where(QAPair.active.is_(True)).options(*_LOAD).order_by(QAPair.id)
     if topic:
         query = query.where(QAPair.topic == topic)
     if search:
@@ -152,6 +165,20 @@ def list_pairs(
 def count_pairs(session: Session) -> int:
     return (
         session.scalar(select(func.count()).select_from(QAPair).where(QAPair.active.is_(True))) or 0
+    )
+
+
+def answer_for_zone(pair: QAPair, zone: str | None) -> tuple[str, str | None]:
+    """The pair's answer and source for a farmer in `zone` (the general one if it has none)."""
+    for variant in pair.variants:
+        if variant.zone == zone:
+            return variant.answer, variant.source or pair.source
+    return pair.answer, pair.source
+
+
+def _variant(row: VariantRow) -> AnswerVariant:
+    return AnswerVariant(
+        zone=row.zone, answer=row.answer.strip(), source=row.source, review_by=row.review_by
     )
 
 

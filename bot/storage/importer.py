@@ -1,8 +1,12 @@
 """Bank files (CSV, JSONL) to validated pairs and back; an import is all or nothing.
 
-CSV is UTF-8 (a BOM is fine) with a header holding `question` and `answer` and, optionally,
-`alternates` (phrasings separated by `|`), `topic`, `source` and `id` (ignored on import).
-JSONL holds one object per line with the same keys; `alternates` may be a list.
+CSV is UTF-8 (a BOM is fine) with a header holding `question` and `answer` and,
+optionally, `alternates` (phrasings separated by `|`), `topic`, `source`, `zone`,
+`review_by` (YYYY-MM-DD) and `id` (ignored on import). JSONL holds one object per line
+with the same keys; `alternates` may be a list.
+
+A pair whose answer differs by agro-ecological zone has one row per zone (`zone` =
+wet, intermediate or dry) besides its general row (no zone): the same question on each.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
@@ -22,16 +27,47 @@ from bot.storage import bank
 from bot.storage.models import QAPair
 from bot.text.normalize import normalize_key
 
-COLUMNS = ("question", "answer", "alternates", "topic", "source", "id")
+COLUMNS = ("question", "answer", "alternates", "topic", "source", "zone", "review_by", "id")
 REQUIRED = ("question", "answer")
+ZONES = ("wet", "intermediate", "dry")
 MAX_QUESTION = 1000
 MAX_ANSWER = 4000
+MAX_SHORT = 100  # topic
+MAX_SOURCE = 500
 ALTERNATE_SEPARATOR = " | "
+# A spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class OnDuplicate(StrEnum):
+    """What to do with a question the file repeats, or the bank already has.
+
+    FAIL: reject the import. SKIP: keep the first (or the bank's). MERGE: when the answers
+    agree, the repeat's phrasings join the pair; when they differ, reject with both lines.
+    UPDATE: the file's answer replaces the bank's (repeats within the file still fail).
+    """
+
+    FAIL = "fail"
+    SKIP = "skip"
+    MERGE = "merge"
+    UPDATE = "update"
+    ERROR = "error"  # the old name of FAIL
+
+
+@dataclass
+class VariantRow:
+    """A zone's own answer to a pair's question."""
+
+    line: int
+    zone: str
+    answer: str
+    source: str | None = None
+    review_by: date | None = None
 
 
 @dataclass
 class PairRow:
-    """One validated row of a bank file."""
+    """One validated pair of a bank file: its general row plus any zone rows."""
 
     line: int
     question: str
@@ -39,26 +75,29 @@ class PairRow:
     alternates: list[str] = field(default_factory=list)
     topic: str | None = None
     source: str | None = None
-
-
-class OnDuplicate(StrEnum):
-    """What to do with a row whose question the bank already has."""
-
-    SKIP = "skip"
-    UPDATE = "update"
-    ERROR = "error"
+    review_by: date | None = None
+    variants: list[VariantRow] = field(default_factory=list)
+    merged_lines: list[int] = field(default_factory=list)  # repeats folded into this pair
 
 
 @dataclass
 class ImportReport:
     added: int = 0
     updated: int = 0
+    merged: int = 0
     duplicates: list[tuple[int, int]] = field(default_factory=list)  # (line, existing pair id)
     pair_ids: list[int] = field(default_factory=list)
+    repeats: list[tuple[int, int]] = field(default_factory=list)  # (line, first line) in file
 
 
-def read_bank_file(path: Path, data: bytes | None = None) -> list[PairRow]:
-    """Read and validate a whole CSV or JSONL file; ImportRejected lists every bad row."""
+def read_bank_file(
+    path: Path, data: bytes | None = None, *, on_duplicate: OnDuplicate = OnDuplicate.FAIL
+) -> list[PairRow]:
+    """Read and validate a whole CSV or JSONL file; ImportRejected lists every bad row.
+
+    `on_duplicate` decides what a question repeated within the file does (see
+    `OnDuplicate`); zone rows of one question are not repeats.
+    """
     raw = path.read_bytes() if data is None else data
     errors: list[RowError] = []
     try:
@@ -68,12 +107,12 @@ def read_bank_file(path: Path, data: bytes | None = None) -> list[PairRow]:
         raise ImportRejected([RowError(line, "not UTF-8 text (save the file as UTF-8)")]) from None
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = list(_jsonl_rows(text, errors))
+        flat = list(_jsonl_rows(text, errors))
     elif suffix in (".csv", ".txt", ""):
-        rows = list(_csv_rows(text, errors))
+        flat = list(_csv_rows(text, errors))
     else:
         raise ImportRejected([RowError(0, f"unknown file type {suffix!r}: use .csv or .jsonl")])
-    errors.extend(_duplicates_within(rows))
+    rows = _group(flat, errors, on_duplicate)
     if not rows and not errors:
         errors.append(RowError(1, "the file holds no QA pairs"))
     if errors:
@@ -81,7 +120,19 @@ def read_bank_file(path: Path, data: bytes | None = None) -> list[PairRow]:
     return rows
 
 
-def _csv_rows(text: str, errors: list[RowError]) -> Iterator[PairRow]:
+@dataclass
+class _FlatRow:
+    line: int
+    question: str
+    answer: str
+    alternates: list[str]
+    topic: str | None
+    source: str | None
+    zone: str
+    review_by: date | None
+
+
+def _csv_rows(text: str, errors: list[RowError]) -> Iterator[_FlatRow]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [name.strip().lower() for name in next(reader)]
@@ -117,7 +168,7 @@ def _csv_rows(text: str, errors: list[RowError]) -> Iterator[PairRow]:
             yield row
 
 
-def _jsonl_rows(text: str, errors: list[RowError]) -> Iterator[PairRow]:
+def _jsonl_rows(text: str, errors: list[RowError]) -> Iterator[_FlatRow]:
     for line, content in enumerate(text.splitlines(), start=1):
         if not content.strip():
             continue
@@ -125,6 +176,9 @@ def _jsonl_rows(text: str, errors: list[RowError]) -> Iterator[PairRow]:
             item = json.loads(content)
         except json.JSONDecodeError as error:
             errors.append(RowError(line, f"not valid JSON: {error.msg}"))
+            continue
+        except RecursionError:
+            errors.append(RowError(line, "not valid JSON: nested too deeply"))
             continue
         if not isinstance(item, dict):
             errors.append(RowError(line, "each line must be a JSON object"))
@@ -138,7 +192,7 @@ def _jsonl_rows(text: str, errors: list[RowError]) -> Iterator[PairRow]:
             yield row
 
 
-def _validated(line: int, item: dict, errors: list[RowError]) -> PairRow | None:
+def _validated(line: int, item: dict, errors: list[RowError]) -> _FlatRow | None:
     problems = []
     question, answer = item.get("question"), item.get("answer")
     for name, value, limit in (
@@ -151,34 +205,153 @@ def _validated(line: int, item: dict, errors: list[RowError]) -> PairRow | None:
             problems.append(f"{name} is longer than {limit} characters")
     alternates = item.get("alternates") or []
     if isinstance(alternates, str):
-        alternates = [part for part in alternates.split("|")]
+        alternates = alternates.split("|")
     if not isinstance(alternates, list) or not all(isinstance(a, str) for a in alternates):
         problems.append("alternates must be text separated by | or a list of text")
         alternates = []
-    for name in ("topic", "source"):
-        if item.get(name) is not None and not isinstance(item[name], str):
+    elif any(len(a.strip()) > MAX_QUESTION for a in alternates):
+        problems.append(f"an alternate is longer than {MAX_QUESTION} characters")
+    for name, limit in (("topic", MAX_SHORT), ("source", MAX_SOURCE), ("zone", 20)):
+        value = item.get(name)
+        if value is not None and not isinstance(value, str):
             problems.append(f"{name} must be text")
+        elif value and len(value) > limit:
+            problems.append(f"{name} is longer than {limit} characters")
+    zone = str(item.get("zone") or "").strip().lower()
+    if zone and zone not in ZONES:
+        problems.append(f"zone must be empty or one of {', '.join(ZONES)}, not {zone!r}")
+    review_by = _date(item.get("review_by"), problems)
+    if any("\x00" in str(value) for value in item.values()):
+        problems.append("holds a NUL character")
     if problems:
         errors.append(RowError(line, "; ".join(problems)))
         return None
-    return PairRow(
+    return _FlatRow(
         line=line,
         question=question.strip(),
         answer=answer.strip(),
         alternates=[a.strip() for a in alternates if a.strip()],
         topic=(item.get("topic") or "").strip() or None,
         source=(item.get("source") or "").strip() or None,
+        zone=zone,
+        review_by=review_by,
     )
 
 
-def _duplicates_within(rows: list[PairRow]) -> Iterator[RowError]:
-    first_line: dict[str, int] = {}
+def _date(value: object, problems: list[str]) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        problems.append(f"review_by must be a date like 2026-03-31, not {value!r}")
+        return None
+
+
+def _group(rows: list[_FlatRow], errors: list[RowError], mode: OnDuplicate) -> list[PairRow]:
+    """Fold zone rows into their pair and deal with repeated questions by `mode`."""
+    pairs: dict[str, PairRow] = {}
+    owner: dict[str, str] = {}  # any text key -> the question key of the pair that has it
+    lines: dict[str, int] = {}  # a pair's question key -> its first line
+    zones: dict[str, dict[str, int]] = {}
     for row in rows:
-        for text in (row.question, *row.alternates):
-            key = normalize_key(text)
-            if key in first_line and first_line[key] != row.line:
-                yield RowError(row.line, f"'{text}' repeats a question from line {first_line[key]}")
-            first_line.setdefault(key, row.line)
+        key = normalize_key(row.question)
+        home = owner.get(key)
+        if row.zone:
+            if home is None:
+                pairs.setdefault(key, _pending(row))
+                owner[key] = home = key
+            taken = zones.setdefault(home, {})
+            if row.zone in taken:
+                errors.append(RowError(row.line, f"zone {row.zone} repeats line {taken[row.zone]}"))
+                continue
+            taken[row.zone] = row.line
+            pair = pairs[home]
+            pair.variants.append(
+                VariantRow(row.line, row.zone, row.answer, row.source, row.review_by)
+            )
+            _add_alternates(pair, row, owner, home, errors, mode, lines)
+            pair.topic = pair.topic or row.topic
+            continue
+        if home is not None and pairs[home].answer:
+            _repeat(pairs[home], row, errors, mode, owner, home, lines)
+            continue
+        if home is not None:  # zone rows came first; this is the general row
+            pair = pairs[home]
+            pair.line, pair.question, pair.answer = row.line, row.question, row.answer
+            pair.source, pair.review_by = row.source, row.review_by
+            pair.topic = row.topic or pair.topic
+        else:
+            pair = pairs[key] = _pending(row)
+            pair.answer, pair.source, pair.review_by = row.answer, row.source, row.review_by
+            owner[key] = key
+            home = key
+        _add_alternates(pair, row, owner, home, errors, mode, lines)
+    for pair in pairs.values():
+        if not pair.answer:
+            errors.append(
+                RowError(pair.line, "zone rows need a general row (no zone) with the same question")
+            )
+    return [pair for pair in pairs.values() if pair.answer]
+
+
+def _pending(row: _FlatRow) -> PairRow:
+    return PairRow(line=row.line, question=row.question, answer="", topic=row.topic)
+
+
+def _add_alternates(
+    pair: PairRow,
+    row: _FlatRow,
+    owner: dict[str, str],
+    home: str,
+    errors: list[RowError],
+    mode: OnDuplicate,
+    lines: dict[str, int],
+) -> None:
+    """Add the row's phrasings; one another pair already has is an error (fail) or dropped."""
+    lines.setdefault(home, pair.line)
+    for text in row.alternates:
+        key = normalize_key(text)
+        other = owner.get(key)
+        if other is None:
+            owner[key] = home
+            pair.alternates.append(text)
+        elif other != home and mode in (OnDuplicate.FAIL, OnDuplicate.ERROR, OnDuplicate.UPDATE):
+            errors.append(
+                RowError(row.line, f"'{text}' repeats a question from line {lines[other]}")
+            )
+
+
+def _repeat(
+    pair: PairRow,
+    row: _FlatRow,
+    errors: list[RowError],
+    mode: OnDuplicate,
+    owner: dict[str, str],
+    home: str,
+    lines: dict[str, int],
+) -> None:
+    if mode is OnDuplicate.SKIP:
+        pair.merged_lines.append(row.line)
+        return
+    if mode is OnDuplicate.MERGE:
+        if normalize_key(row.answer) != normalize_key(pair.answer):
+            errors.append(
+                RowError(
+                    row.line,
+                    f"repeats the question of line {pair.line} with a different answer "
+                    "(merge needs the answers to agree)",
+                )
+            )
+            return
+        pair.merged_lines.append(row.line)
+        if normalize_key(row.question) != normalize_key(pair.question):
+            row = _FlatRow(**{**row.__dict__, "alternates": [row.question, *row.alternates]})
+        _add_alternates(pair, row, owner, home, errors, mode, lines)
+        return
+    errors.append(
+        RowError(row.line, f"'{row.question}' repeats a question from line {lines[home]}")
+    )
 
 
 def import_rows(
@@ -188,10 +361,11 @@ def import_rows(
     on_duplicate: OnDuplicate = OnDuplicate.SKIP,
     created_by: str | None = None,
 ) -> ImportReport:
-    """Add validated rows in the caller's transaction; with ERROR, any duplicate rejects all."""
+    """Add validated rows in the caller's transaction; FAIL rejects all on any duplicate."""
     report = ImportReport()
     errors = []
     for row in rows:
+        report.repeats += [(line, row.line) for line in row.merged_lines]
         existing = bank.find_pair_by_question(session, row.question)
         if existing is None:
             pair = bank.add_pair(
@@ -202,23 +376,40 @@ def import_rows(
                 topic=row.topic,
                 source=row.source,
                 created_by=created_by,
+                review_by=row.review_by,
+                variants=row.variants,
             )
             report.added += 1
             report.pair_ids.append(pair.id)
             continue
         report.duplicates.append((row.line, existing.id))
-        if on_duplicate is OnDuplicate.ERROR:
+        if on_duplicate in (OnDuplicate.FAIL, OnDuplicate.ERROR):
             errors.append(
                 RowError(row.line, f"the bank already has this question (pair {existing.id})")
             )
+        elif on_duplicate is OnDuplicate.MERGE:
+            if normalize_key(row.answer) != normalize_key(existing.answer):
+                errors.append(
+                    RowError(
+                        row.line,
+                        f"the bank has this question as pair {existing.id} with another answer",
+                    )
+                )
+                continue
+            for text in row.alternates:
+                bank.add_phrasing(session, existing.id, text, "bank")
+            report.merged += 1
+            report.pair_ids.append(existing.id)
         elif on_duplicate is OnDuplicate.UPDATE:
             bank.update_pair(
                 session,
                 existing.id,
                 answer=row.answer,
-                alternates=row.alternates,
+                alternates=row.alternates or None,  # a row without any keeps the bank's
                 topic=row.topic,
                 source=row.source,
+                review_by=row.review_by,
+                variants=row.variants,
                 updated_by=created_by,
             )
             report.updated += 1
@@ -233,7 +424,11 @@ def write_bank_file(pairs: Iterable[QAPair], path: Path) -> int:
     pairs = list(pairs)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        lines = (json.dumps(_as_dict(pair), ensure_ascii=False) + "\n" for pair in pairs)
+        lines = (
+            json.dumps(record, ensure_ascii=False) + "\n"
+            for pair in pairs
+            for record in _records(pair)
+        )
         path.write_text("".join(lines), encoding="utf-8")
     else:
         path.write_bytes(bank_csv_bytes(pairs))
@@ -241,23 +436,50 @@ def write_bank_file(pairs: Iterable[QAPair], path: Path) -> int:
 
 
 def bank_csv_bytes(pairs: Iterable[QAPair]) -> bytes:
-    """The bank as CSV bytes with a BOM, ready to save or send as a document."""
+    """The bank as CSV bytes with a BOM, ready to save or send as a document.
+
+    Cells that a spreadsheet would run as a formula (starting with = + - @ or a tab) get
+    a leading apostrophe, so a farmer's "=HYPERLINK(...)" reaches an officer as text.
+    """
     buffer = io.StringIO(newline="")
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
     writer.writeheader()
     for pair in pairs:
-        row = _as_dict(pair)
-        row["alternates"] = ALTERNATE_SEPARATOR.join(row["alternates"])
-        writer.writerow(row)
+        for record in _records(pair):
+            record["alternates"] = ALTERNATE_SEPARATOR.join(record["alternates"])
+            writer.writerow({key: defuse_formula(value) for key, value in record.items()})
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def _as_dict(pair: QAPair) -> dict:
-    return {
+def defuse_formula(value: object) -> object:
+    """A spreadsheet cell's text with a leading apostrophe if it would run as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _records(pair: QAPair) -> list[dict]:
+    general = {
         "id": pair.id,
         "question": pair.question,
         "answer": pair.answer,
         "alternates": [p.text for p in pair.phrasings],
         "topic": pair.topic or "",
         "source": pair.source or "",
+        "zone": "",
+        "review_by": pair.review_by.isoformat() if pair.review_by else "",
     }
+    variants = [
+        {
+            "id": pair.id,
+            "question": pair.question,
+            "answer": variant.answer,
+            "alternates": [],
+            "topic": "",
+            "source": variant.source or "",
+            "zone": variant.zone,
+            "review_by": variant.review_by.isoformat() if variant.review_by else "",
+        }
+        for variant in pair.variants
+    ]
+    return [general, *variants]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -45,6 +47,7 @@ class Decision(enum.StrEnum):
     ANSWER = "answer"
     SUGGEST = "suggest"
     DECLINE = "decline"
+    CHIT_CHAT = "chit_chat"  # greetings, thanks, emoji: a short reply, never queued
 
 
 class QueueStatus(enum.StrEnum):
@@ -79,6 +82,7 @@ class QAPair(Base):
     answer: Mapped[str] = mapped_column(Text)
     topic: Mapped[str | None] = mapped_column(String(100))
     source: Mapped[str | None] = mapped_column(String(500))
+    review_by: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(default=True, index=True)
     created_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -90,11 +94,33 @@ class QAPair(Base):
     phrasings: Mapped[list[Phrasing]] = relationship(
         back_populates="pair", cascade="all, delete-orphan", order_by="Phrasing.id"
     )
+    variants: Mapped[list[AnswerVariant]] = relationship(
+        back_populates="pair", cascade="all, delete-orphan", order_by="AnswerVariant.zone"
+    )
 
     @property
     def texts(self) -> list[str]:
         """The question and every alternate phrasing, in order."""
         return [self.question, *(p.text for p in self.phrasings)]
+
+
+class AnswerVariant(Base):
+    """A pair's answer for one agro-ecological zone (fertilizer doses differ by zone).
+
+    The pair's own `answer` is the general one, for farmers whose zone is not known.
+    """
+
+    __tablename__ = "answer_variants"
+    __table_args__ = (UniqueConstraint("pair_id", "zone"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("qa_pairs.id", ondelete="CASCADE"), index=True)
+    zone: Mapped[str] = mapped_column(String(20))
+    answer: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(500))
+    review_by: Mapped[date | None] = mapped_column(Date)
+
+    pair: Mapped[QAPair] = relationship(back_populates="variants")
 
 
 class Phrasing(Base):
@@ -199,9 +225,25 @@ class ModelVersion(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     answer_threshold: Mapped[float | None] = mapped_column(Float)
     suggest_threshold: Mapped[float | None] = mapped_column(Float)
+    # margin, chit_chat threshold and fusion weights, chosen with the thresholds
+    tuning: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FarmerProfile(Base):
+    """What a farmer told the bot about themselves: their district, hence their zone."""
+
+    __tablename__ = "farmer_profiles"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    district: Mapped[str] = mapped_column(String(40))
+    zone: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
 
 Index("ix_unanswered_status_created", UnansweredQuestion.status, UnansweredQuestion.created_at)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ class Stats:
     open_queue: int
     top_unanswered: list[tuple[str, int]] = field(default_factory=list)
     median_latency_ms: float | None = None
+    stale_pairs: list[int] = field(default_factory=list)  # review_by passed, to check again
 
     def share(self, decision: Decision) -> float:
         return self.decisions.get(decision.value, 0) / self.week if self.week else 0.0
@@ -94,6 +95,7 @@ def compute_stats(session: Session, now: datetime | None = None) -> Stats:
         )
     )
     return Stats(
+        stale_pairs=stale_pair_ids(session, now.date()),
         today=count_since(day_start),
         week=count_since(week_start),
         decisions=decisions,
@@ -103,3 +105,16 @@ def compute_stats(session: Session, now: datetime | None = None) -> Stats:
         top_unanswered=[(text, count) for _, count, text in top],
         median_latency_ms=latencies[len(latencies) // 2] if latencies else None,
     )
+
+
+def stale_pair_ids(session: Session, today: date) -> list[int]:
+    """Active pairs with a `review_by` date (general or a zone's answer) that has passed."""
+    from bot.storage.models import AnswerVariant, QAPair
+
+    general = select(QAPair.id).where(QAPair.active.is_(True), QAPair.review_by < today)
+    zoned = (
+        select(AnswerVariant.pair_id)
+        .join(QAPair, QAPair.id == AnswerVariant.pair_id)
+        .where(QAPair.active.is_(True), AnswerVariant.review_by < today)
+    )
+    return sorted(set(session.scalars(general)) | set(session.scalars(zoned)))

@@ -156,6 +156,7 @@ def _register(application: Application, admin_ids: frozenset[int]) -> None:  # t
     private = filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("start", farmer.start, filters=private))
     application.add_handler(CommandHandler("help", farmer.help_command, filters=private))
+    application.add_handler(CommandHandler("district", farmer.district_command, filters=private))
     for command, handler in ADMIN_HANDLERS.items():
         application.add_handler(CommandHandler(command, handler))
     if admin_ids:
@@ -169,6 +170,7 @@ def _register(application: Application, admin_ids: frozenset[int]) -> None:  # t
     application.add_handler(CallbackQueryHandler(farmer.record_feedback, pattern=r"^fb:"))
     application.add_handler(CallbackQueryHandler(farmer.choose_suggestion, pattern=r"^s[gn]:"))
     application.add_handler(CallbackQueryHandler(review.work_queue, pattern=r"^uq:"))
+    application.add_handler(CallbackQueryHandler(farmer.choose_district, pattern=r"^dz:"))
     application.add_handler(
         CallbackQueryHandler(farmer.acknowledge, pattern=rf"^{keyboards.THANKS}$")
     )

@@ -5,6 +5,7 @@ Formats (`REF` is a question log id, or `r` + the journal's 32-hex client_ref):
     sg:REF:PAIR     a "did you mean" choice  sn:REF          "none of these"
     uq:p:OFFSET     a queue page             uq:f:ID         pairs close to a queued question
     uq:d:ID:OFFSET  dismiss a queued question, then show the page at OFFSET
+    dz:REF:PAIR:CODE  a district chosen before PAIR's answer (REF and PAIR "-" from /district)
     ok              the thank-you button (does nothing)
 """
 
@@ -30,6 +31,8 @@ FEEDBACK = re.compile(rf"fb:(?P<vote>[hn]):{_REF}:(?P<pair>{_ID}|-)")
 SUGGESTION = re.compile(rf"sg:{_REF}:(?P<pair>{_ID})")
 NONE_OF_THESE = re.compile(rf"sn:{_REF}")
 QUEUE = re.compile(rf"uq:(?P<action>[pfd]):(?P<id>{_ID})(?::(?P<offset>{_ID}))?")
+DISTRICT = re.compile(rf"dz:(?:{_REF}|-):(?P<pair>{_ID}|-):(?P<code>[a-z_]{{1,20}})")
+DISTRICT_COLUMNS = 3
 THANKS = "ok"
 
 
@@ -44,6 +47,13 @@ class FeedbackPress:
 class SuggestionPress:
     ref: QuestionRef
     pair_id: int | None  # None: "none of these"
+
+
+@dataclass(frozen=True)
+class DistrictPress:
+    ref: QuestionRef | None  # the question waiting for this choice, if any
+    pair_id: int | None
+    code: str
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,29 @@ def parse_suggestion(data: str | None) -> SuggestionPress | None:
     if match := NONE_OF_THESE.fullmatch(data or ""):
         return SuggestionPress(_ref(match), None)
     return None
+
+
+def district_keyboard(ref: QuestionRef | None, pair_id: int | None) -> InlineKeyboardMarkup:
+    """The 25 districts, three to a row, in Sinhala alphabetical order."""
+    from bot.service.districts import DISTRICTS
+
+    head = f"{_ref_text(ref) if ref else '-'}:{pair_id if pair_id is not None else '-'}"
+    buttons = [
+        InlineKeyboardButton(d.name, callback_data=_data(f"dz:{head}:{d.code}"))
+        for d in sorted(DISTRICTS, key=lambda d: d.name)
+    ]
+    return InlineKeyboardMarkup(
+        [buttons[i : i + DISTRICT_COLUMNS] for i in range(0, len(buttons), DISTRICT_COLUMNS)]
+    )
+
+
+def parse_district(data: str | None) -> DistrictPress | None:
+    match = DISTRICT.fullmatch(data or "")
+    if match is None:
+        return None
+    ref = _ref(match) if match["qid"] is not None or match["cref"] is not None else None
+    pair = None if match["pair"] == "-" else int(match["pair"])
+    return DistrictPress(ref, pair, match["code"])
 
 
 def parse_queue(data: str | None) -> QueuePress | None:

@@ -17,13 +17,19 @@ OFFICER = "කෘෂිකර්ම උපදේශක නිලධාරී"
 
 # --- farmers ------------------------------------------------------------------------
 
+# Questions the bot shows farmers as examples; tests/test_examples.py asks each one and
+# checks the bot answers it with the pair it is meant to show.
+EXAMPLE_SOAKING = "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?"
+EXAMPLE_BPH = "දුඹුරු පැළ කීඩෑවා පාලනය කරන්නේ කොහොමද?"
+EXAMPLES = (EXAMPLE_SOAKING, EXAMPLE_BPH)
+
 WELCOME = (
     "ආයුබෝවන්! 🌾\n"
     "මම වී ගොවිතැන ගැන ප්‍රශ්නවලට උත්තර දෙන සහායකයා.\n\n"
     "මගෙන් අහන්න පුළුවන්: බිත්තර වී සහ තවාන්, වී වර්ග, පොහොර දාන හැටි, පළිබෝධ සහ රෝග, "
     "යල-මහ කන්න, අස්වනු නෙළීම, වී වේලීම සහ ගබඩා කිරීම, වගා රක්ෂණය.\n\n"
     "ඔබේ ප්‍රශ්නය සිංහලෙන්, කතා කරන විදිහටම ලියලා එවන්න. උදාහරණයක්:\n"
-    "„වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?“\n\n"
+    f'"{EXAMPLE_SOAKING}"\n\n'
     "මා ළඟ උත්තරයක් නැති ප්‍රශ්නයක් නම්, මම ඒක කෘෂිකර්ම නිලධාරියෙකුට යවනවා. "
     "එයාගේ උත්තරය මෙතනටම එනවා.\n\n"
     "මතක තියාගන්න: මගේ උත්තර උපදෙස් විතරයි. ඔබේ කුඹුරටම ගැළපෙන උපදෙස් ඕන නම් "
@@ -34,10 +40,10 @@ WELCOME = (
 HELP = (
     "ℹ️ මාව පාවිච්චි කරන හැටි\n\n"
     "• ඔබේ ප්‍රශ්නය සිංහලෙන් ලියලා එවන්න. කෙටියෙන්, පැහැදිලිව අහන්න: "
-    "„දුඹුරු පැළ කීඩෑවා පාලනය කරන්නේ කොහොමද?“\n"
+    f'"{EXAMPLE_BPH}"\n'
     "• උත්තරයට පස්සේ 👍 හෝ 👎 ඔබන්න. ඒකෙන් මට හොඳට ඉගෙනගන්න උදව් වෙනවා.\n"
-    "• „ඔබ අහන්නේ මේකද?“ කියලා ප්‍රශ්න කිහිපයක් ආවොත්, ගැළපෙන එක ඔබන්න. "
-    "එකක්වත් ගැළපෙන්නේ නැත්නම් „මේ එකක්වත් නෙවෙයි“ ඔබන්න; මම ප්‍රශ්නය නිලධාරියෙකුට යවන්නම්.\n"
+    '• "ඔබ අහන්නේ මේකද?" කියලා ප්‍රශ්න කිහිපයක් ආවොත්, ගැළපෙන එක ඔබන්න. '
+    'එකක්වත් ගැළපෙන්නේ නැත්නම් "මේ එකක්වත් නෙවෙයි" ඔබන්න; මම ප්‍රශ්නය නිලධාරියෙකුට යවන්නම්.\n'
     "• දැනට මට තේරෙන්නේ ලියපු පණිවිඩ විතරයි. හඬ පණිවිඩ, ඡායාරූප තවම බැහැ.\n\n"
     f"තවත් උදව් ඕන නම්: ප්‍රදේශයේ {OFFICER} හෝ {HOTLINE} ඇමතුම් සේවාව."
 )
@@ -64,7 +70,7 @@ SOMETHING_WENT_WRONG = f"සමාවෙන්න, පොඩි දෝෂයක�
 VOICE_NOT_YET = "සමාවෙන්න, මට තවම හඬ පණිවිඩ අහන්න බැහැ. 🙏 ඔබේ ප්‍රශ්නය සිංහලෙන් ලියලා එවන්න."
 PHOTO_NOT_YET = (
     "සමාවෙන්න, මට තවම ඡායාරූප බලලා උත්තර දෙන්න බැහැ. 🙏 "
-    "ලක්ෂණ වචනවලින් ලියලා එවන්න (උදා: „කොළවල දුඹුරු ලප වැටිලා“), "
+    'ලක්ෂණ වචනවලින් ලියලා එවන්න (උදා: "කොළවල දුඹුරු ලප වැටිලා"), '
     f"නැත්නම් ඡායාරූපය ප්‍රදේශයේ {OFFICER}ට පෙන්නන්න."
 )
 STICKER_REPLY = "🙂 ඔබේ ප්‍රශ්නය වචනවලින් ලියලා එවන්න, මම උදව් කරන්නම්."
@@ -77,17 +83,46 @@ TEXT_ONLY = "දැනට මට තේරෙන්නේ ලියපු ප්
 ADMINS_ONLY = "සමාවෙන්න, මේ විධානය කෘෂිකර්ම නිලධාරීන්ට විතරයි. 🙏 වී වගාව ගැන ප්‍රශ්නයක් තියෙනවා නම් ඒක ලියලා එවන්න."
 
 
+ASK_DISTRICT = (
+    "📍 මේ උත්තරය කලාපය අනුව වෙනස් වෙනවා (පොහොර ප්‍රමාණ වගේ දේවල්). "
+    "ඔබේ කුඹුර තියෙන දිස්ත්‍රික්කය තෝරන්න. මම ඒක මතක තියාගන්නම්; පස්සේ /district එකෙන් වෙනස් කරන්න පුළුවන්."
+)
+CHOOSE_DISTRICT = "📍 ඔබේ කුඹුර තියෙන දිස්ත්‍රික්කය තෝරන්න."
+UNKNOWN_DISTRICT = "සමාවෙන්න, ඒ දිස්ත්‍රික්කය හඳුනාගන්න බැරි වුණා. /district ආයෙත් ඔබන්න."
+
+
+def district_saved(name: str, zone_name: str) -> str:
+    return f"✅ දිස්ත්‍රික්කය: {name} ({zone_name}). වෙනස් කරන්න ඕන නම් /district ඔබන්න."
+
+
+def for_zone(zone_name: str) -> str:
+    return f"📍 {zone_name}ට (ඔබේ දිස්ත්‍රික්කය අනුව):"
+
+
+def answer_text(answer: str, source: str | None, zone_name: str | None = None) -> str:
+    """What a farmer reads: the zone it is for (if it depends on one), the answer, its source."""
+    parts = [for_zone(zone_name)] if zone_name else []
+    parts.append(answer)
+    if source:
+        parts.append(f"\n{source}")
+    return "\n".join(parts)
+
+
 def you_chose(question: str) -> str:
     return f"✅ ඔබ තෝරාගත්තේ: {question}"
 
 
 def officer_answer(question: str, answer: str) -> str:
-    return f"🌾 ඔබ ඇහුව ප්‍රශ්නයට කෘෂිකර්ම නිලධාරියාගේ උත්තරය:\n\n❓ „{question}“\n\n{answer}"
+    return f'🌾 ඔබ ඇහුව ප්‍රශ්නයට කෘෂිකර්ම නිලධාරියාගේ උත්තරය:\n\n❓ "{question}"\n\n{answer}'
 
 
 # --- command menus ------------------------------------------------------------------
 
-FARMER_COMMANDS = [("start", "පටන් ගන්න: මට කරන්න පුළුවන් දේ"), ("help", "උදව්: අහන හැටි")]
+FARMER_COMMANDS = [
+    ("start", "පටන් ගන්න: මට කරන්න පුළුවන් දේ"),
+    ("help", "උදව්: අහන හැටි"),
+    ("district", "ඔබේ දිස්ත්‍රික්කය තෝරන්න (පොහොර වගේ උපදෙස් ඒ අනුව)"),
+]
 ADMIN_COMMANDS = [
     ("add", "අලුත් ප්‍රශ්නයක් සහ උත්තරයක් එකතු කරන්න"),
     ("edit", "ප්‍රශ්නයක් හෝ උත්තරයක් වෙනස් කරන්න"),
@@ -213,7 +248,7 @@ def queue_item_not_found(item_id: int | str) -> str:
 
 def queue_candidates(item_id: int, question: str, rows: Sequence[tuple[int, float, str]]) -> str:
     found = find_results(rows) if rows else NOTHING_FOUND
-    return f"#{item_id} „{question}“\n\n{found}\n\nසම්බන්ධ කරන්න: /link {item_id} QA_ID"
+    return f'#{item_id} "{question}"\n\n{found}\n\nසම්බන්ධ කරන්න: /link {item_id} QA_ID'
 
 
 def answered(item_id: int, pair_id: int) -> str:
@@ -245,11 +280,18 @@ def stats_report(stats: Stats) -> str:
         f"• උත්තර දුන්: {share(Decision.ANSWER)}",
         f"• යෝජනා දුන්: {share(Decision.SUGGEST)}",
         f"• උත්තර නොදුන්: {share(Decision.DECLINE)}",
+        f"• සුබ පැතුම්, ස්තූති වගේ කතාබහ: {share(Decision.CHIT_CHAT)}",
         f"👍 අනුපාතය: {thumbs}",
         f"උත්තර බලාපොරොත්තුවෙන්: {stats.open_queue}",
     ]
     if stats.median_latency_ms is not None:
         lines.append(f"උත්තරයකට මධ්‍ය කාලය: {stats.median_latency_ms:.0f} ms")
+    if stats.stale_pairs:
+        shown = ", ".join(f"#{pair_id}" for pair_id in stats.stale_pairs[:10])
+        more = f" සහ තවත් {len(stats.stale_pairs) - 10}" if len(stats.stale_pairs) > 10 else ""
+        lines.append(
+            f"⚠️ නැවත බැලිය යුතු දිනය පහු වූ උත්තර {len(stats.stale_pairs)}: {shown}{more} (/find ID)"
+        )
     if stats.top_unanswered:
         lines.append("\nනිතර අහන, උත්තර නැති ප්‍රශ්න:")
         lines += [

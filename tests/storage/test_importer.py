@@ -83,10 +83,12 @@ def test_duplicates_of_the_bank_are_reported_not_doubled(session, tmp_path, mode
     session.commit()
     changed = GOOD_CSV.replace("පැය 24 ක් පොඟවන්න.", "පැය 24 ක් පිරිසිදු වතුරේ පොඟවන්න.")
     rows = importer.read_bank_file(write(tmp_path, "again.csv", changed))
-    if mode is OnDuplicate.ERROR:
+    if mode in (OnDuplicate.ERROR, OnDuplicate.FAIL, OnDuplicate.MERGE):
+        # merge refuses line 2 (its answer changed) and folds in line 3 (same answer)
         with pytest.raises(ImportRejected) as caught:
             importer.import_rows(session, rows, on_duplicate=mode)
-        assert [error.line for error in caught.value.errors] == [2, 3]
+        refused = [2] if mode is OnDuplicate.MERGE else [2, 3]
+        assert [error.line for error in caught.value.errors] == refused
         return
     report = importer.import_rows(session, rows, on_duplicate=mode)
     session.commit()
@@ -113,3 +115,82 @@ def test_export_round_trips(session, tmp_path, suffix):
         ),
         ("යූරියා කීයද?", "කි.ග්‍රෑ. 140 ක්.", ["යූරියා කිලෝ කීයද", "යූරියා ප්‍රමාණය"], "fertilizer"),
     ]
+
+
+ZONED_CSV = (
+    "question,answer,alternates,topic,source,zone,review_by\n"
+    "යූරියා කීයද?,කලාපය අනුව වෙනස්.,යූරියා කිලෝ කීයද | යූරියා ප්‍රමාණය,fertilizer,D3,,\n"
+    "යූරියා කීයද?,හෙක්ටයාරයකට කි.ග්‍රෑ. 140.,,,D3,wet,2027-03-31\n"
+    "යූරියා කීයද?,කෘෂිකර්ම උපදේශක නිලධාරී අහන්න.,,,D201,dry,\n"
+    "සහනාධාරය කීයද?,හෙක්ටයාරයකට රු. 25000.,සහනාධාරය | පොහොර සල්ලි,subsidy,N12,,2026-03-31\n"
+)
+
+
+def test_zone_rows_become_answers_of_one_pair_and_export_back(session, tmp_path):
+    rows = importer.read_bank_file(write(tmp_path, "zoned.csv", ZONED_CSV))
+    assert [(r.question, len(r.variants)) for r in rows] == [("යූරියා කීයද?", 2), ("සහනාධාරය කීයද?", 0)]
+    importer.import_rows(session, rows)
+    session.commit()
+    pair = bank.find_pair_by_question(session, "යූරියා ප්‍රමාණය")
+    assert {v.zone: v.answer for v in pair.variants} == {
+        "wet": "හෙක්ටයාරයකට කි.ග්‍රෑ. 140.",
+        "dry": "කෘෂිකර්ම උපදේශක නිලධාරී අහන්න.",
+    }
+    assert bank.answer_for_zone(pair, "dry") == ("කෘෂිකර්ම උපදේශක නිලධාරී අහන්න.", "D201")
+    assert bank.answer_for_zone(pair, "intermediate") == ("කලාපය අනුව වෙනස්.", "D3")
+    assert [v.review_by.isoformat() for v in pair.variants if v.review_by] == ["2027-03-31"]
+    out = tmp_path / "out.csv"
+    importer.write_bank_file(bank.list_pairs(session), out)
+    again = importer.read_bank_file(out)
+    assert [(r.question, sorted(v.zone for v in r.variants)) for r in again] == [
+        ("යූරියා කීයද?", ["dry", "wet"]),
+        ("සහනාධාරය කීයද?", []),
+    ]
+    assert again[1].review_by.isoformat() == "2026-03-31"
+
+
+def test_bad_zones_and_dates_are_reported_by_line(tmp_path):
+    content = ZONED_CSV + (
+        "යූරියා කීයද?,අනෙක්.,,,D3,wet,\n"  # line 6: a second wet row
+        "වතුර කීයද?,සෙ.මී. 5.,,,D10,coastal,\n"  # line 7: no such zone
+        "පොහොර කවදද?,සති 2.,,,D3,,31/03/2026\n"  # line 8: not an ISO date
+        "බණ්ඩි කීයද?,කි.ග්‍රෑ. 50.,,,D3,dry,\n"  # line 9: a zone row with no general row
+    )
+    with pytest.raises(ImportRejected) as caught:
+        importer.read_bank_file(write(tmp_path, "bad.csv", content))
+    assert [error.line for error in caught.value.errors] == [6, 7, 8, 9]
+    assert "repeats line 3" in caught.value.errors[0].message
+    assert "general row" in caught.value.errors[3].message
+
+
+def test_merge_folds_agreeing_repeats_and_refuses_conflicts(tmp_path):
+    content = GOOD_CSV + (
+        "බීජ පොඟවන්නේ කොහොමද ?,පැය 24 ක් පොඟවන්න.,වී ඇට පොඟවන්නේ,\n"  # 4: agrees
+        "යූරියා කීයද?,කි.ග්‍රෑ. 100 ක්.,,\n"  # 5: disagrees
+    )
+    path = write(tmp_path, "repeats.csv", content)
+    with pytest.raises(ImportRejected) as caught:
+        importer.read_bank_file(path, on_duplicate=OnDuplicate.MERGE)
+    assert [(e.line, "line 3" in e.message) for e in caught.value.errors] == [(5, True)]
+    agreeing = write(tmp_path, "agreeing.csv", GOOD_CSV + content.splitlines()[3] + "\n")
+    [soak, _] = importer.read_bank_file(agreeing, on_duplicate=OnDuplicate.MERGE)
+    assert soak.merged_lines == [4] and "වී ඇට පොඟවන්නේ" in soak.alternates
+    skipped = importer.read_bank_file(path, on_duplicate=OnDuplicate.SKIP)
+    assert [r.merged_lines for r in skipped] == [[4], [5]]
+    with pytest.raises(ImportRejected):
+        importer.read_bank_file(path)  # fail is the default
+
+
+def test_export_defuses_spreadsheet_formulas(session, tmp_path):
+    bank.add_pair(session, '=HYPERLINK("http://x","click")', "+1 call me", ["@admin", "-ok"])
+    session.commit()
+    text = importer.bank_csv_bytes(bank.list_pairs(session)).decode("utf-8-sig")
+    assert "'=HYPERLINK" in text and "'+1 call me" in text and "'@admin" in text
+    assert ",=" not in text and ",+" not in text
+
+
+def test_a_json_nesting_bomb_is_a_bad_line_not_a_crash(tmp_path):
+    content = "[" * 200_000 + "\n"
+    with pytest.raises(ImportRejected) as caught:
+        importer.read_bank_file(write(tmp_path, "bomb.jsonl", content))
+    assert caught.value.errors[0].line == 1

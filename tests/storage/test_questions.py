@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.storage import bank, queue
 from bot.storage.journal import QuestionJournal
@@ -98,3 +98,23 @@ def test_journal_keeps_records_until_replayed(session_factory, tmp_path):
     assert journal.replay(write) == 0
     with session_factory() as session:
         assert queue.count_open(session) == 1
+
+
+def test_stats_flag_pairs_whose_review_date_has_passed(session):
+    from datetime import date
+
+    from bot.storage.importer import VariantRow
+    from bot.telegram.texts import stats_report
+
+    fresh = bank.add_pair(session, "සහනාධාරය කීයද?", "රු. 25,000", review_by=date(2099, 1, 1))
+    stale = bank.add_pair(session, "සහතික මිල කීයද?", "රු. 120", review_by=date(2026, 4, 30))
+    zoned = bank.add_pair(
+        session,
+        "යූරියා කීයද?",
+        "කලාපය අනුව.",
+        variants=[VariantRow(0, "dry", "AI අහන්න.", review_by=date(2026, 3, 31))],
+    )
+    session.commit()
+    stats = compute_stats(session, now=datetime(2026, 12, 2, tzinfo=UTC))
+    assert stats.stale_pairs == [stale.id, zoned.id] and fresh.id not in stats.stale_pairs
+    assert f"#{stale.id}, #{zoned.id}" in stats_report(stats)

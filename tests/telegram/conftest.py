@@ -20,7 +20,7 @@ from bot.storage.db import make_engine, upgrade
 from bot.storage.models import Embedding
 from bot.telegram.app import build_application
 from bot.testing import FakeBotApi
-from tests.conftest import SMALL_BANK
+from tests.conftest import QUESTION_SCORES_ONLY, SMALL_BANK
 
 ADMIN = 9001
 # Real scores of the base model on the small bank: a bank phrasing scores 1.0, the
@@ -92,6 +92,7 @@ def make_settings(db_url: str, tmp_path: Path, fake_api: FakeBotApi) -> Callable
             "telegram_base_url": fake_api.base_url,
             "telegram_base_file_url": fake_api.base_file_url,
             "batch_window_ms": 2.0,
+            **QUESTION_SCORES_ONLY,
             **overrides,
         }
         return Settings(**values)

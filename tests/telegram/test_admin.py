@@ -125,7 +125,7 @@ async def test_admin_commands_are_listed_only_for_admins(bot):
     await set_commands(bot.app)
     default = [c["command"] for c in bot.fake.commands["default"]]
     admin = [c["command"] for c in bot.fake.commands[f"chat:{ADMIN}"]]
-    assert default == ["start", "help"]
+    assert default == ["start", "help", "district"]
     assert {"add", "edit", "delete", "find", "export", "unanswered", "answer", "link",
             "dismiss", "stats", "retrain"} <= set(admin)  # fmt: skip
 

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from bot.storage import bank
 from bot.storage.models import Feedback, FeedbackKind, Phrasing, QuestionLog, UnansweredQuestion
+from bot.storage.sources import read_sources, source_line
 from bot.telegram import texts
 from tests.telegram.conftest import (
     ADMIN,
@@ -78,13 +79,14 @@ async def test_grey_zone_offers_did_you_mean_and_a_choice_sends_that_answer(bot)
     assert "reply_markup" not in bot.message(103, offer["message_id"])
     with bot.services.session_factory() as session:
         harvest = bank.find_pair_by_question(session, HARVEST)
-    assert answer["text"] == harvest.answer and buttons(answer)[0][1].startswith("fb:h:")
+    sourced = texts.answer_text(harvest.answer, source_line(harvest.source, read_sources()))
+    assert answer["text"] == sourced and buttons(answer)[0][1].startswith("fb:h:")
     [choice] = rows(bot.services, Feedback)
     assert (choice.kind, choice.pair_id) == (FeedbackKind.CHOSE_SUGGESTION, harvest.id)
     [learned] = rows(bot.services, Phrasing, Phrasing.origin == "suggestion")
     assert (learned.text, learned.pair_id) == (GREY, harvest.id)
     [again] = await bot.send(104, GREY)  # the farmer's wording now answers at once
-    assert again["text"] == harvest.answer
+    assert again["text"] == sourced
 
 
 async def test_none_of_these_puts_the_question_in_the_queue(bot):
