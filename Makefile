@@ -18,6 +18,7 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check bot tests migrations/env.py
+	$(BIN)/agribot qa check knowledge/paddy_bank_si.csv --quiet
 	$(BIN)/python -m pytest
 
 bench: setup
