@@ -73,6 +73,15 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @pytest.fixture(scope="session")
+def eval_cache(tmp_path_factory: pytest.TempPathFactory) -> sessionmaker[Session]:
+    """One embedding cache for the session's evaluations of the bundled bank, so the tests
+    that score the shipped model encode its bank once between them."""
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('eval-cache') / 'cache.db'}")
+    upgrade(engine)
+    return make_session_factory(engine)
+
+
+@pytest.fixture(scope="session")
 def base_model_dir() -> Path:
     """The converted multilingual-e5-small, converted once and kept between runs."""
     from bot.retrieval.base_model import ensure_base_model

@@ -1,0 +1,68 @@
+"""Every example question the bot and the README show farmers is answered, and rightly.
+
+The README's own example was once answered, confidently, with the pair about drying
+seed paddy; these run the shipped model on the shipped bank, as a new install would.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.config import BUNDLED_BANK, REPO_ROOT
+from bot.retrieval.decision import Thresholds
+from bot.retrieval.encoder import Encoder
+from bot.retrieval.hybrid import Fusion
+from bot.retrieval.tuned_model import (
+    TUNED_DELTA,
+    TUNED_MODEL_NAME,
+    ensure_tuned_model,
+    read_delta_info,
+)
+from bot.service.answering import Question
+from bot.service.evaluation import indexed_bank
+from bot.storage.models import Decision
+from bot.telegram import texts
+
+# Each example and the bank question of the pair it must be answered with.
+EXPECTED = {
+    texts.EXAMPLE_SOAKING: "බිත්තර වී කොපමණ වෙලාවක් වතුරේ පොඟවන්න ඕනද?",
+    texts.EXAMPLE_BPH: "දුඹුරු පැළ කීඩෑවා පාලනය කරන්නේ කොහොමද?",
+}
+
+
+def readme_examples() -> list[str]:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r'agribot ask "([^"]+)"', readme)
+
+
+def test_every_shown_example_is_known_here():
+    assert set(texts.EXAMPLES) == set(EXPECTED)
+    assert readme_examples() and set(readme_examples()) <= set(EXPECTED)
+    assert texts.EXAMPLE_SOAKING in texts.WELCOME and texts.EXAMPLE_BPH in texts.HELP
+
+
+@pytest.fixture(scope="module")
+def shipped(base_model_dir, eval_cache):  # type: ignore[no-untyped-def]
+    info = read_delta_info(TUNED_DELTA)
+    path = ensure_tuned_model(base_model_dir.parent, show_progress=False)
+    encoder = Encoder.load(path, TUNED_MODEL_NAME, backend="onnx")
+    tuning = info["tuning"]
+    thresholds = Thresholds(
+        info["thresholds"]["answer"],
+        info["thresholds"]["suggest"],
+        tuning["margin"],
+        tuning["chit_chat"],
+    )
+    fusion = Fusion(tuning["answer_weight"], tuning["lexical_weight"])
+    with indexed_bank(encoder, BUNDLED_BANK, thresholds, fusion, eval_cache) as bank:
+        yield bank
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", sorted(EXPECTED))
+def test_the_shipped_bot_answers_each_example_with_its_pair(shipped, example):
+    reply = shipped.answerer.answer(Question(example))
+    assert reply.decision is Decision.ANSWER
+    assert reply.answer is not None and reply.answer.question == EXPECTED[example]
