@@ -106,7 +106,7 @@ def ask(settings: Settings, question: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(_reply_dict(reply), ensure_ascii=False, indent=2))
         return
-    _print_reply(reply, verbose=True)
+    _print_reply(reply, verbose=True, services=services)
 
 
 @cli.command()
@@ -125,7 +125,8 @@ def chat(settings: Settings) -> None:
             click.echo()
             return
         if text:
-            _print_reply(services.answerer.answer(Question(text, channel="cli")), verbose=False)
+            reply = services.answerer.answer(Question(text, channel="cli"))
+            _print_reply(reply, verbose=False, services=services)
 
 
 def _reply_dict(reply) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -144,11 +145,14 @@ def _reply_dict(reply) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     }
 
 
-def _print_reply(reply, *, verbose: bool) -> None:  # type: ignore[no-untyped-def]
+def _print_reply(reply, *, verbose: bool, services=None) -> None:  # type: ignore[no-untyped-def]
     from bot.storage.models import Decision
 
     if reply.decision is Decision.ANSWER:
         click.echo(reply.answer.answer)
+        advice = services.advisor.advice(reply.answer.pair_id, None) if services else None
+        if advice is not None and advice.source:
+            click.echo(f"\n{advice.source}")
     elif reply.decision is Decision.CHIT_CHAT:
         click.echo(reply.small_talk.reply)
     elif reply.decision is Decision.SUGGEST:
@@ -777,6 +781,13 @@ def _progress_printer(progress_lines: bool):  # type: ignore[no-untyped-def]
     show_default=True,
     help="Rows from Singlish spellings of each phrasing to its question.",
 )
+@click.option(
+    "--variants/--no-variants",
+    "farmer_variants",
+    default=True,
+    show_default=True,
+    help="Rows from made-up farmer wordings of each phrasing (typos, long, short, English).",
+)
 @click.option("--device", default=None, help="cuda or cpu (default: CUDA when available).")
 @click.option(
     "--threads",
@@ -869,7 +880,9 @@ def train(settings: Settings, **options: Any) -> None:
         hard_negatives=options["hard_negatives"],
     )
     run = RetrainOptions(
-        kinds=RowKinds(options["question_to_question"], options["romanized"]),
+        kinds=RowKinds(
+            options["question_to_question"], options["romanized"], options["farmer_variants"]
+        ),
         config=config,
         holdout=options["holdout"],
         split_seed=options["split_seed"],

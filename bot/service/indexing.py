@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from bot.text.romanize import romanized_variants
 logger = logging.getLogger(__name__)
 
 ENCODE_CHUNK = 256
+_PARENTHESES = re.compile(r"\(([A-Za-z][A-Za-z0-9 \-,;./]*)\)")
+_SOURCE_NAMES = frozenset({"irri", "doa", "rrdi", "fao", "who", "aaib", "asc", "arpa", "ai"})
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class IndexRows:
             rows.question_owners += [pair.id] * len(texts)
             rows.answers.append(normalize(pair.answer) or pair.answer)
             latin = romanized_spellings(texts) if romanized else []
-            spellings = list(dict.fromkeys([*texts, *latin]))
+            spellings = list(dict.fromkeys([*texts, *latin, *english_terms(pair.answer)]))
             rows.spellings += spellings
             rows.spelling_owners += [pair.id] * len(spellings)
         return rows
@@ -75,6 +78,21 @@ class IndexRows:
 def pair_texts(pair: QAPair) -> list[str]:
     """The pair's question and phrasings, normalized, each once."""
     return list(dict.fromkeys(text for text in map(normalize, pair.texts) if text))
+
+
+def english_terms(answer: str) -> list[str]:
+    """The English names an answer gives in parentheses: "කොපු අංගමාරය (sheath blight)".
+
+    Farmers often type exactly these in Latin letters ("sheath blight වලට මොකද කරන්නෙ"),
+    so each becomes one more spelling the lexical index matches its pair by.
+    """
+    terms = []
+    for inside in _PARENTHESES.findall(answer):
+        for part in re.split(r"[,;]", inside):
+            term = part.strip().lower()
+            if 2 < len(term) <= 40 and term not in _SOURCE_NAMES:
+                terms.append(term)
+    return list(dict.fromkeys(terms))
 
 
 def romanized_spellings(texts: Sequence[str]) -> list[str]:

@@ -28,6 +28,8 @@ from bot.storage.models import ModelVersion
 logger = logging.getLogger(__name__)
 
 
+BUNDLED_NOTE = "bundled:"
+
 # Used for a model with no tuning of its own (a hub model, a fresh candidate):
 # the weights chosen on the eval's dev split for the bundled model.
 DEFAULT_FUSION = Fusion(answer_weight=0.1, lexical_weight=0.2)
@@ -216,10 +218,19 @@ def resolve_model(
             version = registry.previous_version(session, version)
             if version is not None:
                 registry.activate(session, version.name)
-        if version is None:
+        if version is None or _older_bundled(version):
+            # first start, or an upgrade that ships a newer bank-tuned model
             version = _register_bundled_models(session, settings, show_progress)
         session.commit()
         return ResolvedModel(version.path, version.name, *model_tuning(settings, version))
+
+
+def _older_bundled(version: ModelVersion) -> bool:
+    """The active model is a bundled one this release has replaced (not one trained here)."""
+    from bot.retrieval.tuned_model import TUNED_DELTA, TUNED_MODEL_NAME
+
+    bundled = (version.notes or "").startswith(BUNDLED_NOTE)
+    return bundled and version.name != TUNED_MODEL_NAME and TUNED_DELTA.is_file()
 
 
 def resolve_path(
@@ -273,7 +284,7 @@ def _register_bundled_models(
         answer_threshold=thresholds.get("answer"),
         suggest_threshold=thresholds.get("suggest"),
         tuning=info.get("tuning") or {},
-        notes=f"bundled: fine-tuned on the bundled bank ({info.get('command', '')})",
+        notes=f"{BUNDLED_NOTE} fine-tuned on the bundled bank ({info.get('command', '')})",
     )
     return registry.activate(session, TUNED_MODEL_NAME)
 

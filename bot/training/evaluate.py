@@ -72,6 +72,11 @@ def _figures(report: EvalReport | None) -> dict[str, Any] | None:
     return {k: getattr(report, k) for k in EVAL_FIGURES} if report else None
 
 
+# Rows whose anchor no person wrote as a phrasing of its pair: made-up Singlish and
+# farmer variants, and Q->Q rows (their anchors are phrasings already asked).
+WRITTEN_ELSEWHERE = ("romanized", "variant", "alternate")
+
+
 @dataclass(frozen=True)
 class HeldOutTask:
     """Held-out queries, the corpus they search and which documents are right.
@@ -91,7 +96,9 @@ def heldout_task(split: TrainingSplit) -> HeldOutTask:
     queries: dict[str, str] = {}
     relevant: dict[str, set[str]] = {}
     for row in split.heldout:
-        if row.kind != TO_QUESTION or row.anchor in queries.values():
+        if row.kind != TO_QUESTION or row.source in WRITTEN_ELSEWHERE:
+            continue
+        if row.anchor in queries.values():
             continue
         qid = f"q{len(queries)}"
         queries[qid] = row.anchor

@@ -7,6 +7,8 @@ Every row is an (anchor, positive[, negative]) example for MultipleNegativesRank
   wordings gather round each other, not only round the main question;
 - Singlish: a romanized spelling of the question and of each alternate (one habit each,
   in turn) → the question, so a message typed in Latin letters lands near its pair;
+- farmer variants (`bot/training/augment.py`): each phrasing with a keyboard slip, inside
+  a long greeting, cut to a few words, or with English terms → the question;
 - farmers' wordings that admins linked or answered, and "did you mean" choices, are
   phrasings of their pair (the review queue stores them), so they become rows the same way;
 - 👍 feedback and chosen suggestions add the farmer's own wording, if the pair lacks it;
@@ -35,6 +37,7 @@ from bot.storage import bank
 from bot.storage.models import Feedback, FeedbackKind, QAPair, QuestionLog
 from bot.text.normalize import normalize, normalize_key
 from bot.text.romanize import STYLES, romanize
+from bot.training.augment import farmer_variants
 
 TO_ANSWER = "answer"  # the positive is an answer: encoded with the passage prompt
 TO_QUESTION = "question"  # the positive is a bank question: query prompt, as the bot matches
@@ -73,6 +76,7 @@ class RowKinds:
 
     question_to_question: bool = True
     romanized: bool = True
+    farmer_variants: bool = True  # made-up typos, long and short messages, English terms
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ def build_pairs(
     for pair in pairs:
         rows.extend(_bank_rows(pair, kinds))
         texts[pair.id] = {normalize_key(text) for text in pair.texts}
+    rows = _without_shared_made_up_anchors(rows)
     positives, negatives = _feedback(session, by_id)
     for (key, pair_id), (text, source) in positives.items():
         if key in texts[pair_id]:
@@ -252,7 +257,28 @@ def _bank_rows(pair: QAPair, kinds: RowKinds = RowKinds()) -> list[TrainingPair]
             latin = romanize(text, STYLES[(pair.id + number) % len(STYLES)])
             if latin != text:
                 rows.append(TrainingPair(latin, question, TO_QUESTION, "romanized", pair.id))
+    if kinds.farmer_variants:
+        for text in farmer_variants([question, *alternates], seed=pair.id):
+            anchor = normalize(text)
+            if anchor and normalize_key(anchor) not in seen | {normalize_key(question)}:
+                rows.append(TrainingPair(anchor, question, TO_QUESTION, "variant", pair.id))
     return rows
+
+
+MADE_UP = ("romanized", "variant")  # anchors made from bank text, not written by people
+
+
+def _without_shared_made_up_anchors(rows: list[TrainingPair]) -> list[TrainingPair]:
+    """Drop made-up anchors that two pairs share ("3½ මාසේ වී" cut from two questions):
+    one text cannot be the positive of both."""
+    owners: dict[str, set[int]] = defaultdict(set)
+    for row in rows:
+        owners[normalize_key(row.anchor)].add(row.pair_id)
+    return [
+        row
+        for row in rows
+        if row.source not in MADE_UP or len(owners[normalize_key(row.anchor)]) == 1
+    ]
 
 
 def _rows_for(pair: QAPair, text: str, source: str) -> list[TrainingPair]:

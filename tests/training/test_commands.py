@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from bot.cli import cli, train
 from bot.retrieval.base_model import BASE_MODEL_NAME
+from bot.service.chit_chat import example_texts
 from bot.service.runtime import open_database, seed_bundled_bank
 from bot.storage import registry
 from bot.storage.embeddings import count_vectors
@@ -69,8 +70,9 @@ def test_force_promotes_a_model_that_is_not_better_and_says_so(
         assert active.name.startswith("ft-") and active.parent == BASE_MODEL_NAME
         assert "forced promotion despite" in active.notes
         assert active.answer_threshold is not None  # calibrated for it on the eval file
-        # the bank (36 pairs of 4 phrasings, and their answers), cached before the switch
-        assert count_vectors(session, active.name) == 36 * 4 + 36
+        # the bank (36 pairs of 4 phrasings, their answers) and the small-talk examples,
+        # cached before the switch
+        assert count_vectors(session, active.name) == 36 * 4 + 36 + len(example_texts())
     engine.dispose()
 
 
@@ -92,5 +94,6 @@ def test_training_bench_times_an_epoch(tmp_path, base_model_dir, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.rindex('{\n  "rows"') :])
-    assert report["rows"] == 48 and report["steps"] == 2 and report["device"] == "cpu"
+    # 48 rows in batches of 32; a row whose text is already in a batch waits for the next
+    assert report["rows"] == 48 and report["steps"] in (2, 3) and report["device"] == "cpu"
     assert 0 < report["trainable_params"] < report["total_params"]

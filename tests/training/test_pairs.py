@@ -49,7 +49,7 @@ def three_pairs(session):
 
 def test_pairs_cover_questions_phrasings_and_linked_wordings(session, three_pairs):
     urea, tsp, _ = three_pairs
-    rows, questions, unused = build_pairs(session, RowKinds(False, False))
+    rows, questions, unused = build_pairs(session, RowKinds(False, False, False))
     triples = {(r.anchor, r.positive, r.kind, r.source) for r in rows}
     q, a = normalize(urea.question), normalize(urea.answer)
     assert (q, a, TO_ANSWER, "question") in triples
@@ -69,7 +69,7 @@ def test_phrasings_pair_with_each_other_and_singlish_spellings_with_their_questi
         ["යූරියා කවදද", "යූරියා දාන දවස", "පොහොර කවදද"],
     )
     session.commit()
-    rows, _, _ = build_pairs(session)
+    rows, _, _ = build_pairs(session, RowKinds(farmer_variants=False))
     alternates = [normalize(p.text) for p in pair.phrasings]
     q_to_q = {(r.anchor, r.positive) for r in rows if r.source == "alternate"}
     assert q_to_q == {
@@ -81,7 +81,7 @@ def test_phrasings_pair_with_each_other_and_singlish_spellings_with_their_questi
     assert len(singlish) == 4 and all(r.positive == normalize(pair.question) for r in singlish)
     assert all(r.anchor.isascii() and r.kind == TO_QUESTION for r in singlish)
     assert normalize(singlish[0].anchor) in (normalize(pair.question), *alternates)
-    plain, _, _ = build_pairs(session, RowKinds(False, False))
+    plain, _, _ = build_pairs(session, RowKinds(False, False, False))
     assert len(rows) == len(plain) + 3 + 4
 
 
@@ -182,7 +182,9 @@ def test_export_training_command_writes_the_seed_card_columns(tmp_path, database
     assert header[:3] == ["sentence_0", "sentence_1", "sentence_2"] and "label" in header
     train, heldout = read_training_file(out)
     assert f"exported {len(train) + len(heldout)} rows" in result.output
-    # per pair: question -> answer; 3 phrasings -> answer and question; 3 Q->Q; 4 Singlish
-    assert len(train) == 36 * (1 + 2 * 3 + 3 + 4) - len(heldout)
+    # per pair: question -> answer; 3 phrasings -> answer and question; 3 Q->Q; up to 4
+    # Singlish spellings and 4 made-up farmer wordings (fewer where two pairs share one)
+    plain = 36 * (1 + 2 * 3 + 3)
+    assert plain + 4 * 36 < len(train) + len(heldout) <= plain + 8 * 36
     bad = runner.invoke(cli, ["export-training", str(tmp_path / "x.txt")])
     assert bad.exit_code != 0 and ".csv or .jsonl" in bad.output
