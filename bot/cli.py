@@ -418,6 +418,12 @@ def eval_inputs(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON report.")
 @click.option("--misses", type=int, default=0, help="Also list this many wrong outcomes.")
+@click.option(
+    "--ablation",
+    is_flag=True,
+    help="Print the ablation table instead: dense only, + lexical, + answer side, + margin, "
+    "+ Singlish rows, each tuned on dev, with dev and test figures.",
+)
 @pass_settings
 @translate_errors
 def eval_command(
@@ -428,6 +434,7 @@ def eval_command(
     split: str | None,
     as_json: bool,
     misses: int,
+    ablation: bool,
 ) -> None:
     """Score a model on an eval file against a bank, in a throwaway database.
 
@@ -437,6 +444,17 @@ def eval_command(
     from bot.service.evaluation import evaluate, open_eval_cache
 
     encoder, resolved = _eval_encoder(settings, model_option)
+    if ablation:
+        from bot.service.ablation import markdown_table, run_ablation
+
+        rows = run_ablation(
+            encoder,
+            bank_path or settings.bank_path,
+            queries_path or BUNDLED_EVAL,
+            cache=open_eval_cache(settings),
+        )
+        click.echo(markdown_table(resolved.model_id, rows))
+        return
     run = evaluate(
         encoder,
         bank_path or settings.bank_path,

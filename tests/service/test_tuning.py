@@ -71,3 +71,16 @@ def test_recalibration_after_a_big_import_is_never_laxer(make_services, tmp_path
     assert after.answer >= before.answer and after.margin >= before.margin
     again = recalibrate(services.answerer.state, ["පොල් ගහට පොහොර කවදද"])
     assert again.answer >= after.answer
+
+
+def test_the_ablation_switches_each_part_on_in_turn(encoder):
+    from bot.service.ablation import STEPS, markdown_table, run_ablation
+
+    rows = run_ablation(encoder, SMALL_BANK, SPLIT_EVAL)
+    assert [row.name for row in rows] == [name for name, _ in STEPS]
+    dense = rows[0]
+    assert (dense.dev.answer_weight, dense.dev.lexical_weight, dense.dev.margin) == (0, 0, 0)
+    assert rows[1].dev.answer_weight == 0 and rows[2].dev.margin == 0
+    assert all(row.dev.split == "dev" and row.test.split == "test" for row in rows)
+    table = markdown_table("m", rows)
+    assert table.count("\n") == len(rows) + 1 and "+ Singlish rows" in table
