@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TUNED_MODEL_NAME = "e5-small-paddy-si-v1"
+TUNED_MODEL_NAME = "e5-small-paddy-si-v2"
 TUNED_DELTA = REPO_ROOT / "knowledge" / "tuned" / f"{TUNED_MODEL_NAME}.npz"
 DELTA_FORMAT = "agribot-delta-2"
 DELTA_BITS = 3
@@ -121,7 +121,7 @@ def ensure_tuned_model(
 
     Example:
         >>> ensure_tuned_model(Path("var/models"))
-        PosixPath('var/models/e5-small-paddy-si-v1')
+        PosixPath('var/models/e5-small-paddy-si-v2')
     """
     from bot.training.registry import save_version
 
