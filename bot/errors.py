@@ -3,6 +3,7 @@
 AgribotError
 ├── ConfigurationError
 ├── PairNotFound
+├── PressRefused
 ├── QueueItemNotFound
 ├── DuplicateQuestion
 ├── InvalidPair
@@ -27,6 +28,11 @@ class ConfigurationError(AgribotError):
 
 class PairNotFound(AgribotError):
     """No QA pair has that id."""
+
+
+class PressRefused(AgribotError):
+    """A button press that does not match what was offered to that chat for that question:
+    forged, another chat's, or already used."""
 
 
 class QueueItemNotFound(AgribotError):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import Message, Update
+from telegram import CallbackQuery, Message, Update
 
-from bot.errors import PairNotFound
+from bot.errors import PairNotFound, PressRefused
 from bot.service import feedback
 from bot.service.answering import Question, Reply
 from bot.service.districts import ZONE_NAMES
@@ -96,10 +96,19 @@ async def choose_district(update: Update, context: CustomContext) -> None:
     query = update.callback_query
     assert query is not None
     press = keyboards.parse_district(query.data)
-    if press is None or query.message is None:
-        await query.answer()
+    if not await _press_allowed(query, context, parsed=press is not None):
         return
+    assert press is not None and query.message is not None
     chat_id, user_id = query.message.chat.id, query.from_user.id
+    waiting = press.pair_id is not None and press.ref is not None
+    if waiting:
+        try:
+            await asyncio.to_thread(
+                feedback.check_answered, context.services, press.ref, press.pair_id, chat_id
+            )
+        except PressRefused as refused:
+            await _refuse_press(query, refused)
+            return
     try:
         chosen = await asyncio.to_thread(
             context.services.advisor.set_district, chat_id, user_id, press.code
@@ -109,9 +118,9 @@ async def choose_district(update: Update, context: CustomContext) -> None:
         return
     await query.answer()
     await query.edit_message_text(texts.district_saved(chosen.name, ZONE_NAMES[chosen.zone]))
-    if press.pair_id is not None and press.ref is not None:
+    if waiting:
         try:
-            await send_answer(context, chat_id, press.pair_id, press.ref)
+            await send_answer(context, chat_id, press.pair_id, press.ref)  # type: ignore[arg-type]
         except PairNotFound:
             await context.bot.send_message(chat_id, texts.ANSWER_GONE)
 
@@ -121,12 +130,20 @@ async def choose_suggestion(update: Update, context: CustomContext) -> None:
     query = update.callback_query
     assert query is not None
     press = keyboards.parse_suggestion(query.data)
-    if press is None or query.message is None:
-        await query.answer()
+    if not await _press_allowed(query, context, parsed=press is not None):
         return
+    assert press is not None and query.message is not None
     chat_id, user_id = query.message.chat.id, query.from_user.id
-    if press.pair_id is not None:
-        try:
+    try:
+        if press.pair_id is None:
+            await asyncio.to_thread(
+                feedback.reject_suggestions,
+                context.services,
+                press.ref,
+                chat_id=chat_id,
+                user_id=user_id,
+            )
+        else:
             pair = await asyncio.to_thread(
                 feedback.choose_suggestion,
                 context.services,
@@ -135,21 +152,21 @@ async def choose_suggestion(update: Update, context: CustomContext) -> None:
                 chat_id=chat_id,
                 user_id=user_id,
             )
-        except PairNotFound:
-            await query.answer(texts.ANSWER_GONE, show_alert=True)
-            return
-        await query.answer()
-        await query.edit_message_text(texts.you_chose(pair.question))
-        try:
-            await send_answer(context, chat_id, pair.id, press.ref)
-        except PairNotFound:
-            await context.bot.send_message(chat_id, texts.ANSWER_GONE)
+    except PressRefused as refused:
+        await _refuse_press(query, refused)
         return
-    await asyncio.to_thread(
-        feedback.reject_suggestions, context.services, press.ref, chat_id=chat_id, user_id=user_id
-    )
+    except PairNotFound:
+        await query.answer(texts.ANSWER_GONE, show_alert=True)
+        return
     await query.answer()
-    await query.edit_message_text(texts.REJECTED_SENT_TO_OFFICER)
+    if press.pair_id is None:
+        await query.edit_message_text(texts.REJECTED_SENT_TO_OFFICER)
+        return
+    await query.edit_message_text(texts.you_chose(pair.question))
+    try:
+        await send_answer(context, chat_id, pair.id, press.ref)
+    except PairNotFound:
+        await context.bot.send_message(chat_id, texts.ANSWER_GONE)
 
 
 async def record_feedback(update: Update, context: CustomContext) -> None:
@@ -157,18 +174,22 @@ async def record_feedback(update: Update, context: CustomContext) -> None:
     query = update.callback_query
     assert query is not None
     press = keyboards.parse_feedback(query.data)
-    if press is None or query.message is None:
-        await query.answer()
+    if not await _press_allowed(query, context, parsed=press is not None):
         return
-    await asyncio.to_thread(
-        feedback.record_answer_feedback,
-        context.services,
-        press.ref,
-        press.pair_id,
-        helpful=press.helpful,
-        chat_id=query.message.chat.id,
-        user_id=query.from_user.id,
-    )
+    assert press is not None and query.message is not None
+    try:
+        await asyncio.to_thread(
+            feedback.record_answer_feedback,
+            context.services,
+            press.ref,
+            press.pair_id,
+            helpful=press.helpful,
+            chat_id=query.message.chat.id,
+            user_id=query.from_user.id,
+        )
+    except PressRefused as refused:
+        await _refuse_press(query, refused)
+        return
     await query.answer(texts.THANKS_FOR_FEEDBACK if press.helpful else texts.SORRY_NOT_HELPFUL)
     await query.edit_message_reply_markup(keyboards.thanks_keyboard())
 
@@ -209,6 +230,24 @@ async def replay_pending_questions(context: CustomContext) -> None:
     written = await asyncio.to_thread(context.services.answerer.replay_journal)
     if written:
         logger.info("recovered %d journaled question(s)", written)
+
+
+async def _press_allowed(query: CallbackQuery, context: CustomContext, *, parsed: bool) -> bool:
+    """Presses count against the chat's message limit, so forged presses cannot flood the
+    database; an unparseable or limited press is answered (the spinner stops) and dropped."""
+    if not parsed or query.message is None:
+        await query.answer()
+        return False
+    verdict = context.guard.check(query.message.chat.id, query.from_user.id)
+    if verdict is Verdict.ANSWER:
+        return True
+    await query.answer(texts.SLOW_DOWN if verdict is Verdict.FLOODED else None)
+    return False
+
+
+async def _refuse_press(query: CallbackQuery, refused: PressRefused) -> None:
+    logger.warning("button refused: %s", refused)
+    await query.answer(texts.BUTTON_NOT_VALID, show_alert=True)
 
 
 async def _refuse(message: Message, verdict: Verdict) -> None:

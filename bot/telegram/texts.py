@@ -62,6 +62,7 @@ SENT_TO_OFFICER = (
     f"හදිසි නම් {HOTLINE} අමතන්න."
 )
 REJECTED_SENT_TO_OFFICER = "හරි. 🙏 මම ඔබේ ප්‍රශ්නය කෘෂිකර්ම නිලධාරියෙකුට යැව්වා. උත්තරය ලැබුණ ගමන් මෙතනටම එවන්නම්."
+BUTTON_NOT_VALID = "සමාවෙන්න, මේ බොත්තම දැන් වැඩ කරන්නේ නැහැ. ප්‍රශ්නය ආයෙත් අහන්න."
 ANSWER_GONE = "සමාවෙන්න, ඒ උත්තරය දැන් නැහැ. කරුණාකර ප්‍රශ්නය ආයෙත් අහන්න."
 ALREADY_ASKED = "ඔබ මේ ප්‍රශ්නය දැන් ටිකකට කලින් ඇහුවා. උත්තරය උඩින් තියෙනවා. 🙂"
 SLOW_DOWN = "ඔබ පණිවිඩ ගොඩක් ඉක්මනට එවනවා. කරුණාකර විනාඩියක් ඉඳලා ආයෙත් අහන්න. 🙏"
@@ -236,8 +237,15 @@ def export_caption(count: int) -> str:
     return f"📤 ප්‍රශ්න බැංකුව: ප්‍රශ්න {count}ක්"
 
 
+QUEUE_PREVIEW_CHARS = 400  # five previews and the hint always fit one message
+
+
 def queue_page(items: Sequence[tuple[int, datetime, str]], offset: int, total: int) -> str:
-    lines = [f"#{item_id} · {asked:%Y-%m-%d} · {text}" for item_id, asked, text in items]
+    """A page of the queue; long questions are shown in part (🔎 shows one whole)."""
+    lines = [
+        f"#{item_id} · {asked:%Y-%m-%d} · {preview(text, QUEUE_PREVIEW_CHARS)}"
+        for item_id, asked, text in items
+    ]
     header = f"❓ උත්තර නැති ප්‍රශ්න {offset + 1}-{offset + len(items)} / {total}"
     return header + "\n\n" + "\n\n".join(lines) + "\n\n" + QUEUE_HINT
 
@@ -321,6 +329,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?෴।])\s+|\n+")
 
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
+
+
+def preview(text: str, chars: int) -> str:
+    """`text` on one line, cut to `chars` characters with "…" if it is longer."""
+    text = " ".join(text.split())
+    return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"
 
 
 def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:

@@ -189,13 +189,3 @@ async def test_a_429_from_telegram_is_waited_out_and_the_message_still_arrives(b
     assert answer["text"].startswith(ANSWERED_TEXT)
     assert time.monotonic() - started >= 1.0
     assert len(bot.fake.calls_to("sendMessage")) == 2
-
-
-async def test_a_forged_button_cannot_act_on_another_farmers_question(bot):
-    [offer] = await bot.send(115, GREY)
-    [own] = await bot.send(116, OFF_TOPIC)  # any message of the forger's own chat
-    await bot.press(116, own, buttons(offer)[0][1], user_id=116)
-    await bot.fake.wait_for_messages(116, 2)
-    assert rows(bot.services, Phrasing, Phrasing.origin == "suggestion") == []
-    await bot.press(116, own, buttons(offer)[-1][1], user_id=116)
-    assert [item.chat_id for item in rows(bot.services, UnansweredQuestion)] == [116]
