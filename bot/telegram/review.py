@@ -64,10 +64,8 @@ async def work_queue(update: Update, context: CustomContext) -> None:
         found = await asyncio.to_thread(context.services.bank.find, item.text, 5)
         rows = [(c.pair_id, c.score, c.question) for c in found]
         await query.answer()
-        await context.bot.send_message(
-            query.message.chat.id,  # type: ignore[union-attr]
-            texts.queue_candidates(item.id, item.text, rows),
-        )
+        for part in texts.split_message(texts.queue_candidates(item.id, item.text, rows)):
+            await context.bot.send_message(query.message.chat.id, part)  # type: ignore[union-attr]
         return
     offset = press.value if press.action == "p" else press.offset
     if press.action == "d":

@@ -3,7 +3,9 @@
 The real `Application` reaches it through `ApplicationBuilder().base_url(fake.base_url)`.
 It answers the methods agribot uses, records every call, lets a test push updates (text,
 commands, button presses, documents, voice...) and wait for what the bot sent, and can
-answer the next call of a method with an error (400, 403, 429 with retry_after).
+answer the next call of a method with an error (400, 403, 429 with retry_after). What
+real Telegram refuses (text over 4,096 UTF-16 units, empty text, button data over 64
+bytes) it refuses too, and keeps in `rejected`.
 
 Example:
     >>> with FakeBotApi() as fake:
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import threading
 import time
 from collections import defaultdict, deque
@@ -58,6 +61,7 @@ class FakeBotApi:
             "username": username,
         }
         self.calls: list[ApiCall] = []
+        self.rejected: list[ApiCall] = []  # calls real Telegram would refuse (400)
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.listeners: list[Callable[[ApiCall, dict[str, Any] | None], None]] = []
         self._cond = threading.Condition()
@@ -101,6 +105,7 @@ class FakeBotApi:
         """Forget calls, updates, messages, files, failures and commands (between tests)."""
         with self._cond:
             self.calls.clear()
+            self.rejected.clear()
             self.commands.clear()
             self.listeners.clear()
             self._updates.clear()
@@ -294,6 +299,11 @@ class FakeBotApi:
             return failure.status, body
         if call.method == "getUpdates":
             return 200, {"ok": True, "result": self._get_updates(call.params)}
+        refusal = telegram_refusal(call)
+        if refusal is not None:
+            with self._cond:
+                self.rejected.append(call)
+            return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {refusal}"}
         handler = getattr(self, f"_api_{call.method}", None)
         if handler is not None:
             result = handler(call)
@@ -394,6 +404,42 @@ class FakeBotApi:
     def file_by_path(self, path: str) -> bytes | None:
         with self._cond:
             return next((data for p, data in self._files.values() if p == path), None)
+
+
+MAX_TEXT_UNITS = 4096  # message text, in UTF-16 code units as Telegram counts
+MAX_CAPTION_UNITS = 1024
+MAX_CALLBACK_ANSWER_CHARS = 200
+MAX_CALLBACK_DATA_BYTES = 64
+
+
+def telegram_refusal(call: ApiCall) -> str | None:
+    """What real Telegram would answer 400 for, of what the bot sends: too long or empty
+    text, oversized button data or alerts."""
+    p = call.params
+    if call.method in ("sendMessage", "editMessageText"):
+        text = p.get("text") or ""
+        if not text.strip():
+            return "message text is empty"
+        if _utf16_units(text) > MAX_TEXT_UNITS:
+            return "message is too long"
+    if call.method == "sendDocument" and _utf16_units(p.get("caption") or "") > MAX_CAPTION_UNITS:
+        return "message caption is too long"
+    alert = (p.get("text") or "") if call.method == "answerCallbackQuery" else ""
+    if len(alert) > MAX_CALLBACK_ANSWER_CHARS:
+        return "MESSAGE_TOO_LONG"
+    markup = p.get("reply_markup")
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    for row in (markup or {}).get("inline_keyboard", []):
+        for button in row:
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES:
+                return "BUTTON_DATA_INVALID"
+    return None
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _user(user_id: int) -> dict[str, Any]:

@@ -42,9 +42,12 @@ def fake_api() -> Iterator[FakeBotApi]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_fake(fake_api: FakeBotApi) -> FakeBotApi:
+def fresh_fake(fake_api: FakeBotApi) -> Iterator[FakeBotApi]:
+    """A clean fake per test; afterwards, nothing the bot sent was what Telegram refuses."""
     fake_api.reset()
-    return fake_api
+    yield fake_api
+    refused = [(call.method, call.params.get("text", "")[:80]) for call in fake_api.rejected]
+    assert not refused, f"the bot sent what Telegram would refuse: {refused}"
 
 
 @pytest.fixture(scope="session")

@@ -162,3 +162,20 @@ async def test_the_bot_follows_a_model_activated_from_the_shell(bot, monkeypatch
     assert swapped == []
     await follow_model_registry(context)
     assert swapped == [1]
+
+
+async def test_long_questions_keep_the_queue_readable(bot):
+    """Three 1,600-character questions once made a page Telegram refused (the fake refuses
+    what Telegram does): previews on the page, the whole question from 🔎, in parts."""
+    long_question = " ".join([OFF_TOPIC] * 45)[:1600]
+    asked = [Question(f"{n} {long_question}", chat_id=420 + n) for n in range(3)]
+    bot.services.answerer.answer_many(asked)
+    items, total = bot.services.reviewer.open_items(limit=10)
+    assert total == 3
+
+    [page] = await bot.send(ADMIN, "/unanswered")
+    assert "1-3 / 3" in page["text"] and "…" in page["text"]
+    assert len(page["text"].encode("utf-16-le")) // 2 <= 4096
+    await bot.press(ADMIN, page, f"uq:f:{items[0].id}")
+    parts = (await bot.fake.wait_for_messages(ADMIN, 2))[1:]
+    assert parts[0]["text"].startswith(f'#{items[0].id} "{items[0].text[:200]}')
