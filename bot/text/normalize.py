@@ -65,7 +65,7 @@ _STOP_RUN = re.compile(r"[?!.]{2,}")  # dot-only runs are gone by then
 _REPEATED = re.compile(r"([,;:\-_*~=+#])\1+")
 # An apostrophe outside a word (Sinhala signs count as word characters).
 _LOOSE_APOSTROPHE = re.compile(r"(?<![^\W\d_]|[\u0d80-\u0dff])'|'(?![^\W\d_]|[\u0d80-\u0dff])")
-_SPACE_BEFORE_STOP = re.compile(r"\s+(?=[,.?!:;])")
+_SPACE_BEFORE_STOP = re.compile(r"(?<!\s)\s+(?=[,.?!:;])")  # linear: starts a run only
 _STRAY = re.compile(r"(?:(?<=\s)|^)[.,;:!?*_~^|\\]+(?=\s|$)")
 _EDGES = " .,;:!?*_~^|\\-"
 _SPACES = re.compile(r"\s{2,}|[^\S ]")
@@ -75,6 +75,26 @@ _VARIETY = re.compile(r"\b(bg|at|bw|ld)\s*-?\s*(\d{2,4})\b")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _KEY_SEPARATOR = re.compile(r"[^\w\u0300-\u036f\u0d80-\u0dff]+|_")
 _LETTER_DIGIT = re.compile(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)")
+
+
+MAX_MESSAGE_CHARS = 4096  # Telegram's own limit; nothing longer is processed
+
+
+def clean_incoming(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """A message as it may be stored and processed: lone surrogates (which JSON can carry)
+    become U+FFFD, NUL characters (which PostgreSQL refuses) go, and it is cut at `limit`.
+
+    Example:
+        >>> clean_incoming("වී\x00 \ud800")
+        'වී \ufffd'
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text[:limit]
 
 
 def has_sinhala(text: str) -> bool:

@@ -293,3 +293,21 @@ def test_a_hundred_character_message_takes_well_under_a_millisecond(message: str
     for _ in range(runs):
         normalize(message)
     assert (time.perf_counter() - start) / runs < 1e-3
+
+
+HOSTILE_RUNS = {
+    "spaces": "අ" + " " * 16_383,
+    "tabs and spaces": "a" + " \t" * 8_191 + "b",
+    "emoji": "🙏" * 16_384,
+    "space before stops": " ," * 8_192,
+    "stray marks": " ." * 8_192,
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE_RUNS.values(), ids=HOSTILE_RUNS.keys())
+def test_normalization_is_linear_on_hostile_runs(text):
+    """16k characters of whitespace took 6 s (a regex retried every start); now a few ms."""
+    started = time.perf_counter()
+    normalize(text)
+    normalize_key(text)
+    assert time.perf_counter() - started < 0.5
