@@ -109,15 +109,18 @@ def _remembering():  # type: ignore[no-untyped-def]
     class RememberingEncoder(Encoder):
         """The real encoder; a text it has encoded once is not encoded again."""
 
-        def _encode(self, texts, prompt, batch_size, show_progress):  # type: ignore[no-untyped-def]
+        def _encode(self, texts, prompt, batch_size, show_progress, *, max_tokens=None):  # type: ignore[no-untyped-def]
             memo = self.__dict__.setdefault("_memo", {})
-            missing = list(dict.fromkeys(t for t in texts if (prompt, t) not in memo))
+            key = (prompt, max_tokens)
+            missing = list(dict.fromkeys(t for t in texts if (key, t) not in memo))
             if missing:
-                vectors = super()._encode(missing, prompt, batch_size, show_progress)
-                memo.update({(prompt, t): v for t, v in zip(missing, vectors, strict=True)})
+                vectors = super()._encode(
+                    missing, prompt, batch_size, show_progress, max_tokens=max_tokens
+                )
+                memo.update({(key, t): v for t, v in zip(missing, vectors, strict=True)})
             if not texts:
                 return np.zeros((0, self.dim), dtype=np.float32)
-            return np.stack([memo[prompt, t] for t in texts])
+            return np.stack([memo[key, t] for t in texts])
 
     return RememberingEncoder
 

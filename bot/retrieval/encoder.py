@@ -19,6 +19,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnx")
+# A farmer's question is cut here: the longest real ones (a greeting, the story, the
+# question) stay under 200 tokens, and a 4,096-character message would cost 512.
+QUERY_MAX_TOKENS = 256
+# A batch is padded to its longest text, so texts much longer than the batch's shortest
+# start a batch of their own: one long message must not slow fifteen short ones.
+BATCH_LENGTH_RATIO = 2
+BATCH_LENGTH_SLACK = 16
 
 
 class Encoder:
@@ -98,7 +105,10 @@ class Encoder:
     def encode_queries(
         self, texts: list[str], batch_size: int = 64, show_progress: bool = False
     ) -> np.ndarray:
-        return self._encode(texts, self.query_prompt, batch_size, show_progress)
+        """Questions (the bank's and farmers'), each cut at QUERY_MAX_TOKENS tokens."""
+        return self._encode(
+            texts, self.query_prompt, batch_size, show_progress, max_tokens=QUERY_MAX_TOKENS
+        )
 
     def encode_passages(
         self, texts: list[str], batch_size: int = 64, show_progress: bool = False
@@ -106,10 +116,31 @@ class Encoder:
         return self._encode(texts, self.passage_prompt, batch_size, show_progress)
 
     def _encode(
-        self, texts: list[str], prompt: str, batch_size: int, show_progress: bool
+        self,
+        texts: list[str],
+        prompt: str,
+        batch_size: int,
+        show_progress: bool,
+        *,
+        max_tokens: int | None = None,
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        texts, lengths = self._cut(texts, max_tokens)
+        groups = length_groups(lengths, batch_size)
+        if len(groups) == 1:
+            return self._encode_group(texts, prompt, batch_size, show_progress)
+        from tqdm.auto import tqdm
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for rows in tqdm(groups, desc="encoding", unit="batch", disable=not show_progress):
+            chosen = [texts[i] for i in rows]
+            out[rows] = self._encode_group(chosen, prompt, batch_size, show_progress=False)
+        return out
+
+    def _encode_group(
+        self, texts: list[str], prompt: str, batch_size: int, show_progress: bool
+    ) -> np.ndarray:
         if self.onnx is not None:
             return self.onnx.encode(texts, prompt, batch_size, show_progress)
         vectors = self.model.encode(
@@ -121,6 +152,44 @@ class Encoder:
             normalize_embeddings=True,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def _cut(self, texts: list[str], max_tokens: int | None) -> tuple[list[str], list[int]]:
+        """Each text's token count, and the texts cut after `max_tokens` tokens (at a
+        token's end, so what is kept encodes exactly as before)."""
+        tokenizer = self.model.tokenizer
+        if not getattr(tokenizer, "is_fast", False):
+            return texts, [len(text) for text in texts]
+        tokens = tokenizer(
+            texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
+        lengths, cut = [], []
+        for text, offsets in zip(texts, tokens["offset_mapping"], strict=True):
+            if max_tokens is not None and len(offsets) > max_tokens:
+                text, offsets = text[: offsets[max_tokens - 1][1]], offsets[:max_tokens]
+            cut.append(text)
+            lengths.append(len(offsets))
+        return cut, lengths
+
+
+def length_groups(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indexes grouped by length (shortest first); a group ends where a text is more than
+    BATCH_LENGTH_RATIO times (plus slack) as long as its first.
+
+    Example:
+        >>> length_groups([12, 400, 10, 11], batch_size=64)
+        [[2, 3, 0], [1]]
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    groups: list[list[int]] = []
+    for index in order:
+        if (
+            not groups
+            or len(groups[-1]) >= batch_size
+            or lengths[index] > BATCH_LENGTH_RATIO * lengths[groups[-1][0]] + BATCH_LENGTH_SLACK
+        ):
+            groups.append([])
+        groups[-1].append(index)
+    return groups
 
 
 def _onnx_for(
