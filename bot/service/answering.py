@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -19,7 +20,7 @@ from bot.service.indexing import PairSummary, encode_rows, extend_index, summari
 from bot.storage.journal import QuestionJournal
 from bot.storage.models import Decision, QAPair
 from bot.storage.questions import QuestionRecord, RecordedQuestion, record_question
-from bot.text.normalize import normalize, romanized_view
+from bot.text.normalize import clean_incoming, normalize, romanized_view
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +70,55 @@ class RetrievalState:
 
 @dataclass(frozen=True)
 class Question:
+    """A farmer's message as it arrived; `ref` names it in the log and the journal, so it is
+    written once however often a failure makes the bot retry.
+
+    The text is cleaned at the door (`clean_incoming`): no NUL, no lone surrogates, at most
+    4,096 characters.
+    """
+
     text: str
     chat_id: int | None = None
     user_id: int | None = None
     message_id: int | None = None
     channel: str = "telegram"
+    ref: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", clean_incoming(self.text))
+
+    def record(self, reply: Reply | None = None) -> QuestionRecord:
+        """What is logged about it: the reply's decision, or, without one, a decline."""
+        if reply is None:
+            return QuestionRecord(
+                raw_text=self.text,
+                normalized_text=self.text.strip(),
+                decision=Decision.DECLINE.value,
+                candidates=[],
+                latency_ms=None,
+                model_id=None,
+                chat_id=self.chat_id,
+                user_id=self.user_id,
+                message_id=self.message_id,
+                channel=self.channel,
+                client_ref=self.ref,
+            )
+        return QuestionRecord(
+            raw_text=self.text,
+            normalized_text=reply.normalized,
+            decision=reply.decision.value,
+            candidates=[
+                {"pair_id": c.pair_id, "score": round(c.score, 5)}
+                for c in reply.candidates[:LOGGED_CANDIDATES]
+            ],
+            latency_ms=round(reply.latency_ms, 2),
+            model_id=reply.model_id,
+            chat_id=self.chat_id,
+            user_id=self.user_id,
+            message_id=self.message_id,
+            channel=self.channel,
+            client_ref=self.ref,
+        )
 
 
 @dataclass(frozen=True)
@@ -131,33 +176,48 @@ class Answerer:
         return self.answer_many([question])[0]
 
     def answer_many(self, questions: Sequence[Question]) -> list[Reply]:
-        """Answer a batch with one encoder call; every question is logged."""
+        """Answer a batch with one encoder call; every question is logged exactly once.
+
+        If the batch fails, each question is tried alone, so one bad text costs only its
+        own answer: it is declined, logged and queued for an officer.
+        """
         started = time.perf_counter()
         state = self.state  # one snapshot for the whole batch
-        normalized = [normalize(q.text) for q in questions]
-        failed = False
         try:
-            texts, owners = query_views(normalized, [q.text for q in questions])
-            vectors = state.encoder.encode_queries(texts)
-            found = state.index.search_many(
-                vectors, texts, owners, k=self.top_k, fusion=state.fusion
-            )
-            small_talk = (
-                state.chit_chat.best(vectors, texts, owners, state.fusion)
-                if state.chit_chat is not None
-                else [None] * len(questions)
-            )
+            replies = self._answer_batch(state, questions, started)
         except Exception:
-            logger.exception("encoding or search failed; declining %d question(s)", len(questions))
-            found = [[] for _ in questions]
-            small_talk = [None] * len(questions)
-            failed = True
+            logger.exception("a batch of %d failed; answering each alone", len(questions))
+            replies = [self._answer_alone(state, question) for question in questions]
+        return self._log(questions, replies)
+
+    def _answer_alone(self, state: RetrievalState, question: Question) -> Reply:
+        started = time.perf_counter()
+        try:
+            return self._answer_batch(state, [question], started)[0]
+        except Exception:
+            logger.exception("question %s cannot be answered; declining it", question.ref)
+            latency_ms = (time.perf_counter() - started) * 1000
+            return Reply(
+                Decision.DECLINE, [], question.text.strip(), state.model_id, latency_ms, failed=True
+            )
+
+    def _answer_batch(
+        self, state: RetrievalState, questions: Sequence[Question], started: float
+    ) -> list[Reply]:
+        normalized = [normalize(q.text) for q in questions]
+        texts, owners = query_views(normalized, [q.text for q in questions])
+        vectors = state.encoder.encode_queries(texts)
+        found = state.index.search_many(vectors, texts, owners, k=self.top_k, fusion=state.fusion)
+        small_talk = (
+            state.chit_chat.best(vectors, texts, owners, state.fusion)
+            if state.chit_chat is not None
+            else [None] * len(questions)
+        )
         latency_ms = (time.perf_counter() - started) * 1000
-        replies = [
-            self._reply(state, text, matches, chat, latency_ms, failed)
+        return [
+            self._reply(state, text, matches, chat, latency_ms)
             for text, matches, chat in zip(normalized, found, small_talk, strict=True)
         ]
-        return self._log(questions, replies)
 
     def _reply(
         self,
@@ -166,10 +226,9 @@ class Answerer:
         matches: list[Match],
         small_talk: SmallTalk | None,
         latency_ms: float,
-        failed: bool,
     ) -> Reply:
         candidates = state.candidates(matches)
-        if not normalized and not failed:
+        if not normalized:
             return Reply(
                 Decision.CHIT_CHAT,
                 [],
@@ -194,41 +253,25 @@ class Answerer:
             )
         ranked = [c.match or Match(c.pair_id, c.score) for c in candidates]
         decision = decide(ranked, state.thresholds)
-        return Reply(decision, candidates, normalized, state.model_id, latency_ms, failed=failed)
+        return Reply(decision, candidates, normalized, state.model_id, latency_ms)
 
     def _log(self, questions: Sequence[Question], replies: list[Reply]) -> list[Reply]:
-        records = [
-            QuestionRecord(
-                raw_text=q.text,
-                normalized_text=r.normalized,
-                decision=r.decision.value,
-                candidates=[
-                    {"pair_id": c.pair_id, "score": round(c.score, 5)}
-                    for c in r.candidates[:LOGGED_CANDIDATES]
-                ],
-                latency_ms=round(r.latency_ms, 2),
-                model_id=r.model_id,
-                chat_id=q.chat_id,
-                user_id=q.user_id,
-                message_id=q.message_id,
-                channel=q.channel,
-            )
-            for q, r in zip(questions, replies, strict=True)
-        ]
+        """Write the batch in one transaction; if that fails, each record alone, and what
+        the database still refuses goes to the journal (each record once, by its ref)."""
+        records = [q.record(r) for q, r in zip(questions, replies, strict=True)]
         try:
             with self._write_lock, self.session_factory() as session:
-                recorded = [record_question(session, record) for record in records]
+                recorded: list[RecordedQuestion | None] = [
+                    record_question(session, record) for record in records
+                ]
                 session.commit()
         except Exception:
-            logger.exception("could not log %d question(s); journaling them", len(records))
-            for record in records:
-                self.journal.append(record)
-            return [
-                replace(reply, journaled=True, client_ref=record.client_ref)
-                for reply, record in zip(replies, records, strict=True)
-            ]
+            logger.exception("could not log a batch of %d; writing each alone", len(records))
+            recorded = [self._log_alone(record) for record in records]
         return [
-            replace(
+            replace(reply, client_ref=record.client_ref, journaled=True)
+            if done is None
+            else replace(
                 reply,
                 question_id=done.question_id,
                 queue_id=done.queue_id,
@@ -236,6 +279,17 @@ class Answerer:
             )
             for reply, done, record in zip(replies, recorded, records, strict=True)
         ]
+
+    def _log_alone(self, record: QuestionRecord) -> RecordedQuestion | None:
+        try:
+            with self._write_lock, self.session_factory() as session:
+                done = record_question(session, record)
+                session.commit()
+                return done
+        except Exception as error:
+            logger.warning("question %s waits in the journal: %s", record.client_ref, error)
+        self.journal.append(record)
+        return None
 
     def replay_journal(self) -> int:
         """Write journaled questions to the database; returns how many were written."""

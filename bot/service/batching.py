@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from bot.service.answering import Answerer, Question, Reply
 from bot.storage.models import Decision
-from bot.storage.questions import QuestionRecord
 
 logger = logging.getLogger(__name__)
 
@@ -132,18 +131,9 @@ class QuestionBatcher:
         return replies
 
     def _journal(self, question: Question) -> Reply:
-        record = QuestionRecord(
-            raw_text=question.text,
-            normalized_text=question.text.strip(),
-            decision=Decision.DECLINE.value,
-            candidates=[],
-            latency_ms=None,
-            model_id=None,
-            chat_id=question.chat_id,
-            user_id=question.user_id,
-            message_id=question.message_id,
-            channel=question.channel,
-        )
+        """Journal under the question's own ref: a record `answer_many` journaled already
+        is the same record, written once on replay."""
+        record = question.record()
         journaled = True
         try:
             self.answerer.journal.append(record)

@@ -13,6 +13,8 @@ from bot.errors import DuplicateQuestion, InvalidPair, PairNotFound
 from bot.storage.models import AnswerVariant, Phrasing, QAPair, utcnow
 from bot.text.normalize import normalize_key
 
+KEY_CHARS = 1000  # the key columns' size; a longer question is keyed by its start
+
 if TYPE_CHECKING:
     from bot.storage.importer import VariantRow
 
@@ -28,7 +30,7 @@ def get_pair(session: Session, pair_id: int) -> QAPair:
 
 def find_pair_by_question(session: Session, question: str) -> QAPair | None:
     """The active pair whose question or alternate phrasing normalizes like `question`."""
-    key = normalize_key(question)
+    key = text_key(question)
     by_phrasing = select(Phrasing.pair_id).where(Phrasing.text_key == key)
     return session.scalars(
         select(QAPair)
@@ -65,7 +67,7 @@ def add_pair(
         raise DuplicateQuestion(question, existing.id)
     pair = QAPair(
         question=question,
-        question_key=normalize_key(question),
+        question_key=text_key(question),
         answer=answer,
         topic=topic or None,
         source=source or None,
@@ -101,7 +103,7 @@ def update_pair(
         if other is not None and other.id != pair.id:
             raise DuplicateQuestion(question, other.id)
         pair.question = question.strip()
-        pair.question_key = normalize_key(pair.question)
+        pair.question_key = text_key(pair.question)
     if answer is not None:
         if not answer.strip():
             raise InvalidPair("answer must not be empty")
@@ -183,17 +185,22 @@ def _variant(row: VariantRow) -> AnswerVariant:
 
 
 def _phrasing(text: str, origin: str) -> Phrasing:
-    return Phrasing(text=text, text_key=normalize_key(text), origin=origin)
+    return Phrasing(text=text, text_key=text_key(text), origin=origin)
 
 
 def _distinct(question: str, texts: Sequence[str], existing: Sequence[str] = ()) -> list[str]:
     """Non-empty texts whose key differs from the question's, existing ones' and each other's."""
-    seen = {normalize_key(question), *(normalize_key(text) for text in existing)}
+    seen = {text_key(question), *(text_key(text) for text in existing)}
     kept = []
     for text in texts:
         text = text.strip()
-        key = normalize_key(text)
+        key = text_key(text)
         if text and key not in seen:
             seen.add(key)
             kept.append(text)
     return kept
+
+
+def text_key(text: str) -> str:
+    """The stored de-duplication key of a question or phrasing."""
+    return normalize_key(text)[:KEY_CHARS]

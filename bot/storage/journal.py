@@ -1,4 +1,8 @@
-"""A durable, append-only file for questions the database could not take, replayed later."""
+"""A durable, append-only file for questions the database could not take, replayed later.
+
+A record the database refuses for what it holds, not for being unreachable, would fail
+every replay: it goes to a dead-letter file beside the journal, with an error in the log.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from bot.storage.questions import QuestionRecord
 
@@ -25,6 +31,7 @@ class QuestionJournal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.dead_letters = path.with_name(path.stem + ".dead.jsonl")
         self._lock = threading.Lock()
 
     def append(self, record: QuestionRecord) -> None:
@@ -40,16 +47,18 @@ class QuestionJournal:
     def pending(self) -> list[QuestionRecord]:
         if not self.path.exists():
             return []
-        records = []
+        records: dict[str, QuestionRecord] = {}  # by client_ref: a record is written once
         for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                records.append(QuestionRecord(**json.loads(line)))
+                record = QuestionRecord(**json.loads(line))
             except (ValueError, TypeError):
                 # A line cut short by a crash mid-write: skip it, keep the rest.
                 logger.error("journal line %d is unreadable and was skipped", number)
-        return records
+                continue
+            records.setdefault(record.client_ref, record)
+        return list(records.values())
 
     def replay(self, write: Callable[[QuestionRecord], object]) -> int:
         """Write every pending record; keep in the file those that fail again."""
@@ -57,13 +66,28 @@ class QuestionJournal:
             records = self.pending()
             if not records:
                 return 0
-            failed = []
+            failed, dead = [], []
             for record in records:
                 try:
                     write(record)
-                except Exception:
-                    logger.exception("replaying question %s failed", record.client_ref)
-                    failed.append(record)
+                except Exception as error:
+                    if is_transient(error):
+                        logger.warning("replaying question %s failed: %s", record.client_ref, error)
+                        failed.append(record)
+                    else:
+                        logger.error(
+                            "question %s cannot be written (%s); moved to %s",
+                            record.client_ref,
+                            error,
+                            self.dead_letters,
+                        )
+                        dead.append(record)
+            if dead:
+                with self.dead_letters.open("a", encoding="utf-8") as handle:
+                    for record in dead:
+                        handle.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
             tmp = self.path.with_suffix(".tmp")
             with tmp.open("w", encoding="utf-8") as handle:
                 for record in failed:
@@ -71,7 +95,15 @@ class QuestionJournal:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
-        written = len(records) - len(failed)
+        written = len(records) - len(failed) - len(dead)
         if written:
             logger.info("replayed %d journaled question(s)", written)
         return written
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a failed write may succeed later: the database was unreachable or busy
+    (PostgreSQL down, SQLite locked), not refusing what the record holds."""
+    if isinstance(error, (OperationalError, InterfaceError, DisconnectionError)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
