@@ -153,19 +153,21 @@ def leave_a_core_to_the_loop() -> int:
 
 
 def _register(application: Application, admin_ids: frozenset[int]) -> None:  # type: ignore[type-arg]
-    private = filters.ChatType.PRIVATE
+    # New messages in private chats only: an edited /add must not add a second pair, and
+    # /export or /stats sent in a group must not post the bank or the queue there.
+    private = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("start", farmer.start, filters=private))
     application.add_handler(CommandHandler("help", farmer.help_command, filters=private))
     application.add_handler(CommandHandler("district", farmer.district_command, filters=private))
     for command, handler in ADMIN_HANDLERS.items():
-        application.add_handler(CommandHandler(command, handler))
+        application.add_handler(CommandHandler(command, handler, filters=private))
     if admin_ids:
         from_admin = filters.User(user_id=admin_ids) & filters.Document.ALL & private
         application.add_handler(MessageHandler(from_admin, admin.import_bank))
-    text = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND & private
+    text = filters.TEXT & ~filters.COMMAND & private
     application.add_handler(MessageHandler(text, farmer.answer_question))
     application.add_handler(
-        MessageHandler(filters.UpdateType.MESSAGE & NON_TEXT & private, farmer.unsupported_message)
+        MessageHandler(NON_TEXT & private, farmer.unsupported_message)
     )
     application.add_handler(CallbackQueryHandler(farmer.record_feedback, pattern=r"^fb:"))
     application.add_handler(CallbackQueryHandler(farmer.choose_suggestion, pattern=r"^s[gn]:"))

@@ -150,25 +150,49 @@ class FakeBotApi:
             self._cond.notify_all()
         return update
 
-    def push_message(self, chat_id: int, user_id: int | None = None, **content: Any) -> dict:
-        """A farmer's message of any kind (`text=...`, `voice=...`); returns the Update dict."""
+    def push_message(
+        self,
+        chat_id: int,
+        user_id: int | None = None,
+        *,
+        chat_type: str = "private",
+        edited: dict[str, Any] | None = None,
+        **content: Any,
+    ) -> dict:
+        """A farmer's message of any kind (`text=...`, `voice=...`); returns the Update dict.
+
+        `chat_type` "group" sends it in a group; `edited` (an earlier pushed message) sends
+        it as that message edited.
+        """
+        chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+        chat.update({"first_name": "Farmer"} if chat_type == "private" else {"title": "Group"})
         message = {
-            "message_id": next(self._ids),
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private", "first_name": "Farmer"},
+            "message_id": edited["message_id"] if edited else next(self._ids),
+            "date": edited["date"] if edited else int(time.time()),
+            "chat": chat,
             "from": _user(user_id or chat_id),
             **content,
         }
+        if edited:
+            message["edit_date"] = int(time.time())
         with self._cond:
             self._messages[message["message_id"]] = message
-        return self.push_update({"message": message})
+        return self.push_update({"edited_message" if edited else "message": message})
 
-    def push_text(self, chat_id: int, text: str, *, user_id: int | None = None) -> dict:
+    def push_text(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        user_id: int | None = None,
+        chat_type: str = "private",
+        edited: dict[str, Any] | None = None,
+    ) -> dict:
         content: dict[str, Any] = {"text": text}
         if text.startswith("/"):
             command = text.split(None, 1)[0]
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        return self.push_message(chat_id, user_id, **content)
+        return self.push_message(chat_id, user_id, chat_type=chat_type, edited=edited, **content)
 
     def push_command(self, chat_id: int, command: str, args: str = "", **kw: Any) -> dict:
         return self.push_text(chat_id, f"/{command} {args}".rstrip(), **kw)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -179,3 +180,21 @@ async def test_long_questions_keep_the_queue_readable(bot):
     await bot.press(ADMIN, page, f"uq:f:{items[0].id}")
     parts = (await bot.fake.wait_for_messages(ADMIN, 2))[1:]
     assert parts[0]["text"].startswith(f'#{items[0].id} "{items[0].text[:200]}')
+
+
+async def test_admin_commands_act_only_on_new_messages_in_private_chats(bot):
+    """Editing /add added a second pair; /export and /stats in a group posted the bank and
+    the open questions to everyone in it."""
+    before = bot.services.bank.count()
+    await bot.send(ADMIN, f"/add {RAT_QUESTION} || {RAT_ANSWER}")
+    assert bot.services.bank.count() == before + 1
+    sent = bot.fake.calls_to("sendMessage")
+    original = next(m for m in bot.fake._messages.values() if m.get("text", "").startswith("/add"))
+    bot.fake.push_text(ADMIN, f"/add {RAT_QUESTION} අලුත් || {RAT_ANSWER}", edited=original)
+    for command in ("/export", "/stats", "/unanswered", f"/add {RAT_QUESTION} 2 || {RAT_ANSWER}"):
+        bot.fake.push_text(-1001, command, user_id=ADMIN, chat_type="group")
+    await bot.send(FARMER, OFF_TOPIC)  # pushed last: the updates above have been handled
+    await asyncio.sleep(0.5)
+    assert bot.services.bank.count() == before + 1
+    assert bot.fake.sent_messages(-1001) == [] and bot.fake.calls_to("sendDocument") == []
+    assert len(bot.fake.calls_to("sendMessage")) == len(sent) + 1  # the farmer's reply only
