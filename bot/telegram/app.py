@@ -28,6 +28,7 @@ from bot.service.throttle import ChatGuard
 from bot.telegram import admin, farmer, keyboards, review, texts
 from bot.telegram.context import BotData, CustomContext
 from bot.telegram.errors import handle_error
+from bot.telegram.webhook import serve_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -166,9 +167,7 @@ def _register(application: Application, admin_ids: frozenset[int]) -> None:  # t
         application.add_handler(MessageHandler(from_admin, admin.import_bank))
     text = filters.TEXT & ~filters.COMMAND & private
     application.add_handler(MessageHandler(text, farmer.answer_question))
-    application.add_handler(
-        MessageHandler(NON_TEXT & private, farmer.unsupported_message)
-    )
+    application.add_handler(MessageHandler(NON_TEXT & private, farmer.unsupported_message))
     application.add_handler(CallbackQueryHandler(farmer.record_feedback, pattern=r"^fb:"))
     application.add_handler(CallbackQueryHandler(farmer.choose_suggestion, pattern=r"^s[gn]:"))
     application.add_handler(CallbackQueryHandler(review.work_queue, pattern=r"^uq:"))
@@ -223,13 +222,15 @@ def run_bot(settings: Settings, services: Services) -> None:
         return
     assert settings.webhook_secret is not None
     logger.info("starting webhook on %s:%d", settings.listen_host, settings.listen_port)
-    application.run_webhook(
-        listen=settings.listen_host,
-        port=settings.listen_port,
-        url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-        webhook_url=settings.webhook_url,
-        secret_token=settings.webhook_secret.get_secret_value(),
-        allowed_updates=Update.ALL_TYPES,
+    asyncio.run(
+        serve_webhook(
+            application,
+            host=settings.listen_host,
+            port=settings.listen_port,
+            url=settings.webhook_url,
+            path=urlsplit(settings.webhook_url).path,
+            secret=settings.webhook_secret.get_secret_value(),
+        )
     )
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -11,6 +12,7 @@ from bot.storage.models import Feedback, FeedbackKind, QuestionLog, UnansweredQu
 from bot.telegram import texts
 from bot.telegram.app import build_application, run_bot
 from bot.telegram.farmer import replay_pending_questions
+from bot.telegram.webhook import MAX_UPDATE_BYTES, WebhookServer
 from tests.telegram.conftest import ADMIN, ANSWERED, ANSWERED_TEXT, OFF_TOPIC, buttons
 
 SECRET = "s3cret-token_for-tests"
@@ -85,34 +87,64 @@ async def test_webhook_accepts_the_right_secret_and_rejects_a_wrong_one(
             "text": ANSWERED,
         },
     }
+    server = WebhookServer(app, "127.0.0.1", free_port, "/tg", SECRET)
     async with app:
-        await app.updater.start_webhook(
-            listen="127.0.0.1",
-            port=free_port,
-            url_path="tg",
-            webhook_url="https://example/tg",
-            secret_token=SECRET,
-        )
+        await server.start()
         await app.start()
         try:
-            [registered] = fake_api.calls_to("setWebhook")
-            assert registered.params["secret_token"] == SECRET
             url = f"http://127.0.0.1:{free_port}/tg"
+            right_secret = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
             async with httpx.AsyncClient() as client:
                 wrong = await client.post(
                     url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"}
                 )
                 assert wrong.status_code == 403
-                right = await client.post(
-                    url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                missing = await client.post(url, json=update)
+                assert missing.status_code == 403
+                malformed = await client.post(url, content=b"{not json", headers=right_secret)
+                assert malformed.status_code == 400
+                not_update = await client.post(url, json=[1, 2], headers=right_secret)
+                assert not_update.status_code == 400
+                huge = await client.post(
+                    url, content=b"x" * (MAX_UPDATE_BYTES + 1), headers=right_secret
                 )
+                assert huge.status_code == 413
+                right = await client.post(url, json=update, headers=right_secret)
                 assert right.status_code == 200
             [answer] = await fake_api.wait_for_messages(204, 1)
             assert answer["text"].startswith(ANSWERED_TEXT)
         finally:
-            await app.updater.stop()
+            await server.stop()
             await app.stop()
     await app.post_shutdown(app)
+
+
+async def test_webhook_refuses_a_wrong_secret_before_reading_the_body(
+    make_settings, encoder, free_port
+):
+    """A 90 MB body with a wrong secret was read whole first: +480 MB of memory for six.
+    Now the answer comes after the headers, while the body is still unsent."""
+    from bot.service.runtime import open_services
+
+    settings = make_settings()
+    app = build_application(settings, open_services(settings, encoder=encoder))
+    server = WebhookServer(app, "127.0.0.1", free_port, "tg", SECRET)
+    await server.start()
+    try:
+        for secret, status in (("nope", b"403"), (SECRET, b"413")):
+            reader, writer = await asyncio.open_connection("127.0.0.1", free_port)
+            writer.write(
+                b"POST /tg HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"X-Telegram-Bot-Api-Secret-Token: {secret}\r\n".encode()
+                + b"Content-Length: 90000000\r\n\r\n{"
+            )
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+            assert status_line.split()[1] == status
+            writer.close()
+    finally:
+        await server.stop()
+        await app.post_shutdown(app)
 
 
 def test_webhook_mode_refuses_to_start_without_a_secret(make_settings, encoder):
