@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     repeat_window_s: float = 30.0
     flood_limit: int = 20
     flood_window_s: float = 60.0
+    max_upload_rows: int = 5000  # pairs one Telegram upload may bring; the CLI has no cap
 
     log_level: str = "INFO"
 

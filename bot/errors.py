@@ -8,6 +8,7 @@ AgribotError
 ├── DuplicateQuestion
 ├── InvalidPair
 ├── ImportRejected          (carries every bad row with its line number)
+├── ImportTooLarge
 ├── ModelNotFound
 ├── ModelVersionNotFound
 └── PromotionRefused
@@ -70,6 +71,15 @@ class ImportRejected(AgribotError):
         shown = "\n".join(str(error) for error in errors[:50])
         more = f"\n... and {len(errors) - 50} more" if len(errors) > 50 else ""
         super().__init__(f"nothing imported; {len(errors)} bad row(s):\n{shown}{more}")
+
+
+class ImportTooLarge(AgribotError):
+    """The file has more pairs than one upload may bring (AGRIBOT_MAX_UPLOAD_ROWS)."""
+
+    def __init__(self, rows: int, limit: int) -> None:
+        super().__init__(f"nothing imported: {rows} pairs, over the {limit} one upload may bring")
+        self.rows = rows
+        self.limit = limit
 
 
 class ModelNotFound(AgribotError):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
+from tqdm.auto import tqdm
 
+from bot.errors import ImportTooLarge
 from bot.service.answering import Answerer, Candidate
+from bot.service.indexing import ENCODE_CHUNK, encode_cached
 from bot.service.recalibration import changed_enough, recalibrate
 from bot.storage import bank, importer, registry
 from bot.storage.importer import ImportReport, OnDuplicate
@@ -137,10 +140,19 @@ class BankAdmin:
         on_duplicate: OnDuplicate = OnDuplicate.SKIP,
         by: str | None = None,
         show_progress: bool = False,
+        max_rows: int | None = None,
     ) -> ImportReport:
-        """Validate the whole file, then import it in one transaction (all or nothing)."""
+        """Validate the whole file, then import it in one transaction (all or nothing).
+
+        The file's texts are encoded into the vector cache first, in chunks of their own
+        short transactions, so the import's write transaction never waits on the model and
+        farmers' questions keep being logged meanwhile. `max_rows` caps an upload.
+        """
         within = on_duplicate if on_duplicate in (OnDuplicate.SKIP, OnDuplicate.MERGE) else None
         rows = importer.read_bank_file(path, data, on_duplicate=within or OnDuplicate.FAIL)
+        if max_rows is not None and len(rows) > max_rows:
+            raise ImportTooLarge(len(rows), max_rows)
+        self._encode_ahead(rows, show_progress=show_progress)
         with self.session_factory() as session:
             report = importer.import_rows(session, rows, on_duplicate=on_duplicate, created_by=by)
             touched = [bank.get_pair(session, pair_id) for pair_id in report.pair_ids]
@@ -155,6 +167,28 @@ class BankAdmin:
         )
         self._note_changes(report.added + report.updated + report.merged)
         return report
+
+    def _encode_ahead(self, rows: Sequence[importer.PairRow], *, show_progress: bool) -> None:
+        """Put the vectors of the rows' phrasings and answers in the cache, chunk by chunk."""
+        encoder = self.answerer.state.encoder
+        questions = unique_normalized(
+            text for row in rows for text in (row.question, *row.alternates)
+        )
+        answers = unique_normalized(row.answer for row in rows)
+        progress = tqdm(
+            total=len(questions) + len(answers),
+            desc="encoding the import",
+            unit="text",
+            disable=not show_progress,
+        )
+        for texts, passages in ((questions, False), (answers, True)):
+            for start in range(0, len(texts), ENCODE_CHUNK):
+                chunk = texts[start : start + ENCODE_CHUNK]
+                with self.session_factory() as session:
+                    encode_cached(session, encoder, chunk, passages=passages)
+                    session.commit()
+                progress.update(len(chunk))
+        progress.close()
 
     def _note_changes(self, count: int) -> None:
         """After changes to more than a tenth of the bank, re-calibrate the thresholds."""
@@ -177,3 +211,8 @@ class BankAdmin:
     def export_csv_bytes(self) -> bytes:
         with self.session_factory() as session:
             return importer.bank_csv_bytes(bank.list_pairs(session))
+
+
+def unique_normalized(texts: Iterable[str]) -> list[str]:
+    """Normalized texts, each once, in order (as the index encodes them)."""
+    return list(dict.fromkeys(n for n in (normalize(t) for t in texts) if n))

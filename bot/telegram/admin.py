@@ -11,7 +11,7 @@ from pathlib import Path
 
 from telegram import Message, Update
 
-from bot.errors import DuplicateQuestion, ImportRejected, PairNotFound
+from bot.errors import DuplicateQuestion, ImportRejected, ImportTooLarge, PairNotFound
 from bot.storage.stats import Stats, compute_stats
 from bot.telegram import texts
 from bot.telegram.context import CustomContext
@@ -169,8 +169,15 @@ async def import_bank(update: Update, context: CustomContext) -> None:
     data = bytes(await file.download_as_bytearray())
     try:
         report = await asyncio.to_thread(
-            context.services.bank.import_file, Path(name), data, by=_by(update)
+            context.services.bank.import_file,
+            Path(name),
+            data,
+            by=_by(update),
+            max_rows=context.services.settings.max_upload_rows,
         )
+    except ImportTooLarge as error:
+        await reply(update, texts.import_too_many(error.rows, error.limit))
+        return
     except ImportRejected as error:
         logger.info("import of %s rejected: %d bad row(s)", name, len(error.errors))
         await reply(update, texts.import_rejected(error.errors))

@@ -227,6 +227,13 @@ def import_done(added: int, updated: int, duplicates: Sequence[tuple[int, int]])
     return text + ("\n" + "\n".join(shown) if shown else "")
 
 
+def import_too_many(rows: int, limit: int) -> str:
+    return (
+        f"❌ කිසිවක් ආනයනය කළේ නැහැ: ගොනුවේ ප්‍රශ්න {rows}ක් තියෙනවා, එක වරකට {limit}ක් "
+        "පමණයි. ගොනුව කොටස්වලට කඩලා එවන්න, නැත්නම් `agribot qa import` භාවිත කරන්න."
+    )
+
+
 def import_rejected(errors: Sequence[RowError]) -> str:
     lines = [f"පේළිය {error.line}: {error.message}" for error in errors[:50]]
     more = f"\n... තවත් {len(errors) - 50}ක්" if len(errors) > 50 else ""

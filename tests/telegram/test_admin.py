@@ -198,3 +198,13 @@ async def test_admin_commands_act_only_on_new_messages_in_private_chats(bot):
     assert bot.services.bank.count() == before + 1
     assert bot.fake.sent_messages(-1001) == [] and bot.fake.calls_to("sendDocument") == []
     assert len(bot.fake.calls_to("sendMessage")) == len(sent) + 1  # the farmer's reply only
+
+
+async def test_an_upload_over_the_row_cap_gets_a_clear_message(start_bot):
+    bot = await start_bot(max_upload_rows=2)
+    before = bot.services.bank.count()
+    rows = "".join(f"ප්‍රශ්නය {n} මොකක්ද?,උත්තරය {n}.\n" for n in range(3))
+    bot.fake.push_document(ADMIN, "bank.csv", f"question,answer\n{rows}".encode(), user_id=ADMIN)
+    [refused] = await bot.fake.wait_for_messages(ADMIN, 1)
+    assert refused["text"] == texts.import_too_many(3, 2)
+    assert bot.services.bank.count() == before
