@@ -93,7 +93,10 @@ class BotApiHandler(BaseHTTPRequestHandler):
         return params, files
 
     def _reply(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode()
+        try:
+            data = json.dumps(payload, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate: JSON can still carry it as \udXXX
+            data = json.dumps(payload).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
