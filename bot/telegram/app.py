@@ -17,8 +17,10 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.config import Settings
 from bot.errors import ConfigurationError
@@ -28,6 +30,7 @@ from bot.service.throttle import ChatGuard
 from bot.telegram import admin, farmer, keyboards, review, texts
 from bot.telegram.context import BotData, CustomContext
 from bot.telegram.errors import handle_error
+from bot.telegram.inbox import RecordingBot, UpdateInbox, claim_update, mark_done
 from bot.telegram.webhook import serve_webhook
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ RATE_LIMIT_RETRIES = 3
 JOURNAL_REPLAY_EVERY_S = 60.0
 REGISTRY_CHECK_EVERY_S = 30.0
 TELEGRAM_MESSAGES_PER_SECOND = 30.0
+CONNECTION_POOL_SIZE = 256  # what ApplicationBuilder gives concurrent updates
+INBOX_FILE = "inbox.jsonl"
 
 ADMIN_HANDLERS = {
     "add": admin.add_pair,
@@ -88,14 +93,21 @@ def build_application(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if settings.device == "cpu" and services.answerer.state.encoder.backend == "torch":
         leave_a_core_to_the_loop()
+    inbox = UpdateInbox(settings.data_dir / INBOX_FILE)
+    bot = RecordingBot(
+        settings.telegram_token.get_secret_value(),
+        base_url=settings.telegram_base_url,
+        base_file_url=settings.telegram_base_file_url,
+        request=HTTPXRequest(connection_pool_size=CONNECTION_POOL_SIZE),
+        get_updates_request=HTTPXRequest(connection_pool_size=1),
+        rate_limiter=AIORateLimiter(
+            overall_max_rate=max_messages_per_second, max_retries=RATE_LIMIT_RETRIES
+        ),
+    )
+    bot.set_inbox(inbox)
     application = (
         ApplicationBuilder()
-        .token(settings.telegram_token.get_secret_value())
-        .base_url(settings.telegram_base_url)
-        .base_file_url(settings.telegram_base_file_url)
-        .rate_limiter(
-            AIORateLimiter(overall_max_rate=max_messages_per_second, max_retries=RATE_LIMIT_RETRIES)
-        )
+        .bot(bot)
         .concurrent_updates(True)
         .context_types(ContextTypes(context=CustomContext, bot_data=BotData))
         .post_init(_post_init)
@@ -107,6 +119,7 @@ def build_application(
     data.batcher = QuestionBatcher(services.answerer, settings.batch_window_ms, MAX_BATCH)
     data.guard = ChatGuard(settings.repeat_window_s, settings.flood_limit, settings.flood_window_s)
     data.admin_ids = frozenset(settings.admin_ids)
+    data.inbox = inbox
     _register(application, data.admin_ids)
     if application.job_queue is not None:
         application.job_queue.run_repeating(
@@ -154,6 +167,8 @@ def leave_a_core_to_the_loop() -> int:
 
 
 def _register(application: Application, admin_ids: frozenset[int]) -> None:  # type: ignore[type-arg]
+    application.add_handler(TypeHandler(Update, claim_update), group=-1)
+    application.add_handler(TypeHandler(Update, mark_done), group=1)
     # New messages in private chats only: an edited /add must not add a second pair, and
     # /export or /stats sent in a group must not post the bank or the queue there.
     private = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE
@@ -179,8 +194,22 @@ def _register(application: Application, admin_ids: frozenset[int]) -> None:  # t
 
 
 async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
-    """Command menus: /start and /help for everyone, the officer commands for each admin."""
+    """Command menus: /start and /help for everyone, the officer commands for each admin;
+    then the updates a crash left unhandled are queued again."""
     await set_commands(application)
+    await replay_inbox(application)
+
+
+async def replay_inbox(application: Application) -> int:  # type: ignore[type-arg]
+    """Queue the updates recorded but not handled before the last stop; returns how many."""
+    inbox: UpdateInbox = application.bot_data.inbox
+    pending = await asyncio.to_thread(inbox.unfinished)
+    for raw in pending:
+        await application.update_queue.put(Update.de_json(raw, application.bot))
+    await asyncio.to_thread(inbox.compact)
+    if pending:
+        logger.warning("handling %d update(s) a crash left unanswered", len(pending))
+    return len(pending)
 
 
 async def set_commands(application: Application) -> None:  # type: ignore[type-arg]

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from bot.service.batching import QuestionBatcher
     from bot.service.runtime import Services
     from bot.service.throttle import ChatGuard
+    from bot.telegram.inbox import UpdateInbox
 
 
 class BotData:
@@ -20,8 +21,10 @@ class BotData:
     batcher: QuestionBatcher
     guard: ChatGuard
     admin_ids: frozenset[int]
+    inbox: UpdateInbox | None
 
     def __init__(self) -> None:
+        self.inbox = None
         self.retrain_task: asyncio.Task[None] | None = None
         self.last_alert = float("-inf")
 

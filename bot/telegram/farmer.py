@@ -16,6 +16,7 @@ from bot.service.throttle import Verdict
 from bot.storage.models import Decision
 from bot.telegram import keyboards, texts
 from bot.telegram.context import CustomContext
+from bot.telegram.inbox import question_ref
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,11 @@ async def answer_question(update: Update, context: CustomContext) -> None:
         await _refuse(message, verdict)
         return
     question = Question(
-        message.text, chat_id=message.chat_id, user_id=user_id, message_id=message.message_id
+        message.text,
+        chat_id=message.chat_id,
+        user_id=user_id,
+        message_id=message.message_id,
+        ref=question_ref(context.bot.id, update.update_id),
     )
     reply = await context.batcher.answer(question)
     logger.info(
@@ -226,7 +231,11 @@ async def unsupported_message(update: Update, context: CustomContext) -> None:
 
 
 async def replay_pending_questions(context: CustomContext) -> None:
-    """Job: write questions kept in the journal during a database outage."""
+    """Job: write questions kept in the journal during a database outage (and keep the
+    update inbox small)."""
+    inbox = context.bot_data.inbox
+    if inbox is not None and inbox.needs_compacting:
+        await asyncio.to_thread(inbox.compact)
     written = await asyncio.to_thread(context.services.answerer.replay_journal)
     if written:
         logger.info("recovered %d journaled question(s)", written)

@@ -71,6 +71,9 @@ class UpdateHandler(tornado.web.RequestHandler):
         except Exception:
             logger.warning("webhook body is not a valid update", exc_info=True)
             raise tornado.web.HTTPError(400, "the body is not a Telegram update") from None
+        inbox = self.bot_application.bot_data.inbox
+        if inbox is not None:  # on disk before Telegram hears 200
+            await asyncio.to_thread(inbox.record, [data])
         await self.bot_application.update_queue.put(update)
         self.set_status(200)
 

@@ -54,7 +54,11 @@ class BotApiHandler(BaseHTTPRequestHandler):
         fake: FakeBotApi = self.server.fake  # type: ignore[attr-defined]
         prefix = f"/bot{fake.token}/"
         path = unquote(urlsplit(self.path).path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client died mid-request (a test's kill -9)
+            self.close_connection = True
+            return
         if not path.startswith(prefix):
             return self._reply(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
         params, files = self._parse(body)
