@@ -584,6 +584,13 @@ def _asdict(report: Any) -> Any:
     help="Messages per chat (with --telegram).",
 )
 @click.option(
+    "--soak",
+    type=float,
+    metavar="MINUTES",
+    help="Run the bot this long under load, with hostile messages and a database outage; "
+    "count questions lost or duplicated.",
+)
+@click.option(
     "--training",
     is_flag=True,
     help="Time one epoch of fine-tuning the base model with `agribot train`'s defaults.",
@@ -602,6 +609,7 @@ def bench(
     telegram: bool,
     chats: int,
     messages: int,
+    soak: float | None,
     training: bool,
     rows: int,
     device: str | None,
@@ -610,7 +618,8 @@ def bench(
     """Measure latency, search, encoding, start-up and memory on a 5,000-pair bank.
 
     With --telegram, messages per second and latency through the real Telegram
-    Application; with --training, the time of one fine-tuning epoch.
+    Application; with --soak MINUTES, what a long run with hostile messages and a database
+    outage loses; with --training, the time of one fine-tuning epoch.
     """
     if training:
         from bot.training.bench import run_training_bench
@@ -622,6 +631,11 @@ def bench(
         click.echo(report.to_json())
         return
     encoder, _ = _eval_encoder(settings, model_option)
+    if soak is not None:
+        from bot.telegram.soak import run_soak
+
+        click.echo(run_soak(settings, encoder, minutes=soak, chats=chats).to_json())
+        return
     if telegram:
         from bot.telegram.bench import run_telegram_bench
 

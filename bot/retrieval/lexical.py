@@ -49,6 +49,9 @@ class LexicalIndex:
         order = np.argsort(pair_ids, kind="stable")
         self.vectorizer = vectorizer
         self.rows = rows[order].tocsr()
+        # The transpose, kept as CSR: `queries @ rows.T` would convert it on every search
+        # (55 ms for a 5,000-pair bank, against well under 1 ms for the product itself).
+        self._columns = self.rows.T.tocsr()
         self.pair_ids = pair_ids[order]
         self.pairs, self._starts = np.unique(self.pair_ids, return_index=True)
 
@@ -69,7 +72,7 @@ class LexicalIndex:
         if len(self) == 0:
             return np.zeros((len(texts), 0), dtype=np.float32)
         queries = _transform(self.vectorizer, texts)
-        scores = (queries @ self.rows.T).toarray()
+        scores = (queries @ self._columns).toarray()
         return np.maximum.reduceat(scores, self._starts, axis=1).astype(np.float32, copy=False)
 
     def with_pairs(self, texts: Sequence[str], pair_ids: Sequence[int]) -> LexicalIndex:

@@ -25,7 +25,9 @@ from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import Fusion, HybridIndex
 from bot.retrieval.index import VectorIndex
 from bot.service.answering import Question
+from bot.service.chit_chat import example_texts, read_intents
 from bot.service.evaluation import read_queries
+from bot.service.indexing import encode_cached
 from bot.service.runtime import open_database, open_services
 from bot.storage import importer
 from bot.storage.embeddings import count_vectors, store_vectors, text_hash
@@ -154,7 +156,8 @@ def fill_cache(
     session: Session, encoder: Encoder, base: list[PairRow], rows: list[PairRow]
 ) -> None:
     """Cache vectors for every synthetic text and answer: the real base vector plus a
-    little noise (answers with the passage prompt, as the index encodes them)."""
+    little noise (answers with the passage prompt, as the index encodes them); and the
+    small-talk examples, so a warm start re-encodes nothing."""
     base_texts = sorted({normalize(t) for r in base for t in (r.question, *r.alternates)})
     base_vectors = dict(zip(base_texts, encoder.encode_queries(base_texts), strict=True))
     base_answers = sorted({normalize(r.answer) for r in base})
@@ -176,6 +179,7 @@ def fill_cache(
         answer = noisy(answer_vectors[normalize(source.answer)])
         fresh[text_hash(encoder.passage_prompt, normalize(row.answer))] = answer
     store_vectors(session, encoder.model_id, fresh)
+    encode_cached(session, encoder, example_texts(read_intents()))  # small talk, as a bot has
 
 
 def _random_index(pairs: int, dim: int) -> VectorIndex:
