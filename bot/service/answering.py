@@ -17,7 +17,7 @@ from bot.retrieval.hybrid import QUESTIONS_ONLY, Fusion, HybridIndex
 from bot.retrieval.index import Match
 from bot.service.chit_chat import ChitChat, SmallTalk, empty_message
 from bot.service.indexing import PairSummary, encode_rows, extend_index, summarize
-from bot.storage.journal import QuestionJournal
+from bot.storage.journal import QuestionJournal, is_transient
 from bot.storage.models import Decision, QAPair
 from bot.storage.questions import QuestionRecord, RecordedQuestion, record_question
 from bot.text.normalize import clean_incoming, normalize, romanized_view
@@ -265,8 +265,11 @@ class Answerer:
                     record_question(session, record) for record in records
                 ]
                 session.commit()
-        except Exception:
-            logger.exception("could not log a batch of %d; writing each alone", len(records))
+        except Exception as error:
+            if is_transient(error):  # the database is down or busy: expected, no traceback
+                logger.warning("could not log a batch of %d (%s)", len(records), error)
+            else:
+                logger.exception("could not log a batch of %d; writing each alone", len(records))
             recorded = [self._log_alone(record) for record in records]
         return [
             replace(reply, client_ref=record.client_ref, journaled=True)

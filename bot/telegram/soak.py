@@ -30,6 +30,7 @@ from bot.retrieval.encoder import Encoder
 from bot.service.evaluation import read_queries
 from bot.service.runtime import open_services
 from bot.storage.models import QuestionLog
+from bot.telegram import texts
 from bot.telegram.app import build_application
 from bot.telegram.bench import _percentile, _settle
 from bot.testing import ApiCall, FakeBotApi
@@ -44,6 +45,7 @@ class SoakReport:
     chats: int
     sent: int
     hostile: int
+    repeats: int  # not logged on purpose: the same text from the chat within 30 s
     replied: int
     logged: int
     lost: int
@@ -126,7 +128,7 @@ async def _soak(
     rng = random.Random(42)
     application = build_application(settings, services, max_messages_per_second=100_000.0)
     loop = asyncio.get_running_loop()
-    waiting: dict[int, asyncio.Future[float]] = {}
+    waiting: dict[int, asyncio.Future[tuple[float, str]]] = {}
     errors = _ErrorCounter()
     logging.getLogger().addHandler(errors)
     outage = {"down": False}
@@ -140,9 +142,10 @@ async def _soak(
     def on_call(call: ApiCall, result: dict[str, Any] | None) -> None:
         future = waiting.get(call.params.get("chat_id", 0))
         if call.method == "sendMessage" and future is not None and result is not None:
-            loop.call_soon_threadsafe(_settle, future, call.at)
+            loop.call_soon_threadsafe(_settle, future, (call.at, call.params.get("text", "")))
 
     sent: list[int] = []  # message ids
+    repeats: set[int] = set()  # the chat's guard answered "you asked that already"
     hostile = replied = 0
     latencies: list[float] = []
     deadline = time.monotonic() + minutes * 60
@@ -163,10 +166,12 @@ async def _soak(
             update = fake.push_text(chat_id, text)
             sent.append(update["message"]["message_id"])
             try:
-                replied_at = await asyncio.wait_for(future, timeout=REPLY_TIMEOUT_S)
+                replied_at, reply = await asyncio.wait_for(future, timeout=REPLY_TIMEOUT_S)
             except TimeoutError:
                 continue
             replied += 1
+            if reply == texts.ALREADY_ASKED:
+                repeats.add(update["message"]["message_id"])
             delivered = fake.delivered_at.get(
                 update["update_id"], fake.pushed_at(update["update_id"])
             )
@@ -208,9 +213,10 @@ async def _soak(
         chats=chats,
         sent=len(sent),
         hostile=hostile,
+        repeats=len(repeats),
         replied=replied,
         logged=sum(1 for m in sent if counts.get(m, 0) >= 1),
-        lost=sum(1 for m in sent if counts.get(m, 0) == 0),
+        lost=sum(1 for m in sent if counts.get(m, 0) == 0 and m not in repeats),
         duplicated=sum(1 for m in sent if counts.get(m, 0) > 1),
         unhandled_errors=errors.count,
         refused_by_telegram=len(fake.rejected),
