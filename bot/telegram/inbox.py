@@ -48,6 +48,9 @@ class UpdateInbox:
             self._lines += 1
             seen = entry.get("update", {}).get("update_id", entry.get("highest", -1))
             self.highest = max(self.highest, int(seen))
+        # Only updates recorded before this start can be met twice (replayed, then
+        # redelivered by Telegram); later ones need no remembering.
+        self._replay_ceiling = self.highest
 
     def record(self, updates: list[dict[str, Any]]) -> None:
         """Append the updates not recorded yet, and fsync."""
@@ -78,6 +81,8 @@ class UpdateInbox:
     def claim(self, update_id: int) -> bool:
         """True the first time this process meets `update_id`: a replayed update and
         Telegram's redelivery of it are handled once."""
+        if update_id > self._replay_ceiling:
+            return True
         with self._lock:
             if update_id in self._claimed:
                 return False

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 
 import httpx
 import pytest
-from sqlalchemy import event, exc, select
+from sqlalchemy import event, exc, func, select, text
 
 from bot.errors import ConfigurationError
 from bot.storage.models import Feedback, FeedbackKind, QuestionLog, UnansweredQuestion
@@ -171,3 +172,49 @@ async def test_stopping_finishes_the_questions_already_taken(bot):
     await bot.app.stop()  # waits for the handler in flight
     [answer] = bot.fake.sent_messages(205)
     assert answer["text"].startswith(ANSWERED_TEXT)
+
+
+async def test_an_outage_mid_traffic_answers_everyone_and_logs_each_question_once(bot):
+    """SQLite locked by another writer, or PostgreSQL's connections terminated, while 30
+    farmers ask: all are answered, and afterwards every question is in the database once."""
+    engine = bot.services.engine
+    chats = list(range(8100, 8130))
+
+    async def outage() -> None:
+        if engine.dialect.name == "sqlite":
+            blocker = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
+            blocker.execute("BEGIN EXCLUSIVE")
+            await asyncio.sleep(2)
+            blocker.execute("ROLLBACK")
+            blocker.close()
+            return
+        with engine.connect() as admin_connection:
+            for _ in range(8):
+                admin_connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+                await asyncio.sleep(0.25)
+
+    pushed = {}
+    for number, chat in enumerate(chats):
+        if number == 10:
+            down = asyncio.create_task(outage())
+            await asyncio.sleep(0.05)
+        pushed[chat] = bot.fake.push_text(chat, f"{[ANSWERED, OFF_TOPIC][chat % 2]} {chat}")
+        await asyncio.sleep(0.05)
+    await down
+    await bot.fake.wait_until(lambda: all(bot.fake.sent_messages(c) for c in chats), timeout=60)
+    bot.app.job_queue.run_once(replay_pending_questions, 0)
+    await bot.fake.wait_until(lambda: not bot.services.journal.pending(), timeout=30)
+    with bot.services.session_factory() as session:
+        counts = dict(
+            session.execute(
+                select(QuestionLog.message_id, func.count())
+                .where(QuestionLog.chat_id >= 8100)
+                .group_by(QuestionLog.message_id)
+            ).all()
+        )
+    assert counts == {update["message"]["message_id"]: 1 for update in pushed.values()}
