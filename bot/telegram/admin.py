@@ -53,6 +53,17 @@ def command_text(message: Message) -> str:
     return parts[1].strip() if len(parts) > 1 else ""
 
 
+def split_id(text: str) -> tuple[str, str]:
+    """`ID rest`, the ID followed by a space or a newline (officers type both).
+
+    Example:
+        >>> split_id("12\nපළමු පේළිය\nදෙවැනි පේළිය")
+        ('12', 'පළමු පේළිය\nදෙවැනි පේළිය')
+    """
+    parts = text.split(None, 1)
+    return (parts[0] if parts else ""), (parts[1].strip() if len(parts) > 1 else "")
+
+
 def _by(update: Update) -> str:
     return f"admin:{update.effective_user.id if update.effective_user else None}"
 
@@ -95,7 +106,7 @@ async def add_pair(update: Update, context: CustomContext) -> None:
 
 @admin_only
 async def edit_pair(update: Update, context: CustomContext) -> None:
-    head, _, rest = command_text(update.effective_message).partition(" ")  # type: ignore[arg-type]
+    head, rest = split_id(command_text(update.effective_message))  # type: ignore[arg-type]
     parsed = parse_pair(rest)
     if not head.isdigit() or parsed is None or not (parsed[0] or parsed[1] or parsed[2]):
         await reply(update, texts.USAGE_EDIT)

@@ -12,7 +12,7 @@ from telegram.error import BadRequest, Forbidden
 from bot.errors import PairNotFound, QueueItemNotFound
 from bot.service.review import Notification
 from bot.telegram import keyboards, texts
-from bot.telegram.admin import admin_only, command_text, reply
+from bot.telegram.admin import admin_only, command_text, reply, split_id
 from bot.telegram.context import CustomContext
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ async def work_queue(update: Update, context: CustomContext) -> None:
 
 @admin_only
 async def answer_queued(update: Update, context: CustomContext) -> None:
-    head, _, answer = command_text(update.effective_message).partition(" ")  # type: ignore[arg-type]
+    head, answer = split_id(command_text(update.effective_message))  # type: ignore[arg-type]
     if not head.isdigit() or not answer.strip():
         await reply(update, texts.USAGE_ANSWER)
         return

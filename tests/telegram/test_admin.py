@@ -208,3 +208,21 @@ async def test_an_upload_over_the_row_cap_gets_a_clear_message(start_bot):
     [refused] = await bot.fake.wait_for_messages(ADMIN, 1)
     assert refused["text"] == texts.import_too_many(3, 2)
     assert bot.services.bank.count() == before
+
+
+async def test_answer_and_edit_take_a_newline_after_the_id(bot):
+    """Officers type `/answer 12` and the answer on the next line; that gave the usage."""
+    bot.services.answerer.answer(Question(OFF_TOPIC, chat_id=430))
+    [item], _ = bot.services.reviewer.open_items()
+    officer = "පළමු පේළිය.\nදෙවැනි පේළිය."
+    [confirmation] = await bot.send(ADMIN, f"/answer {item.id}\n{officer}")
+    assert confirmation["text"] != texts.USAGE_ANSWER
+    [note] = bot.fake.sent_messages(430)
+    assert officer in note["text"]
+    [view] = bot.services.bank.list(search=OFF_TOPIC[:10])
+    [edited] = await bot.send(ADMIN, f"/edit {view.id}\n|| අලුත් උත්තරය.\nදෙවැනි පේළිය.")
+    assert edited["text"] == texts.pair_updated(view.id)
+    assert bot.services.bank.get(view.id).answer == "අලුත් උත්තරය.\nදෙවැනි පේළිය."
+    for usage in ("/answer", "/edit", "/answer 12"):
+        [reply] = await bot.send(ADMIN, usage)
+        assert reply["text"] in (texts.USAGE_ANSWER, texts.USAGE_EDIT)
