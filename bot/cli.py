@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from bot.config import BUNDLED_EVAL, Settings
 from bot.errors import AgribotError
@@ -53,12 +54,37 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
     Settings come from AGRIBOT_* environment variables or a .env file.
     """
-    settings = Settings()
-    configure_logging("DEBUG" if verbose else settings.log_level)
+    try:
+        settings: Settings | ValidationError = Settings()
+    except ValidationError as error:  # reported by the command that needs settings,
+        settings = error  # so that `--help` works whatever the environment holds
+    level = settings.log_level if isinstance(settings, Settings) else "INFO"
+    configure_logging("DEBUG" if verbose else level)
     ctx.obj = settings
 
 
-pass_settings = click.make_pass_decorator(Settings)
+def pass_settings(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Like `click.make_pass_decorator(Settings)`, but a bad AGRIBOT_* value is a one-line
+    error naming the variable, not a pydantic traceback."""
+
+    def with_settings(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        settings = ctx.find_root().obj
+        if isinstance(settings, ValidationError):
+            raise click.ClickException(settings_problem(settings))
+        return ctx.invoke(command, settings, *args, **kwargs)
+
+    return functools.update_wrapper(with_settings, command)
+
+
+def settings_problem(error: ValidationError) -> str:
+    """ "AGRIBOT_FLOOD_LIMIT must be an integer (got 'abc')", one per bad setting."""
+    problems = []
+    for item in error.errors():
+        name = "AGRIBOT_" + "_".join(str(part) for part in item["loc"]).upper()
+        message = item["msg"].replace("Input should be", "should be")
+        problems.append(f"{name} {message} (got {item.get('input')!r})")
+    return "bad configuration: " + "; ".join(problems)
 
 
 def _services(settings: Settings, **kwargs: Any):  # type: ignore[no-untyped-def]

@@ -83,3 +83,18 @@ def test_eval_json_has_the_contract_keys(cli_env):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{") :])
     assert report["queries"] == 7 and report["ood"] == 3
+
+
+def test_a_bad_setting_is_one_line_and_help_still_works():
+    """`agribot train --help` printed a pydantic traceback when an AGRIBOT_* value was bad."""
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    env = {"AGRIBOT_FLOOD_LIMIT": "abc"}
+    helped = CliRunner().invoke(cli, ["train", "--help"], env=env)
+    assert helped.exit_code == 0 and "train [OPTIONS]" in helped.output
+    failed = CliRunner().invoke(cli, ["qa", "list"], env=env)
+    assert failed.exit_code == 1
+    assert "AGRIBOT_FLOOD_LIMIT should be a valid integer" in failed.output
+    assert "Traceback" not in failed.output and "pydantic" not in failed.output
