@@ -204,10 +204,6 @@ class BankAdmin:
                 registry.save_recalibrated(session, state.model_id, thresholds)
                 session.commit()
 
-    def export_file(self, path: Path) -> int:
-        with self.session_factory() as session:
-            return importer.write_bank_file(bank.list_pairs(session), path)
-
     def export_csv_bytes(self) -> bytes:
         with self.session_factory() as session:
             return importer.bank_csv_bytes(bank.list_pairs(session))

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.storage.models import Embedding
@@ -60,7 +60,3 @@ def count_vectors(session: Session, model_id: str) -> int:
         )
         or 0
     )
-
-
-def drop_model_vectors(session: Session, model_id: str) -> None:
-    session.execute(delete(Embedding).where(Embedding.model_id == model_id))

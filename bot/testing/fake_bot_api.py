@@ -194,9 +194,6 @@ class FakeBotApi:
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         return self.push_message(chat_id, user_id, chat_type=chat_type, edited=edited, **content)
 
-    def push_command(self, chat_id: int, command: str, args: str = "", **kw: Any) -> dict:
-        return self.push_text(chat_id, f"/{command} {args}".rstrip(), **kw)
-
     def push_callback(
         self, chat_id: int, message: dict[str, Any], data: str, *, user_id: int | None = None
     ) -> dict:
