@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         """Append-only file that keeps questions the database could not take."""
         return self.data_dir / "pending-questions.jsonl"
 
+    @property
+    def index_cache_dir(self) -> Path:
+        """The index's texts and spelling index, kept between starts (bot.service.index_cache)."""
+        return self.data_dir / "index-cache"
+
     def ensure_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.models_dir.mkdir(parents=True, exist_ok=True)

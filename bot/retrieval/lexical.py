@@ -55,6 +55,15 @@ class LexicalIndex:
         self.pair_ids = pair_ids[order]
         self.pairs, self._starts = np.unique(self.pair_ids, return_index=True)
 
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        del state["_columns"]  # as big as the rows; rebuilt in milliseconds
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._columns = self.rows.T.tocsr()
+
     @classmethod
     def build(cls, texts: Sequence[str], pair_ids: Sequence[int]) -> LexicalIndex:
         vectorizer = make_vectorizer()

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -161,8 +162,10 @@ def encode_rows(
     *,
     show_progress: bool = False,
     romanized: bool = True,
+    rows: IndexRows | None = None,
 ) -> EncodedRows:
-    rows = IndexRows.of(pairs, romanized=romanized)
+    """The pairs' index rows (or `rows`, already built for them) with their vectors."""
+    rows = rows if rows is not None else IndexRows.of(pairs, romanized=romanized)
     questions = encode_cached(session, encoder, rows.questions, show_progress=show_progress)
     answers = encode_cached(
         session, encoder, rows.answers, passages=True, show_progress=show_progress
@@ -170,14 +173,14 @@ def encode_rows(
     return EncodedRows(rows, questions, answers)
 
 
-def new_index(encoded: EncodedRows, dim: int) -> HybridIndex:
+def new_index(encoded: EncodedRows, dim: int, lexical: LexicalIndex | None = None) -> HybridIndex:
     rows = encoded.rows
     if not rows.pair_ids:
         return HybridIndex.empty(dim)
     return HybridIndex(
         VectorIndex(encoded.question_vectors, np.asarray(rows.question_owners), rows.questions),
         VectorIndex(encoded.answer_vectors, np.asarray(rows.pair_ids)),
-        LexicalIndex.build(rows.spellings, rows.spelling_owners),
+        lexical or LexicalIndex.build(rows.spellings, rows.spelling_owners),
     )
 
 
@@ -201,26 +204,35 @@ def build_index(
     cache: sessionmaker[Session] | None = None,
     show_progress: bool = False,
     romanized: bool = True,
+    cache_dir: Path | None = None,
 ) -> tuple[HybridIndex, dict[int, PairSummary]]:
     """Index every active pair; stale or new texts are encoded and cached, the rest loaded.
 
     `cache`: keep the vectors in another database (the eval's throwaway banks share one).
+    `cache_dir`: keep the index's texts and fitted spelling index there between starts
+    (`bot.service.index_cache`).
     """
+    from bot.service import index_cache
+
     with session_factory() as session:
         pairs = bank.list_pairs(session)
         summaries = {pair.id: summarize(pair) for pair in pairs}
-        if cache is None:
+        key = index_cache.bank_key(pairs, romanized=romanized) if cache_dir else ""
+        kept = index_cache.load(cache_dir, key) if cache_dir else None
+        rows = kept.rows if kept else IndexRows.of(pairs, romanized=romanized)
+        vectors_session = cache() if cache is not None else session
+        try:
             encoded = encode_rows(
-                session, encoder, pairs, show_progress=show_progress, romanized=romanized
+                vectors_session, encoder, pairs, show_progress=show_progress, rows=rows
             )
-            session.commit()
-        else:
-            with cache() as cache_session:
-                encoded = encode_rows(
-                    cache_session, encoder, pairs, show_progress=show_progress, romanized=romanized
-                )
-                cache_session.commit()
-    return new_index(encoded, encoder.dim), summaries
+            vectors_session.commit()
+        finally:
+            if cache is not None:
+                vectors_session.close()
+    index = new_index(encoded, encoder.dim, kept.lexical if kept else None)
+    if cache_dir and kept is None and rows.pair_ids:
+        index_cache.save(cache_dir, key, index_cache.CachedIndex(rows, index.lexical))
+    return index, summaries
 
 
 def bank_texts(pairs: Iterable[QAPair]) -> tuple[list[str], list[str]]:

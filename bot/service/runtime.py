@@ -91,7 +91,13 @@ class Services:
             return resolved.model_id
         encoder = load_encoder(self.settings, resolved)
         self.answerer.swap(
-            load_state(self.session_factory, encoder, resolved.thresholds, resolved.fusion)
+            load_state(
+                self.session_factory,
+                encoder,
+                resolved.thresholds,
+                resolved.fusion,
+                cache_dir=self.settings.index_cache_dir,
+            )
         )
         return resolved.model_id
 
@@ -136,7 +142,14 @@ def open_services(
         thresholds, fusion = resolved.thresholds, resolved.fusion
     else:
         thresholds, fusion = model_tuning(settings, None)
-    state = load_state(session_factory, encoder, thresholds, fusion, show_progress=show_progress)
+    state = load_state(
+        session_factory,
+        encoder,
+        thresholds,
+        fusion,
+        show_progress=show_progress,
+        cache_dir=settings.index_cache_dir,
+    )
     journal = QuestionJournal(settings.journal_path)
     answerer = Answerer(session_factory, state, journal, top_k=settings.top_k)
     answerer.replay_journal()
@@ -177,9 +190,12 @@ def load_state(
     fusion: Fusion = DEFAULT_FUSION,
     *,
     show_progress: bool = False,
+    cache_dir: Path | None = None,
 ) -> RetrievalState:
     """The bank indexed with `encoder` (vectors from the cache), small talk beside it."""
-    index, pairs = build_index(session_factory, encoder, show_progress=show_progress)
+    index, pairs = build_index(
+        session_factory, encoder, show_progress=show_progress, cache_dir=cache_dir
+    )
     with session_factory() as session:
         chit_chat = ChitChat.build(session, encoder)
         session.commit()
