@@ -89,30 +89,14 @@ class Question:
 
     def record(self, reply: Reply | None = None) -> QuestionRecord:
         """What is logged about it: the reply's decision, or, without one, a decline."""
-        if reply is None:
-            return QuestionRecord(
-                raw_text=self.text,
-                normalized_text=self.text.strip(),
-                decision=Decision.DECLINE.value,
-                candidates=[],
-                latency_ms=None,
-                model_id=None,
-                chat_id=self.chat_id,
-                user_id=self.user_id,
-                message_id=self.message_id,
-                channel=self.channel,
-                client_ref=self.ref,
-            )
+        candidates = reply.candidates[:LOGGED_CANDIDATES] if reply is not None else []
         return QuestionRecord(
             raw_text=self.text,
-            normalized_text=reply.normalized,
-            decision=reply.decision.value,
-            candidates=[
-                {"pair_id": c.pair_id, "score": round(c.score, 5)}
-                for c in reply.candidates[:LOGGED_CANDIDATES]
-            ],
-            latency_ms=round(reply.latency_ms, 2),
-            model_id=reply.model_id,
+            normalized_text=reply.normalized if reply is not None else self.text.strip(),
+            decision=(reply.decision if reply is not None else Decision.DECLINE).value,
+            candidates=[{"pair_id": c.pair_id, "score": round(c.score, 5)} for c in candidates],
+            latency_ms=round(reply.latency_ms, 2) if reply is not None else None,
+            model_id=reply.model_id if reply is not None else None,
             chat_id=self.chat_id,
             user_id=self.user_id,
             message_id=self.message_id,

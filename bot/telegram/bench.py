@@ -81,18 +81,7 @@ def run_telegram_bench(
     base = importer.read_bank_file(settings.bank_path)
     rows = synthetic_rows(base, pairs)
     with tempfile.TemporaryDirectory(prefix="agribot-tg-bench-") as tmp, FakeBotApi() as fake:
-        bench_settings = settings.model_copy(
-            update={
-                "data_dir": Path(tmp),
-                "database_url": f"sqlite:///{Path(tmp) / 'bench.db'}",
-                "telegram_token": SecretStr(fake.token),
-                "telegram_base_url": fake.base_url,
-                "telegram_base_file_url": fake.base_file_url,
-                "admin_ids": [],
-                "flood_limit": messages * 4 + WARM_UP,
-                "webhook_url": None,
-            }
-        )
+        bench_settings = against_fake(settings, fake, Path(tmp), messages * 4 + WARM_UP)
         engine, session_factory = open_database(bench_settings)
         with session_factory() as session:
             importer.import_rows(session, rows)
@@ -129,6 +118,22 @@ def run_telegram_bench(
         model=encoder.model_id,
         cpus=os.cpu_count() or 0,
         load_average_1m=round(os.getloadavg()[0], 2),
+    )
+
+
+def against_fake(settings: Settings, fake: FakeBotApi, folder: Path, flood_limit: int) -> Settings:
+    """Settings for a throwaway bot: a SQLite file in `folder`, polling `fake`, no admins."""
+    return settings.model_copy(
+        update={
+            "data_dir": folder,
+            "database_url": f"sqlite:///{folder / 'bench.db'}",
+            "telegram_token": SecretStr(fake.token),
+            "telegram_base_url": fake.base_url,
+            "telegram_base_file_url": fake.base_file_url,
+            "admin_ids": [],
+            "flood_limit": flood_limit,
+            "webhook_url": None,
+        }
     )
 
 

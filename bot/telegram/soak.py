@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy import event, exc, func, select
 
 from bot.config import BUNDLED_EVAL, Settings
@@ -32,7 +31,7 @@ from bot.service.runtime import open_services
 from bot.storage.models import QuestionLog
 from bot.telegram import texts
 from bot.telegram.app import build_application
-from bot.telegram.bench import _percentile, _settle
+from bot.telegram.bench import _percentile, _settle, against_fake
 from bot.testing import ApiCall, FakeBotApi
 
 HOSTILE_SHARE = 0.05
@@ -88,18 +87,7 @@ def run_soak(
     """Run the soak for `minutes` against the bundled bank in a throwaway database."""
     questions = [q.query for q in read_queries(BUNDLED_EVAL)]
     with tempfile.TemporaryDirectory(prefix="agribot-soak-") as tmp, FakeBotApi() as fake:
-        soak_settings = settings.model_copy(
-            update={
-                "data_dir": Path(tmp),
-                "database_url": f"sqlite:///{Path(tmp) / 'soak.db'}",
-                "telegram_token": SecretStr(fake.token),
-                "telegram_base_url": fake.base_url,
-                "telegram_base_file_url": fake.base_file_url,
-                "admin_ids": [],
-                "flood_limit": 10_000,
-                "webhook_url": None,
-            }
-        )
+        soak_settings = against_fake(settings, fake, Path(tmp), flood_limit=10_000)
         services = open_services(soak_settings, encoder=encoder)
         try:
             return asyncio.run(_soak(soak_settings, services, fake, questions, minutes, chats))

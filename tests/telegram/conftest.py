@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 from telegram.ext import Application
 
 from bot.config import Settings
 from bot.service.runtime import Services, open_services
 from bot.storage.db import make_engine, upgrade
-from bot.storage.models import Embedding
+from bot.storage.models import Embedding, QuestionLog
 from bot.telegram.app import build_application
 from bot.testing import FakeBotApi
 from tests.conftest import QUESTION_SCORES_ONLY, SMALL_BANK
@@ -127,6 +127,17 @@ class BotHarness:
 
     def message(self, chat_id: int, message_id: int) -> dict[str, Any]:
         return next(m for m in self.fake.sent_messages(chat_id) if m["message_id"] == message_id)
+
+
+def times_logged(connectable: Any, first_chat: int) -> dict[int, int]:
+    """message id -> how many question-log rows it has, for chats from `first_chat` up
+    (`connectable`: a Session or a Connection)."""
+    counted = (
+        select(QuestionLog.message_id, func.count())
+        .where(QuestionLog.chat_id >= first_chat)
+        .group_by(QuestionLog.message_id)
+    )
+    return dict(connectable.execute(counted).all())
 
 
 def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:

@@ -7,19 +7,22 @@ lost 22 and 8 of 400 questions.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from bot.storage.db import make_engine
-from bot.storage.models import QuestionLog
 from tests.conftest import SMALL_BANK
-from tests.telegram.conftest import ANSWER_AT, ANSWERED, GREY, OFF_TOPIC, SUGGEST_AT
+from tests.telegram.conftest import (
+    ANSWER_AT,
+    ANSWERED,
+    GREY,
+    OFF_TOPIC,
+    SUGGEST_AT,
+    times_logged,
+)
 
 CHATS = 40
 QUESTIONS = [ANSWERED, GREY, OFF_TOPIC]
@@ -86,14 +89,7 @@ async def test_a_killed_bot_answers_after_restart_what_it_had_taken(
     engine = make_engine(db_url)
     try:
         with engine.connect() as connection:
-            counts = dict(
-                connection.execute(
-                    select(QuestionLog.message_id, func.count())
-                    .where(QuestionLog.chat_id >= 7000)
-                    .group_by(QuestionLog.message_id)
-                ).all()
-            )
+            counts = times_logged(connection, 7000)
     finally:
         engine.dispose()
     assert counts == {message_id: 1 for message_id in pushed.values()}, log.read_text()[-3000:]
-    await asyncio.sleep(0)

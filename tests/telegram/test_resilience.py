@@ -6,7 +6,7 @@ import sqlite3
 
 import httpx
 import pytest
-from sqlalchemy import event, exc, func, select, text
+from sqlalchemy import event, exc, select, text
 
 from bot.errors import ConfigurationError
 from bot.storage.models import Feedback, FeedbackKind, QuestionLog, UnansweredQuestion
@@ -14,7 +14,14 @@ from bot.telegram import texts
 from bot.telegram.app import build_application, run_bot
 from bot.telegram.farmer import replay_pending_questions
 from bot.telegram.webhook import MAX_UPDATE_BYTES, WebhookServer
-from tests.telegram.conftest import ADMIN, ANSWERED, ANSWERED_TEXT, OFF_TOPIC, buttons
+from tests.telegram.conftest import (
+    ADMIN,
+    ANSWERED,
+    ANSWERED_TEXT,
+    OFF_TOPIC,
+    buttons,
+    times_logged,
+)
 
 SECRET = "s3cret-token_for-tests"
 
@@ -210,11 +217,5 @@ async def test_an_outage_mid_traffic_answers_everyone_and_logs_each_question_onc
     bot.app.job_queue.run_once(replay_pending_questions, 0)
     await bot.fake.wait_until(lambda: not bot.services.journal.pending(), timeout=30)
     with bot.services.session_factory() as session:
-        counts = dict(
-            session.execute(
-                select(QuestionLog.message_id, func.count())
-                .where(QuestionLog.chat_id >= 8100)
-                .group_by(QuestionLog.message_id)
-            ).all()
-        )
+        counts = times_logged(session, 8100)
     assert counts == {update["message"]["message_id"]: 1 for update in pushed.values()}
