@@ -617,6 +617,12 @@ def _asdict(report: Any) -> Any:
     "count questions lost or duplicated.",
 )
 @click.option(
+    "--import-rows",
+    type=int,
+    metavar="ROWS",
+    help="Time `agribot qa import` of a synthetic ROWS-row file, stage by stage.",
+)
+@click.option(
     "--training",
     is_flag=True,
     help="Time one epoch of fine-tuning the base model with `agribot train`'s defaults.",
@@ -636,6 +642,7 @@ def bench(
     chats: int,
     messages: int,
     soak: float | None,
+    import_rows: int | None,
     training: bool,
     rows: int,
     device: str | None,
@@ -645,7 +652,8 @@ def bench(
 
     With --telegram, messages per second and latency through the real Telegram
     Application; with --soak MINUTES, what a long run with hostile messages and a database
-    outage loses; with --training, the time of one fine-tuning epoch.
+    outage loses; with --import-rows, how long a big import takes; with --training, the
+    time of one fine-tuning epoch.
     """
     if training:
         from bot.training.bench import run_training_bench
@@ -661,6 +669,11 @@ def bench(
         from bot.telegram.soak import run_soak
 
         click.echo(run_soak(settings, encoder, minutes=soak, chats=chats).to_json())
+        return
+    if import_rows is not None:
+        from bot.service.bench import run_import_bench
+
+        click.echo(run_import_bench(settings, encoder, rows=import_rows).to_json())
         return
     if telegram:
         from bot.telegram.bench import run_telegram_bench

@@ -98,3 +98,14 @@ def test_a_bad_setting_is_one_line_and_help_still_works():
     assert failed.exit_code == 1
     assert "AGRIBOT_FLOOD_LIMIT should be a valid integer" in failed.output
     assert "Traceback" not in failed.output and "pydantic" not in failed.output
+
+
+def test_import_bench_times_each_stage(cli_env):
+    result = CliRunner().invoke(cli, ["bench", "--import-rows", "60"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["rows"] == 60
+    stages = ("validate_s", "encode_cached_s", "write_s", "index_s")
+    assert all(report[stage] >= 0 for stage in stages)
+    assert report["total_s"] >= report["write_s"]
+    assert report["encode_estimate_s"] > 0 and report["texts"] >= 120

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,21 +150,31 @@ class BankAdmin:
         farmers' questions keep being logged meanwhile. `max_rows` caps an upload.
         """
         within = on_duplicate if on_duplicate in (OnDuplicate.SKIP, OnDuplicate.MERGE) else None
+        clock = StageClock()
         rows = importer.read_bank_file(path, data, on_duplicate=within or OnDuplicate.FAIL)
         if max_rows is not None and len(rows) > max_rows:
             raise ImportTooLarge(len(rows), max_rows)
+        clock.lap("validate")
         self._encode_ahead(rows, show_progress=show_progress)
+        clock.lap("encode")
         with self.session_factory() as session:
-            report = importer.import_rows(session, rows, on_duplicate=on_duplicate, created_by=by)
-            touched = [bank.get_pair(session, pair_id) for pair_id in report.pair_ids]
+            writing = tqdm(rows, desc="writing the pairs", unit="pair", disable=not show_progress)
+            report = importer.import_rows(
+                session, writing, on_duplicate=on_duplicate, created_by=by
+            )
+            touched = bank.get_pairs(session, report.pair_ids)
+            clock.lap("write")
             self.answerer.refresh_pairs(session, touched, show_progress=show_progress)
             session.commit()
+            clock.lap("index")
+        report.timings = clock.laps
         logger.info(
-            "imported %s: %d added, %d updated, %d duplicate(s)",
+            "imported %s: %d added, %d updated, %d duplicate(s) (%s)",
             path.name,
             report.added,
             report.updated,
             len(report.duplicates),
+            clock,
         )
         self._note_changes(report.added + report.updated + report.merged)
         return report
@@ -207,6 +218,22 @@ class BankAdmin:
     def export_csv_bytes(self) -> bytes:
         with self.session_factory() as session:
             return importer.bank_csv_bytes(bank.list_pairs(session))
+
+
+class StageClock:
+    """Seconds spent in each named stage of a long job, for its log line and benchmark."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = now - self._since
+        self._since = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in self.laps.items())
 
 
 def unique_normalized(texts: Iterable[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
@@ -26,6 +27,16 @@ def get_pair(session: Session, pair_id: int) -> QAPair:
     if pair is None or not pair.active:
         raise PairNotFound(f"no QA pair with id {pair_id}")
     return pair
+
+
+def get_pairs(session: Session, pair_ids: Sequence[int], chunk: int = 500) -> list[QAPair]:
+    """The active pairs with these ids, in that order, loaded a chunk of ids per query."""
+    found: dict[int, QAPair] = {}
+    for start in range(0, len(pair_ids), chunk):
+        ids = pair_ids[start : start + chunk]
+        query = select(QAPair).where(QAPair.id.in_(ids), QAPair.active.is_(True)).options(*_LOAD)
+        found.update((pair.id, pair) for pair in session.scalars(query))
+    return [found[pair_id] for pair_id in dict.fromkeys(pair_ids) if pair_id in found]
 
 
 def find_pair_by_question(session: Session, question: str) -> QAPair | None:
@@ -59,12 +70,41 @@ def add_pair(
     Example:
         >>> pair = add_pair(session, "වී වගාවට පොහොර දාන්නේ කවදාද?", "...", ["පොහොර කවදද?"])
     """
-    question, answer = question.strip(), answer.strip()
-    if not question or not answer:
-        raise InvalidPair("question and answer must not be empty")
     existing = find_pair_by_question(session, question)
     if existing is not None:
         raise DuplicateQuestion(question, existing.id)
+    pair = new_pair(
+        question,
+        answer,
+        alternates,
+        topic=topic,
+        source=source,
+        created_by=created_by,
+        origin=origin,
+        review_by=review_by,
+        variants=variants,
+    )
+    session.add(pair)
+    session.flush()
+    return pair
+
+
+def new_pair(
+    question: str,
+    answer: str,
+    alternates: Sequence[str] = (),
+    *,
+    topic: str | None = None,
+    source: str | None = None,
+    created_by: str | None = None,
+    origin: str = "bank",
+    review_by: date | None = None,
+    variants: Sequence[VariantRow] = (),
+) -> QAPair:
+    """A pair object, not yet added to a session nor checked against the bank."""
+    question, answer = question.strip(), answer.strip()
+    if not question or not answer:
+        raise InvalidPair("question and answer must not be empty")
     pair = QAPair(
         question=question,
         question_key=text_key(question),
@@ -77,9 +117,24 @@ def add_pair(
     )
     pair.phrasings = [_phrasing(text, origin) for text in _distinct(question, alternates)]
     pair.variants = [_variant(row) for row in variants]
-    session.add(pair)
-    session.flush()
     return pair
+
+
+def question_keys(session: Session) -> dict[str, int]:
+    """Every active pair's question and phrasing keys, each with its pair's id (the lowest
+    id where keys repeat, as `find_pair_by_question` picks)."""
+    active = select(QAPair.id).where(QAPair.active.is_(True))
+    rows = session.execute(
+        select(QAPair.question_key, QAPair.id)
+        .where(QAPair.active.is_(True))
+        .union_all(
+            select(Phrasing.text_key, Phrasing.pair_id).where(Phrasing.pair_id.in_(active))
+        )
+    )
+    keys: dict[str, int] = {}
+    for key, pair_id in rows:
+        keys[key] = min(pair_id, keys.get(key, pair_id))
+    return keys
 
 
 def update_pair(
@@ -201,6 +256,8 @@ def _distinct(question: str, texts: Sequence[str], existing: Sequence[str] = ())
     return kept
 
 
+@functools.lru_cache(maxsize=4096)
 def text_key(text: str) -> str:
-    """The stored de-duplication key of a question or phrasing."""
+    """The stored de-duplication key of a question or phrasing (cached: an import asks
+    for each text's key several times)."""
     return normalize_key(text)[:KEY_CHARS]

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from bot.errors import ImportRejected
 from bot.storage import bank, importer
@@ -194,3 +195,54 @@ def test_a_json_nesting_bomb_is_a_bad_line_not_a_crash(tmp_path):
     with pytest.raises(ImportRejected) as caught:
         importer.read_bank_file(write(tmp_path, "bomb.jsonl", content))
     assert caught.value.errors[0].line == 1
+
+
+def test_rows_asking_an_earlier_rows_alternate_are_duplicates_of_that_pair(session):
+    """The file reader refuses such rows; rows built in code meet the same rule here."""
+    rows = [
+        importer.PairRow(2, "බීජ පොඟවන්නේ කොහොමද?", "පැය 24 ක් පොඟවන්න.", ["වී පොඟවන හැටි"]),
+        importer.PairRow(3, "වී පොඟවන හැටි", "වෙනත් පිළිතුරක්"),
+    ]
+    report = importer.import_rows(session, rows)
+    session.commit()
+    [pair] = bank.list_pairs(session)
+    assert report.added == 1
+    assert report.duplicates == [(3, pair.id)]
+
+
+def test_an_update_frees_the_alternates_it_drops_for_later_rows(session, tmp_path):
+    importer.import_rows(session, importer.read_bank_file(write(tmp_path, "a.csv", GOOD_CSV)))
+    session.commit()
+    content = (
+        "question,answer,alternates\n"
+        "බීජ පොඟවන්නේ කොහොමද?,පැය 24 ක් පොඟවන්න.,බිත්තර වී පොඟවන්නේ\n"  # drops one
+        "වී පොඟවන හැටි,අලුත් පිළිතුර,\n"  # the dropped alternate, now a pair of its own
+    )
+    rows = importer.read_bank_file(write(tmp_path, "b.csv", content))
+    report = importer.import_rows(session, rows, on_duplicate=OnDuplicate.UPDATE)
+    session.commit()
+    assert (report.updated, report.added) == (1, 1)
+    assert bank.find_pair_by_question(session, "වී පොඟවන හැටි").answer == "අලුත් පිළිතුර"
+
+
+def test_a_large_import_reads_the_bank_once_not_per_row(session, engine, tmp_path):
+    """Two look-ups and a flush per row made a 100,000-row import take most of an hour.
+
+    (SQLite still inserts row by row: it cannot tie batched RETURNING ids to their rows.)
+    """
+    lines = ["question,answer,alternates"] + [
+        f"ප්‍රශ්නය {n},පිළිතුර {n},වෙනත් විදිහ {n} | තවත් විදිහ {n}" for n in range(1500)
+    ]
+    rows = importer.read_bank_file(write(tmp_path, "big.csv", "\n".join(lines) + "\n"))
+    statements: list[str] = []
+    sqlalchemy.event.listen(
+        engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+    report = importer.import_rows(session, rows)
+    session.commit()
+    assert report.added == 1500 and len(report.pair_ids) == len(set(report.pair_ids)) == 1500
+    assert bank.count_pairs(session) == 1500
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) <= 2, f"{len(reads)} SELECTs for 1,500 rows"
+    if engine.dialect.name == "postgresql":
+        assert len(statements) < 20, f"{len(statements)} statements for 1,500 rows"
