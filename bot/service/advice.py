@@ -80,6 +80,11 @@ class Advisor:
         with self._lock:
             self._zones.pop(chat_id, None)
 
+    def forget_all(self) -> None:
+        """Drop every cached zone (after a purge deleted profiles); each is read again."""
+        with self._lock:
+            self._zones.clear()
+
     def advice(self, pair_id: int, chat_id: int | None) -> Advice:
         """The pair's answer for this chat's zone; raises PairNotFound if it is gone."""
         summary = self.answerer.state.pairs.get(pair_id)

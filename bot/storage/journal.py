@@ -100,6 +100,46 @@ class QuestionJournal:
             logger.info("replayed %d journaled question(s)", written)
         return written
 
+    def drop_chat(self, chat_id: int, user_id: int | None) -> int:
+        """Remove this chat's or user's records from the journal and the dead letters
+        (a farmer's /forget); returns how many were removed.
+
+        Safe against `replay`: both hold the lock, so a record is either written before
+        (and then deleted from the database by the caller, who calls this first) or never.
+        An unreadable line is kept as it is: it names nobody that can be read back.
+        """
+        removed = 0
+        with self._lock:
+            for path in (self.path, self.dead_letters):
+                if not path.exists():
+                    continue
+                lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+                kept = [line for line in lines if not _names(line, chat_id, user_id)]
+                if len(kept) == len(lines):
+                    continue
+                removed += len(lines) - len(kept)
+                tmp = path.with_suffix(".tmp")
+                with tmp.open("w", encoding="utf-8") as handle:
+                    handle.write("".join(kept))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+        if removed:
+            logger.info("dropped %d journaled question(s) of chat %s", removed, chat_id)
+        return removed
+
+
+def _names(line: str, chat_id: int, user_id: int | None) -> bool:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    if not isinstance(record, dict):
+        return False
+    return record.get("chat_id") == chat_id or (
+        user_id is not None and record.get("user_id") == user_id
+    )
+
 
 def is_transient(error: BaseException) -> bool:
     """Whether a failed write may succeed later: the database was unreachable or busy

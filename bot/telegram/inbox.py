@@ -92,20 +92,26 @@ class UpdateInbox:
     def unfinished(self) -> list[dict[str, Any]]:
         """Updates recorded but never marked done, oldest first."""
         with self._lock:
-            arrived: dict[int, dict[str, Any]] = {}
-            for entry in self._entries():
-                if "update" in entry:
-                    arrived[int(entry["update"]["update_id"])] = entry["update"]
-                elif "done" in entry:
-                    arrived.pop(int(entry["done"]), None)
-            return [arrived[key] for key in sorted(arrived)]
+            return self._unfinished()
+
+    def _unfinished(self) -> list[dict[str, Any]]:
+        arrived: dict[int, dict[str, Any]] = {}
+        for entry in self._entries():
+            if "update" in entry:
+                arrived[int(entry["update"]["update_id"])] = entry["update"]
+            elif "done" in entry:
+                arrived.pop(int(entry["done"]), None)
+        return [arrived[key] for key in sorted(arrived)]
 
     def compact(self) -> None:
-        """Rewrite the file with only what is unfinished (and the highest id seen)."""
-        pending = self.unfinished()
+        """Rewrite the file with only what is unfinished (and the highest id seen).
+
+        Read and rewrite under one lock, so an update recorded meanwhile is not lost.
+        """
         with self._lock:
             if not self.path.exists():
                 return
+            pending = self._unfinished()
             tmp = self.path.with_suffix(".tmp")
             with tmp.open("w", encoding="utf-8") as handle:
                 handle.write(json.dumps({"highest": self.highest}) + "\n")

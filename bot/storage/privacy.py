@@ -1,0 +1,100 @@
+"""What the bot keeps about farmers, deleted on request (/forget) or when it grows old.
+
+Four tables name a farmer: the question log, feedback, the unanswered queue and farmer
+profiles (`chat_id` / `user_id` columns). Officers' tables name officers, not farmers.
+Both functions delete with plain DELETE statements (no rows loaded) and leave the commit
+to the caller, so a dry run is the same statements rolled back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy.orm import Session
+
+from bot.storage.models import (
+    FarmerProfile,
+    Feedback,
+    QuestionLog,
+    QueueStatus,
+    UnansweredQuestion,
+)
+
+
+def forget_user(session: Session, chat_id: int, user_id: int | None) -> dict[str, int]:
+    """Delete every row of this chat or user in every farmer table; the caller commits.
+
+    Rows that point at one of their questions go too, whoever's ids they carry. Forgetting
+    someone already forgotten deletes nothing and returns zeros.
+
+    Example:
+        >>> forget_user(session, chat_id=42, user_id=42)
+        {'feedback': 2, 'unanswered': 1, 'questions': 3, 'farmer_profiles': 1}
+    """
+    theirs = select(QuestionLog.id).where(_owned(QuestionLog, chat_id, user_id))
+
+    def of_theirs(model: Any) -> ColumnElement[bool]:
+        return or_(_owned(model, chat_id, user_id), model.question_id.in_(theirs))
+
+    return {
+        "feedback": _delete(session, Feedback, of_theirs(Feedback)),
+        "unanswered": _delete(session, UnansweredQuestion, of_theirs(UnansweredQuestion)),
+        "questions": _delete(session, QuestionLog, _owned(QuestionLog, chat_id, user_id)),
+        "farmer_profiles": _delete(session, FarmerProfile, _owned(FarmerProfile, chat_id, user_id)),
+    }
+
+
+def purge_older_than(session: Session, cutoff: datetime) -> dict[str, int]:
+    """Delete what was collected before `cutoff`; the caller commits.
+
+    - questions asked before the cutoff, and the feedback and closed queue items that
+      point at them;
+    - feedback given before the cutoff, and queue items answered, linked or dismissed
+      that were queued before it;
+    - the district of a farmer who has neither set it nor asked anything since.
+
+    Open queue items are kept, however old, with their question and its feedback: an
+    officer may still answer, and the answer can only reach the farmer (quoting their
+    message) while the item and its question exist. Purging them would drop a question
+    nobody has answered without telling anyone; the officer's answer or dismissal closes
+    the item, and the next purge after that removes it.
+    """
+    cutoff = cutoff.astimezone(UTC) if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+    waiting = select(UnansweredQuestion.question_id).where(
+        UnansweredQuestion.status == QueueStatus.OPEN, UnansweredQuestion.question_id.is_not(None)
+    )
+    old = select(QuestionLog.id).where(
+        QuestionLog.asked_at < cutoff, QuestionLog.id.not_in(waiting)
+    )
+    active = select(QuestionLog.chat_id).where(
+        QuestionLog.asked_at >= cutoff, QuestionLog.chat_id.is_not(None)
+    )
+    old_feedback = (Feedback.created_at < cutoff) & (
+        Feedback.question_id.is_(None) | Feedback.question_id.not_in(waiting)
+    )
+    closed = (UnansweredQuestion.status != QueueStatus.OPEN) & (
+        (UnansweredQuestion.created_at < cutoff) | UnansweredQuestion.question_id.in_(old)
+    )
+    return {
+        "feedback": _delete(session, Feedback, old_feedback | Feedback.question_id.in_(old)),
+        "unanswered": _delete(session, UnansweredQuestion, closed),
+        "questions": _delete(session, QuestionLog, QuestionLog.id.in_(old)),
+        "farmer_profiles": _delete(
+            session,
+            FarmerProfile,
+            (FarmerProfile.updated_at < cutoff) & FarmerProfile.chat_id.not_in(active),
+        ),
+    }
+
+
+def _owned(model: Any, chat_id: int, user_id: int | None) -> ColumnElement[bool]:
+    if user_id is None:
+        return model.chat_id == chat_id
+    return or_(model.chat_id == chat_id, model.user_id == user_id)
+
+
+def _delete(session: Session, model: Any, where: ColumnElement[bool]) -> int:
+    statement = delete(model).where(where).execution_options(synchronize_session=False)
+    return session.execute(statement).rowcount or 0
