@@ -98,7 +98,7 @@ def _services(settings: Settings, **kwargs: Any):  # type: ignore[no-untyped-def
 
 @cli.group()
 def db() -> None:
-    """Manage the database schema."""
+    """Manage the database: its schema, and purging old farmers' data."""
 
 
 @db.command("upgrade")
@@ -113,6 +113,33 @@ def db_upgrade(settings: Settings, revision: str) -> None:
     engine = make_engine(settings.database_url)
     upgrade(engine, revision)
     click.echo(f"database at revision {current_revision(engine)}")
+
+
+@db.command("purge")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    help="Delete what is older than this many days (default: AGRIBOT_RETENTION_DAYS).",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@pass_settings
+@translate_errors
+def db_purge(settings: Settings, days: int | None, dry_run: bool) -> None:
+    """Delete farmers' questions, feedback, closed queue items and districts older than the
+    retention period, as the bot does daily. Open queue items are kept."""
+    from bot.service.privacy import purge_expired
+    from bot.service.runtime import open_database
+
+    days = days or settings.retention_days
+    engine, session_factory = open_database(settings)
+    try:
+        counts = purge_expired(session_factory, days, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"older than {days} days, {verb}:")
+    for table, count in counts.items():
+        click.echo(f"  {table}: {count}")
 
 
 # --- asking --------------------------------------------------------------------------

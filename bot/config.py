@@ -57,7 +57,14 @@ class Settings(BaseSettings):
     repeat_window_s: float = 30.0
     flood_limit: int = 20
     flood_window_s: float = 60.0
+    alert_every_s: float = 300.0  # officers hear of new questions at most this often
     max_upload_rows: int = 5000  # pairs one Telegram upload may bring; the CLI has no cap
+    retention_days: int = Field(
+        365,
+        ge=1,
+        description="Days farmers' questions, feedback, closed queue items and districts are "
+        "kept; a daily job and `agribot db purge` delete what is older.",
+    )
 
     log_level: str = "INFO"
 

@@ -6,6 +6,7 @@ AgribotError
 ├── PressRefused
 ├── QueueItemNotFound
 ├── DuplicateQuestion
+├── AnswerWouldReplace      (an officer's answer would overwrite a curated one)
 ├── InvalidPair
 ├── ImportRejected          (carries every bad row with its line number)
 ├── ImportTooLarge
@@ -46,6 +47,16 @@ class DuplicateQuestion(AgribotError):
     def __init__(self, question: str, existing_id: int) -> None:
         super().__init__(f"the bank already has this question as pair {existing_id}: {question}")
         self.existing_id = existing_id
+
+
+class AnswerWouldReplace(AgribotError):
+    """The bank already asks the queued question; replacing its answer needs a choice."""
+
+    def __init__(self, pair_id: int, question: str, answer: str) -> None:
+        super().__init__(f"the bank already answers this question as pair {pair_id}")
+        self.pair_id = pair_id
+        self.question = question
+        self.answer = answer
 
 
 class InvalidPair(AgribotError):

@@ -109,3 +109,37 @@ def test_import_bench_times_each_stage(cli_env):
     assert all(report[stage] >= 0 for stage in stages)
     assert report["total_s"] >= report["write_s"]
     assert report["encode_estimate_s"] > 0 and report["texts"] >= 120
+
+
+def test_db_purge_dry_run_counts_and_keeps_then_purge_deletes(cli_env, database_url):
+    from datetime import timedelta
+
+    from sqlalchemy import func, insert, select
+
+    from bot.storage.db import make_engine
+    from bot.storage.models import QuestionLog, utcnow
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    engine = make_engine(database_url)
+    asked = [utcnow() - timedelta(days=400), utcnow() - timedelta(days=10)]
+    row = {"chat_id": 1, "raw_text": "q", "normalized_text": "q", "decision": "answer"}
+    with engine.begin() as connection:
+        connection.execute(
+            insert(QuestionLog), [{**row, "candidates": [], "asked_at": at} for at in asked]
+        )
+
+    def questions() -> int:
+        with engine.connect() as connection:
+            return connection.scalar(select(func.count()).select_from(QuestionLog))
+
+    dry = runner.invoke(cli, ["db", "purge", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "older than 365 days, would delete:" in dry.output and "questions: 1" in dry.output
+    assert questions() == 2
+    done = runner.invoke(cli, ["db", "purge"])
+    assert done.exit_code == 0 and "deleted:" in done.output and "questions: 1" in done.output
+    assert questions() == 1
+    refused = runner.invoke(cli, ["db", "purge"], env={"AGRIBOT_RETENTION_DAYS": "0"})
+    assert refused.exit_code == 1 and "AGRIBOT_RETENTION_DAYS" in refused.output
+    engine.dispose()

@@ -22,8 +22,8 @@ from bot.retrieval.decision import SUGGESTION_COUNT
 from bot.service.answering import Reply
 from bot.service.bank_admin import PairView
 from bot.service.runtime import Services
-from bot.storage import bank
-from bot.storage.models import Decision, Feedback, FeedbackKind, QuestionLog
+from bot.storage import bank, queue
+from bot.storage.models import Decision, Feedback, FeedbackKind, QuestionLog, QueueKind
 from bot.storage.questions import enqueue, get_question, record_feedback
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,8 @@ def record_answer_feedback(
     chat_id: int,
     user_id: int | None,
 ) -> None:
-    """Store a 👍 or 👎 on the answer the question got; a second press replaces the first."""
+    """Store a 👍 or 👎 on the answer the question got; a second press replaces the first.
+    A 👎 puts the question in the officers' queue; a 👍 after it takes it out again."""
     log = find_question(services, ref, chat_id)
     kind = FeedbackKind.HELPFUL if helpful else FeedbackKind.NOT_HELPFUL
     with services.session_factory() as session:
@@ -103,6 +104,13 @@ def record_answer_feedback(
         record_feedback(
             session, kind, question_id=log.id, pair_id=pair_id, chat_id=chat_id, user_id=user_id
         )
+        if helpful:
+            queue.withdraw_feedback(session, log.id)
+        else:  # officers see the answer that did not help, to fix the pair or link elsewhere
+            item = enqueue(
+                session, session.merge(log), kind=QueueKind.FEEDBACK, given_pair_id=pair_id
+            )
+            queue.reopen_withdrawn(session, item)
         session.commit()
     logger.info("feedback %s on question %d, pair %d", kind, log.id, pair_id)
 

@@ -57,6 +57,19 @@ class QueueStatus(enum.StrEnum):
     DISMISSED = "dismissed"
 
 
+class QueueKind(enum.StrEnum):
+    QUESTION = "question"  # the bot had no answer
+    FEEDBACK = "feedback"  # a 👎 on an answer the bot gave
+
+
+class DismissReason(enum.StrEnum):
+    OFF_TOPIC = "off_topic"  # the farmer is told kindly
+    NOT_PADDY = "not_paddy"  # the farmer is told kindly
+    DUPLICATE = "duplicate"
+    SPAM = "spam"
+    WITHDRAWN = "withdrawn"  # a 👎 the farmer turned into a 👍
+
+
 class FeedbackKind(enum.StrEnum):
     HELPFUL = "helpful"
     NOT_HELPFUL = "not_helpful"
@@ -194,6 +207,13 @@ class UnansweredQuestion(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[int | None] = mapped_column(BigInteger)
     pair_id: Mapped[int | None] = mapped_column(ForeignKey("qa_pairs.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(20), default=QueueKind.QUESTION)
+    reason: Mapped[str | None] = mapped_column(String(20))  # why it was dismissed
+    alerted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # for 👎 feedback: the pair whose answer the farmer found unhelpful
+    given_pair_id: Mapped[int | None] = mapped_column(
+        ForeignKey("qa_pairs.id", ondelete="SET NULL")
+    )
 
 
 class Feedback(Base):
@@ -241,6 +261,18 @@ class FarmerProfile(Base):
     user_id: Mapped[int | None] = mapped_column(BigInteger)
     district: Mapped[str] = mapped_column(String(40))
     zone: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Officer(Base):
+    """An admin's preferences: whether new questions in the queue are announced to them."""
+
+    __tablename__ = "officers"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    alerts_muted: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )

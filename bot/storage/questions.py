@@ -15,6 +15,7 @@ from bot.storage.models import (
     Feedback,
     FeedbackKind,
     QuestionLog,
+    QueueKind,
     UnansweredQuestion,
     utcnow,
 )
@@ -90,8 +91,15 @@ def record_question(session: Session, record: QuestionRecord) -> RecordedQuestio
     return RecordedQuestion(log.id, queue_id)
 
 
-def enqueue(session: Session, log: QuestionLog) -> UnansweredQuestion:
-    """Put a logged question in the unanswered queue (once)."""
+def enqueue(
+    session: Session,
+    log: QuestionLog,
+    *,
+    kind: QueueKind = QueueKind.QUESTION,
+    given_pair_id: int | None = None,
+) -> UnansweredQuestion:
+    """Put a logged question in the unanswered queue (once); `kind` FEEDBACK with the pair
+    whose answer the farmer gave a 👎."""
     existing = session.scalar(
         select(UnansweredQuestion).where(UnansweredQuestion.question_id == log.id)
     )
@@ -103,6 +111,8 @@ def enqueue(session: Session, log: QuestionLog) -> UnansweredQuestion:
         user_id=log.user_id,
         text=log.raw_text,
         normalized_text=log.normalized_text,
+        kind=kind,
+        given_pair_id=given_pair_id,
     )
     session.add(item)
     session.flush()

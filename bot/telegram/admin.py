@@ -12,8 +12,9 @@ from pathlib import Path
 from telegram import Message, Update
 
 from bot.errors import DuplicateQuestion, ImportRejected, ImportTooLarge, PairNotFound
+from bot.service.charts import render_daily_chart
 from bot.storage.stats import Stats, compute_stats
-from bot.telegram import texts
+from bot.telegram import keyboards, texts
 from bot.telegram.context import CustomContext
 
 logger = logging.getLogger(__name__)
@@ -137,12 +138,15 @@ async def delete_pair(update: Update, context: CustomContext) -> None:
     if not body.isdigit():
         await reply(update, texts.USAGE_DELETE)
         return
-    try:
-        await asyncio.to_thread(context.services.bank.delete, int(body))
+    try:  # deleting takes a second tap on the confirmation below
+        view = await asyncio.to_thread(context.services.bank.get, int(body))
     except PairNotFound:
         await reply(update, texts.pair_not_found(body))
         return
-    await reply(update, texts.pair_deleted(int(body)))
+    await update.effective_message.reply_text(  # type: ignore[union-attr]
+        texts.confirm_delete(view.id, view.question),
+        reply_markup=keyboards.confirm_delete_keyboard(view.id),
+    )
 
 
 @admin_only
@@ -214,8 +218,15 @@ def read_stats(context: CustomContext) -> Stats:
 
 @admin_only
 async def show_stats(update: Update, context: CustomContext) -> None:
+    """The report, then a chart of the last 30 days (none while no question was asked)."""
     stats = await asyncio.to_thread(read_stats, context)
     await reply(update, texts.stats_report(stats))
+    if not any(day.questions for day in stats.days):
+        return
+    png = await asyncio.to_thread(render_daily_chart, stats.days)
+    await update.effective_message.reply_photo(  # type: ignore[union-attr]
+        photo=png, filename="agribot-stats.png", caption=texts.STATS_CHART_CAPTION
+    )
 
 
 @admin_only

@@ -27,7 +27,7 @@ from bot.errors import ConfigurationError
 from bot.service.batching import QuestionBatcher
 from bot.service.runtime import Services
 from bot.service.throttle import ChatGuard
-from bot.telegram import admin, farmer, keyboards, review, texts
+from bot.telegram import admin, farmer, keyboards, privacy, review, texts
 from bot.telegram.context import BotData, CustomContext
 from bot.telegram.errors import handle_error
 from bot.telegram.inbox import RecordingBot, UpdateInbox, claim_update, mark_done
@@ -53,6 +53,7 @@ ADMIN_HANDLERS = {
     "answer": review.answer_queued,
     "link": review.link_queued,
     "dismiss": review.dismiss_queued,
+    "alerts": review.set_alerts,
     "stats": admin.show_stats,
     "retrain": admin.retrain,
 }
@@ -129,10 +130,22 @@ def build_application(
             name="replay-journal",
         )
         application.job_queue.run_repeating(
+            review.announce_new_questions,
+            interval=min(review.ALERT_CHECK_S, settings.alert_every_s),
+            first=min(review.ALERT_CHECK_S, settings.alert_every_s),
+            name="announce-new-questions",
+        )
+        application.job_queue.run_repeating(
             follow_model_registry,
             interval=REGISTRY_CHECK_EVERY_S,
             first=REGISTRY_CHECK_EVERY_S,
             name="follow-model-registry",
+        )
+        application.job_queue.run_repeating(
+            privacy.purge_expired_data,
+            interval=privacy.PURGE_EVERY_S,
+            first=privacy.PURGE_FIRST_S,
+            name="purge-expired-data",
         )
     return application
 
@@ -175,18 +188,26 @@ def _register(application: Application, admin_ids: frozenset[int]) -> None:  # t
     application.add_handler(CommandHandler("start", farmer.start, filters=private))
     application.add_handler(CommandHandler("help", farmer.help_command, filters=private))
     application.add_handler(CommandHandler("district", farmer.district_command, filters=private))
+    application.add_handler(CommandHandler("forget", privacy.forget_command, filters=private))
     for command, handler in ADMIN_HANDLERS.items():
         application.add_handler(CommandHandler(command, handler, filters=private))
     if admin_ids:
         from_admin = filters.User(user_id=admin_ids) & filters.Document.ALL & private
         application.add_handler(MessageHandler(from_admin, admin.import_bank))
     text = filters.TEXT & ~filters.COMMAND & private
+    if admin_ids:  # an officer's reply to an alert or a prompt answers that question
+        officer_reply = filters.User(user_id=admin_ids) & filters.REPLY & text
+        application.add_handler(MessageHandler(officer_reply, review.answer_by_reply))
     application.add_handler(MessageHandler(text, farmer.answer_question))
     application.add_handler(MessageHandler(NON_TEXT & private, farmer.unsupported_message))
     application.add_handler(CallbackQueryHandler(farmer.record_feedback, pattern=r"^fb:"))
     application.add_handler(CallbackQueryHandler(farmer.choose_suggestion, pattern=r"^s[gn]:"))
     application.add_handler(CallbackQueryHandler(review.work_queue, pattern=r"^uq:"))
+    application.add_handler(
+        CallbackQueryHandler(review.work_officer_buttons, pattern=keyboards.OFFICER_PATTERN)
+    )
     application.add_handler(CallbackQueryHandler(farmer.choose_district, pattern=r"^dz:"))
+    application.add_handler(CallbackQueryHandler(privacy.confirm_forget, pattern=r"^fg:"))
     application.add_handler(
         CallbackQueryHandler(farmer.acknowledge, pattern=rf"^{keyboards.THANKS}$")
     )

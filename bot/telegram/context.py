@@ -27,6 +27,9 @@ class BotData:
         self.inbox = None
         self.retrain_task: asyncio.Task[None] | None = None
         self.last_alert = float("-inf")
+        self.last_queue_alert = float("-inf")  # when officers last heard of new questions
+        # officers' answers waiting for their choice: replace the bank's answer, or not
+        self.pending_answers: dict[tuple[int, int], tuple[str, int]] = {}
 
 
 class CustomContext(CallbackContext[ExtBot[None], dict, dict, BotData]):

@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 async def start(update: Update, context: CustomContext) -> None:
-    await update.effective_message.reply_text(texts.WELCOME)  # type: ignore[union-attr]
+    welcome = texts.welcome(context.services.settings.retention_days)
+    await update.effective_message.reply_text(welcome)  # type: ignore[union-attr]
 
 
 async def help_command(update: Update, context: CustomContext) -> None:
@@ -57,6 +58,10 @@ async def answer_question(update: Update, context: CustomContext) -> None:
         reply.latency_ms,
         reply.question_id if reply.question_id is not None else reply.client_ref,
     )
+    if reply.failed:
+        context.guard.forget(message.chat_id, message.text)  # asking again may work
+    elif reply.decision is Decision.DECLINE:
+        context.guard.mark_queued(message.chat_id, message.text)
     await send_reply(context, message.chat_id, reply)
 
 
@@ -262,6 +267,8 @@ async def _refuse_press(query: CallbackQuery, refused: PressRefused) -> None:
 async def _refuse(message: Message, verdict: Verdict) -> None:
     if verdict is Verdict.REPEAT:
         await message.reply_text(texts.ALREADY_ASKED)
+    elif verdict is Verdict.REPEAT_QUEUED:
+        await message.reply_text(texts.ALREADY_WITH_OFFICER)
     elif verdict is Verdict.FLOODED:
         logger.warning("chat %s is flooding; pausing replies", message.chat_id)
         await message.reply_text(texts.SLOW_DOWN)

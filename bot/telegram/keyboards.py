@@ -7,6 +7,12 @@ Formats (`REF` is a question log id, or `r` + the journal's 32-hex client_ref):
     uq:d:ID:OFFSET  dismiss a queued question, then show the page at OFFSET
     dz:REF:PAIR:CODE  a district chosen before PAIR's answer (REF and PAIR "-" from /district)
     ok              the thank-you button (does nothing)
+    fg:y:USER       /forget confirmed by USER           fg:n:USER     /forget cancelled
+    al:l:ID:PAIR    link a queued question to the pair closest to it (from an alert)
+    al:a:ID         answer a queued question: a prompt to reply to
+    dq:ID           why dismiss ID? (the reasons)      dm:ID:REASON  dismiss, REASON or x
+    rw:ID:r|l|x     the officer's answer replaces the bank's, or send the bank's, or cancel
+    pd:PAIR:y|x     delete a pair, or not
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ SUGGESTION = re.compile(rf"sg:{_REF}:(?P<pair>{_ID})")
 NONE_OF_THESE = re.compile(rf"sn:{_REF}")
 QUEUE = re.compile(rf"uq:(?P<action>[pfd]):(?P<id>{_ID})(?::(?P<offset>{_ID}))?")
 DISTRICT = re.compile(rf"dz:(?:{_REF}|-):(?P<pair>{_ID}|-):(?P<code>[a-z_]{{1,20}})")
+OFFICER = re.compile(
+    rf"(?P<kind>al:l|al:a|dq|dm|rw|pd):(?P<id>{_ID})(?::(?P<value>{_ID}|[a-z_]{{1,20}}))?"
+)
+OFFICER_PATTERN = r"^(al:[la]|dq|dm|rw|pd):"
 DISTRICT_COLUMNS = 3
 THANKS = "ok"
 
@@ -61,6 +71,13 @@ class QueuePress:
     action: str  # "p" page, "f" find close pairs, "d" dismiss
     value: int  # the offset for "p", the queue item id otherwise
     offset: int = 0
+
+
+@dataclass(frozen=True)
+class OfficerPress:
+    kind: str  # "al:l", "al:a", "dq", "dm", "rw" or "pd"
+    id: int  # the queue item (the pair for "pd")
+    value: str | None = None  # the pair for "al:l", a reason, a choice
 
 
 def _data(text: str) -> str:
@@ -143,6 +160,82 @@ def queue_keyboard(
     return InlineKeyboardMarkup(rows)
 
 
+def alert_keyboard(items: Sequence[tuple[int, int | None]]) -> InlineKeyboardMarkup:
+    """Per queued question: link to its closest pair (if any), answer, dismiss."""
+    rows = []
+    for item_id, closest in items:
+        row = []
+        if closest is not None:
+            label = texts.link_button(item_id, closest)
+            data = _data(f"al:l:{item_id}:{closest}")
+            row.append(InlineKeyboardButton(label, callback_data=data))
+        row += [
+            InlineKeyboardButton(
+                f"{texts.ANSWER_BUTTON} #{item_id}", callback_data=_data(f"al:a:{item_id}")
+            ),
+            InlineKeyboardButton(
+                f"{texts.OFF_TOPIC_BUTTON} #{item_id}", callback_data=_data(f"dq:{item_id}")
+            ),
+        ]
+        rows.append(row)
+    return InlineKeyboardMarkup(rows)
+
+
+def dismiss_reasons_keyboard(item_id: int) -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(label, callback_data=_data(f"dm:{item_id}:{reason}"))
+        for reason, label in texts.DISMISS_REASONS.items()
+    ]
+    cancel = InlineKeyboardButton(texts.CANCEL_BUTTON, callback_data=_data(f"dm:{item_id}:x"))
+    return InlineKeyboardMarkup([buttons[:2], buttons[2:], [cancel]])
+
+
+def replace_keyboard(item_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(texts.REPLACE_BUTTON, callback_data=_data(f"rw:{item_id}:r"))],
+            [
+                InlineKeyboardButton(
+                    texts.SEND_EXISTING_BUTTON, callback_data=_data(f"rw:{item_id}:l")
+                )
+            ],
+            [InlineKeyboardButton(texts.CANCEL_BUTTON, callback_data=_data(f"rw:{item_id}:x"))],
+        ]
+    )
+
+
+def confirm_delete_keyboard(pair_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    texts.CONFIRM_DELETE_BUTTON, callback_data=_data(f"pd:{pair_id}:y")
+                ),
+                InlineKeyboardButton(texts.CANCEL_BUTTON, callback_data=_data(f"pd:{pair_id}:x")),
+            ]
+        ]
+    )
+
+
+def parse_officer(data: str | None) -> OfficerPress | None:
+    match = OFFICER.fullmatch(data or "")
+    if match is None:
+        return None
+    kind, value = match["kind"], match["value"]
+    needs_value = kind in ("al:l", "dm", "rw", "pd")
+    if needs_value != (value is not None):
+        return None
+    if kind == "al:l" and not value.isdigit():  # type: ignore[union-attr]
+        return None
+    if kind == "dm" and value not in (*texts.DISMISS_REASONS, "x"):
+        return None
+    if kind == "rw" and value not in ("r", "l", "x"):
+        return None
+    if kind == "pd" and value not in ("y", "x"):
+        return None
+    return OfficerPress(kind, int(match["id"]), value)
+
+
 def parse_feedback(data: str | None) -> FeedbackPress | None:
     match = FEEDBACK.fullmatch(data or "")
     if match is None:
@@ -187,3 +280,30 @@ def parse_queue(data: str | None) -> QueuePress | None:
     if match is None or (match["action"] == "d") != (match["offset"] is not None):
         return None
     return QueuePress(match["action"], int(match["id"]), int(match["offset"] or 0))
+
+
+FORGET = re.compile(rf"fg:(?P<answer>[yn]):(?P<user>{_ID})")
+
+
+@dataclass(frozen=True)
+class ForgetPress:
+    confirmed: bool
+    user_id: int  # who asked to be forgotten: only they may press
+
+
+def forget_keyboard(user_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(texts.FORGET_YES, callback_data=_data(f"fg:y:{user_id}")),
+                InlineKeyboardButton(texts.FORGET_NO, callback_data=_data(f"fg:n:{user_id}")),
+            ]
+        ]
+    )
+
+
+def parse_forget(data: str | None) -> ForgetPress | None:
+    match = FORGET.fullmatch(data or "")
+    if match is None:
+        return None
+    return ForgetPress(match["answer"] == "y", int(match["user"]))

@@ -1,16 +1,18 @@
-"""Officers' handlers for the unanswered queue: page through it, answer, link, dismiss."""
+"""Officers' handlers for the unanswered queue: alerts, paging, answering (by command or by
+reply), linking and dismissing with a reason."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 
-from telegram import Bot, InlineKeyboardMarkup, ReplyParameters, Update
+from telegram import Bot, ForceReply, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.error import BadRequest, Forbidden
 
-from bot.errors import PairNotFound, QueueItemNotFound
-from bot.service.review import Notification
+from bot.errors import AnswerWouldReplace, PairNotFound, QueueItemNotFound
+from bot.service.review import FARMER_TOLD, Notification, QueueItem
+from bot.storage.models import DismissReason
 from bot.telegram import keyboards, texts
 from bot.telegram.admin import admin_only, command_text, reply, split_id
 from bot.telegram.context import CustomContext
@@ -18,6 +20,8 @@ from bot.telegram.context import CustomContext
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 5
+ALERT_NEWEST = 3  # questions shown, each with its buttons, in one alert
+ALERT_CHECK_S = 15.0  # how often the queue is looked at for news
 
 
 @admin_only
@@ -41,7 +45,7 @@ async def _queue_page(
         )
     if not items:
         return texts.QUEUE_EMPTY, None
-    rows = [(item.id, item.asked_at, item.text) for item in items]
+    rows = [(item.id, item.asked_at, _shown(item)) for item in items]
     markup = keyboards.queue_keyboard(items, offset, total, PAGE_SIZE)
     return texts.queue_page(rows, offset, total), markup
 
@@ -67,14 +71,12 @@ async def work_queue(update: Update, context: CustomContext) -> None:
         for part in texts.split_message(texts.queue_candidates(item.id, item.text, rows)):
             await context.bot.send_message(query.message.chat.id, part)  # type: ignore[union-attr]
         return
-    offset = press.value if press.action == "p" else press.offset
-    if press.action == "d":
-        with contextlib.suppress(QueueItemNotFound):  # already worked: just refresh the page
-            await asyncio.to_thread(
-                context.services.reviewer.dismiss, press.value, admin_id=query.from_user.id
-            )
-    await query.answer(texts.dismissed(press.value) if press.action == "d" else None)
-    text, markup = await _queue_page(context, offset)
+    if press.action == "d":  # the reasons are the confirmation step
+        await query.answer()
+        await _ask_dismiss_reason(context, query.message.chat.id, press.value)  # type: ignore[union-attr]
+        return
+    await query.answer()
+    text, markup = await _queue_page(context, press.value)
     await query.edit_message_text(text, reply_markup=markup)
 
 
@@ -84,18 +86,63 @@ async def answer_queued(update: Update, context: CustomContext) -> None:
     if not head.isdigit() or not answer.strip():
         await reply(update, texts.USAGE_ANSWER)
         return
+    await _answer_item(update, context, int(head), answer.strip())
+
+
+@admin_only
+async def answer_by_reply(update: Update, context: CustomContext) -> None:
+    """An officer's reply to an alert, an answer prompt or a queue item answers it; any
+    other message from an officer is a question like a farmer's."""
+    message = update.effective_message
+    assert message is not None
+    item_id = replied_item(message, context.bot.id)
+    if item_id is None or not (message.text or "").strip():
+        from bot.telegram.farmer import answer_question
+
+        await answer_question(update, context)
+        return
+    await _answer_item(update, context, item_id, message.text.strip())  # type: ignore[union-attr]
+
+
+def replied_item(message: Message, bot_id: int) -> int | None:
+    """The queue item a message replies to: the one item named in a message of the bot's."""
+    replied = message.reply_to_message
+    if replied is None or replied.from_user is None or replied.from_user.id != bot_id:
+        return None
+    found = set(texts.ITEM_MARKER.findall(replied.text or ""))
+    return int(found.pop()) if len(found) == 1 else None
+
+
+async def _answer_item(update: Update, context: CustomContext, item_id: int, answer: str) -> None:
     admin_id = update.effective_user.id  # type: ignore[union-attr]
     try:
         note = await asyncio.to_thread(
-            context.services.reviewer.answer, int(head), answer.strip(), admin_id=admin_id
+            context.services.reviewer.answer, item_id, answer, admin_id=admin_id
         )
     except QueueItemNotFound:
-        await reply(update, texts.queue_item_not_found(head))
+        await reply(update, texts.queue_item_not_found(item_id))
         return
+    except AnswerWouldReplace as existing:
+        context.bot_data.pending_answers[(admin_id, item_id)] = (answer, existing.pair_id)
+        await update.effective_message.reply_text(  # type: ignore[union-attr]
+            texts.answer_would_replace(
+                item_id, existing.pair_id, existing.question, existing.answer
+            ),
+            reply_markup=keyboards.replace_keyboard(item_id),
+        )
+        return
+    message = update.effective_message
+    assert message is not None
+    await _tell_farmer(message, context, note, texts.answered(item_id, note.pair_id))
+
+
+async def _tell_farmer(
+    message: Message, context: CustomContext, note: Notification, done: str
+) -> None:
     reached = await notify_farmer(context.bot, note)
-    await reply(update, texts.answered(int(head), note.pair_id))
+    await message.reply_text(done)
     if not reached:
-        await reply(update, texts.FARMER_UNREACHABLE)
+        await message.reply_text(texts.FARMER_UNREACHABLE)
 
 
 @admin_only
@@ -124,17 +171,220 @@ async def link_queued(update: Update, context: CustomContext) -> None:
 
 @admin_only
 async def dismiss_queued(update: Update, context: CustomContext) -> None:
-    body = command_text(update.effective_message)  # type: ignore[arg-type]
-    if not body.isdigit():
+    """/dismiss ID REASON dismisses; /dismiss ID asks for the reason first."""
+    args = command_text(update.effective_message).split()  # type: ignore[arg-type]
+    if not args or not args[0].isdigit() or len(args) > 2:
         await reply(update, texts.USAGE_DISMISS)
         return
-    admin_id = update.effective_user.id  # type: ignore[union-attr]
-    try:
-        await asyncio.to_thread(context.services.reviewer.dismiss, int(body), admin_id=admin_id)
-    except QueueItemNotFound:
-        await reply(update, texts.queue_item_not_found(body))
+    item_id = int(args[0])
+    reason = _reason(args[1]) if len(args) == 2 else None
+    if reason is None:
+        await _ask_dismiss_reason(context, update.effective_chat.id, item_id)  # type: ignore[union-attr]
         return
-    await reply(update, texts.dismissed(int(body)))
+    text = await _dismiss(context, item_id, reason, update.effective_user.id)  # type: ignore[union-attr]
+    await reply(update, text)
+
+
+def _reason(text: str) -> DismissReason | None:
+    wanted = text.strip().lower().replace("-", "_")
+    for reason in DismissReason:
+        if reason is not DismissReason.WITHDRAWN and wanted in (reason.value, reason.value[:3]):
+            return reason
+    return None
+
+
+async def _ask_dismiss_reason(context: CustomContext, chat_id: int, item_id: int) -> None:
+    try:
+        item = await asyncio.to_thread(context.services.reviewer.get, item_id)
+    except QueueItemNotFound:
+        await context.bot.send_message(chat_id, texts.queue_item_not_found(item_id))
+        return
+    text = f"{texts.item_marker(item.id)} {texts.preview(_shown(item), 500)}\n\n"
+    await context.bot.send_message(
+        chat_id,
+        text + texts.CHOOSE_DISMISS_REASON,
+        reply_markup=keyboards.dismiss_reasons_keyboard(item_id),
+    )
+
+
+async def _dismiss(
+    context: CustomContext, item_id: int, reason: DismissReason, admin_id: int
+) -> str:
+    """Dismiss and, for off-topic and not-paddy questions, tell the farmer kindly."""
+    try:
+        item = await asyncio.to_thread(
+            context.services.reviewer.dismiss, item_id, admin_id=admin_id, reason=reason
+        )
+    except QueueItemNotFound:
+        return texts.queue_item_not_found(item_id)
+    if reason in FARMER_TOLD and item.chat_id is not None:
+        off_topic = reason is DismissReason.OFF_TOPIC
+        note = texts.FARMER_OFF_TOPIC if off_topic else texts.FARMER_NOT_PADDY
+        reply_to = (
+            ReplyParameters(item.reply_to_message_id, allow_sending_without_reply=True)
+            if item.reply_to_message_id
+            else None
+        )
+        try:
+            await context.bot.send_message(item.chat_id, note, reply_parameters=reply_to)
+        except (Forbidden, BadRequest) as error:
+            logger.warning("could not tell chat %s about dismissal: %s", item.chat_id, error)
+    return texts.dismissed_because(item_id, reason)
+
+
+@admin_only
+async def work_officer_buttons(update: Update, context: CustomContext) -> None:
+    """Alert buttons, dismiss reasons, the replace-or-not choice and delete confirmations."""
+    query = update.callback_query
+    assert query is not None and query.message is not None
+    press = keyboards.parse_officer(query.data)
+    if press is None:
+        await query.answer()
+        return
+    admin_id, chat_id = query.from_user.id, query.message.chat.id
+    reviewer = context.services.reviewer
+    if press.kind == "al:a":
+        try:
+            item = await asyncio.to_thread(reviewer.get, press.id)
+        except QueueItemNotFound:
+            await query.answer(texts.queue_item_not_found(press.id), show_alert=True)
+            return
+        await query.answer()
+        await context.bot.send_message(
+            chat_id,
+            texts.answer_prompt(item.id, _shown(item)),
+            reply_markup=ForceReply(input_field_placeholder="උත්තරය"),
+        )
+    elif press.kind == "dq":
+        await query.answer()
+        await _ask_dismiss_reason(context, chat_id, press.id)
+    elif press.kind == "dm":
+        await query.answer()
+        if press.value == "x":
+            await query.edit_message_text(texts.CANCELLED)
+            return
+        text = await _dismiss(context, press.id, DismissReason(press.value), admin_id)
+        await query.edit_message_text(text)
+    elif press.kind == "al:l":
+        await query.answer()
+        await _link(query.message, context, press.id, int(press.value or 0), admin_id)  # type: ignore[arg-type]
+    elif press.kind == "rw":
+        await _choose_replace(query.message, context, press.id, press.value or "x", admin_id)  # type: ignore[arg-type]
+        await query.answer()
+    elif press.kind == "pd":
+        await query.answer()
+        await _confirm_delete(query.message, context, press.id, press.value == "y")  # type: ignore[arg-type]
+
+
+async def _choose_replace(
+    message: Message, context: CustomContext, item_id: int, choice: str, admin_id: int
+) -> None:
+    pending = context.bot_data.pending_answers.pop((admin_id, item_id), None)
+    await message.edit_reply_markup(None)
+    if choice == "x":
+        await message.reply_text(texts.CANCELLED)
+        return
+    if pending is None:
+        await message.reply_text(texts.ANSWER_EXPIRED)
+        return
+    answer, pair_id = pending
+    if choice == "l":
+        await _link(message, context, item_id, pair_id, admin_id)
+        return
+    try:
+        note = await asyncio.to_thread(
+            context.services.reviewer.answer, item_id, answer, admin_id=admin_id, replace=True
+        )
+    except QueueItemNotFound:
+        await message.reply_text(texts.queue_item_not_found(item_id))
+        return
+    await _tell_farmer(message, context, note, texts.answered(item_id, note.pair_id))
+
+
+async def _link(
+    message: Message, context: CustomContext, item_id: int, pair_id: int, admin_id: int
+) -> None:
+    try:
+        note = await asyncio.to_thread(
+            context.services.reviewer.link, item_id, pair_id, admin_id=admin_id
+        )
+    except QueueItemNotFound:
+        await message.reply_text(texts.queue_item_not_found(item_id))
+        return
+    except PairNotFound:
+        await message.reply_text(texts.pair_not_found(pair_id))
+        return
+    await _tell_farmer(message, context, note, texts.linked(item_id, pair_id))
+
+
+async def _confirm_delete(
+    message: Message, context: CustomContext, pair_id: int, confirmed: bool
+) -> None:
+    if not confirmed:
+        await message.edit_text(texts.CANCELLED)
+        return
+    try:
+        await asyncio.to_thread(context.services.bank.delete, pair_id)
+    except PairNotFound:
+        await message.edit_text(texts.pair_not_found(pair_id))
+        return
+    await message.edit_text(texts.pair_deleted(pair_id))
+
+
+@admin_only
+async def set_alerts(update: Update, context: CustomContext) -> None:
+    """/alerts off mutes the officer's alerts about new questions; /alerts on restores them."""
+    body = command_text(update.effective_message).strip().lower()  # type: ignore[arg-type]
+    if body not in ("on", "off"):
+        await reply(update, texts.USAGE_ALERTS)
+        return
+    muted = body == "off"
+    user_id = update.effective_user.id  # type: ignore[union-attr]
+    await asyncio.to_thread(context.services.reviewer.set_alerts, user_id, muted=muted)
+    await reply(update, texts.ALERTS_OFF if muted else texts.ALERTS_ON)
+
+
+async def announce_new_questions(context: CustomContext) -> None:
+    """Job: tell every officer who has not muted alerts about newly queued questions, at
+    most once every `alert_every_s`, with buttons for the newest few."""
+    data = context.bot_data
+    every = context.services.settings.alert_every_s
+    if not data.admin_ids or time.monotonic() - data.last_queue_alert < every:
+        return
+    reviewer = context.services.reviewer
+    alert = await asyncio.to_thread(reviewer.pending_alert, ALERT_NEWEST)
+    if alert is None:
+        return
+    recipients = await asyncio.to_thread(reviewer.alert_recipients, data.admin_ids)
+    if not await asyncio.to_thread(reviewer.claim_alert, alert):
+        return  # another replica announced them
+    data.last_queue_alert = time.monotonic()
+    if not recipients:
+        return
+    closest = await asyncio.to_thread(_closest_pairs, context, alert.newest)
+    text = texts.queue_alert(alert.new, alert.open, [(i.id, _shown(i)) for i in alert.newest])
+    markup = keyboards.alert_keyboard([(item.id, closest.get(item.id)) for item in alert.newest])
+    for admin_id in recipients:
+        try:
+            await context.bot.send_message(admin_id, text, reply_markup=markup)
+        except (Forbidden, BadRequest) as error:
+            logger.warning("could not alert officer %s: %s", admin_id, error)
+
+
+def _closest_pairs(context: CustomContext, items: list[QueueItem]) -> dict[int, int]:
+    """Each item's closest pair, other than the one a 👎 was about."""
+    closest = {}
+    for item in items:
+        for candidate in context.services.bank.find(item.text, 2):
+            if candidate.pair_id != item.given_pair_id:
+                closest[item.id] = candidate.pair_id
+                break
+    return closest
+
+
+def _shown(item: QueueItem) -> str:
+    """An item's text as officers see it: a 👎 says which answer it was about."""
+    return texts.feedback_mark(item.given_pair_id) + item.text if item.is_feedback else item.text
 
 
 async def notify_farmer(bot: Bot, note: Notification) -> bool:

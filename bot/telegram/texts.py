@@ -37,6 +37,19 @@ WELCOME = (
     "ඇමතුම් සේවාවට කතා කරන්න."
 )
 
+
+def privacy_note(retention_days: int) -> str:
+    """The line /start adds under WELCOME: what the bot keeps, for how long, and /forget."""
+    return (
+        f"🔒 ඔබ අහන ප්‍රශ්න, ඔබ ඔබන 👍/👎 සහ ඔබේ දිස්ත්‍රික්කය මම දවස් {retention_days}ක් "
+        "තියාගන්නවා. ඒ ඔක්කොම මකලා දාන්න ඕන නම් /forget ඔබන්න."
+    )
+
+
+def welcome(retention_days: int) -> str:
+    return f"{WELCOME}\n\n{privacy_note(retention_days)}"
+
+
 HELP = (
     "ℹ️ මාව පාවිච්චි කරන හැටි\n\n"
     "• ඔබේ ප්‍රශ්නය සිංහලෙන් ලියලා එවන්න. කෙටියෙන්, පැහැදිලිව අහන්න: "
@@ -65,6 +78,10 @@ REJECTED_SENT_TO_OFFICER = "හරි. 🙏 මම ඔබේ ප්‍රශ්�
 BUTTON_NOT_VALID = "සමාවෙන්න, මේ බොත්තම දැන් වැඩ කරන්නේ නැහැ. ප්‍රශ්නය ආයෙත් අහන්න."
 ANSWER_GONE = "සමාවෙන්න, ඒ උත්තරය දැන් නැහැ. කරුණාකර ප්‍රශ්නය ආයෙත් අහන්න."
 ALREADY_ASKED = "ඔබ මේ ප්‍රශ්නය දැන් ටිකකට කලින් ඇහුවා. උත්තරය උඩින් තියෙනවා. 🙂"
+ALREADY_WITH_OFFICER = (
+    "ඔබ මේ ප්‍රශ්නය දැන් ටිකකට කලින් ඇහුවා. ඒක දැනටමත් නිලධාරියෙකු ළඟ තියෙනවා; "
+    "උත්තරය ලැබුණ ගමන් මෙතනටම එවන්නම්. 🙏"
+)
 SLOW_DOWN = "ඔබ පණිවිඩ ගොඩක් ඉක්මනට එවනවා. කරුණාකර විනාඩියක් ඉඳලා ආයෙත් අහන්න. 🙏"
 SOMETHING_WENT_WRONG = f"සමාවෙන්න, පොඩි දෝෂයක් ආවා. 🙏 ටිකකින් ආයෙත් උත්සාහ කරන්න, නැත්නම් {HOTLINE} අමතන්න."
 
@@ -90,6 +107,20 @@ ASK_DISTRICT = (
 )
 CHOOSE_DISTRICT = "📍 ඔබේ කුඹුර තියෙන දිස්ත්‍රික්කය තෝරන්න."
 UNKNOWN_DISTRICT = "සමාවෙන්න, ඒ දිස්ත්‍රික්කය හඳුනාගන්න බැරි වුණා. /district ආයෙත් ඔබන්න."
+
+
+FORGET_ASK = (
+    "🔒 ඔබ මෙතෙක් ඇහුව ප්‍රශ්න, ඔබේ 👍/👎 සහ ඔබේ දිස්ත්‍රික්කය මම මකලා දාන්නද?\n"
+    "නිලධාරියෙකුට යවපු, තවම උත්තර නොලැබුණු ප්‍රශ්න තියෙනවා නම් ඒවත් මැකෙනවා; "
+    "එතකොට ඒවට උත්තර එන්නේ නැහැ. මකපු දේවල් ආපහු ගන්න බැහැ."
+)
+FORGET_YES = "🗑️ ඔව්, මකන්න"
+FORGET_NO = "❌ එපා"
+FORGET_DONE = (
+    "✅ හරි, ඔබේ ප්‍රශ්න, 👍/👎 සහ දිස්ත්‍රික්කය ඔක්කොම මැකුවා. "
+    "ඕන වෙලාවක ආයෙත් ප්‍රශ්න අහන්න පුළුවන්."
+)
+FORGET_CANCELLED = "හරි, මුකුත් මැකුවේ නැහැ. 🙂"
 
 
 def district_saved(name: str, zone_name: str) -> str:
@@ -123,6 +154,7 @@ FARMER_COMMANDS = [
     ("start", "පටන් ගන්න: මට කරන්න පුළුවන් දේ"),
     ("help", "උදව්: අහන හැටි"),
     ("district", "ඔබේ දිස්ත්‍රික්කය තෝරන්න (පොහොර වගේ උපදෙස් ඒ අනුව)"),
+    ("forget", "මා ළඟ තියෙන ඔබේ ප්‍රශ්න සහ තොරතුරු මකන්න"),
 ]
 ADMIN_COMMANDS = [
     ("add", "අලුත් ප්‍රශ්නයක් සහ උත්තරයක් එකතු කරන්න"),
@@ -134,6 +166,7 @@ ADMIN_COMMANDS = [
     ("answer", "ගොවියාගේ ප්‍රශ්නයකට උත්තර දෙන්න"),
     ("link", "ගොවියාගේ ප්‍රශ්නය තියෙන ප්‍රශ්නයකට සම්බන්ධ කරන්න"),
     ("dismiss", "ප්‍රශ්නයක් පෝලිමෙන් ඉවත් කරන්න"),
+    ("alerts", "අලුත් ප්‍රශ්න ගැන දැනුම්දීම් (on / off)"),
     ("stats", "සංඛ්‍යා ලේඛන"),
     ("retrain", "ආකෘතිය නැවත පුහුණු කරන්න"),
 ]
@@ -152,7 +185,9 @@ ADMIN_HELP = (
     "/unanswered — උත්තර නැති ප්‍රශ්න (පිටු වශයෙන්)\n"
     "/answer ID උත්තරය — ගොවියාට උත්තරය යවා බැංකුවට එකතු කරන්න\n"
     "/link ID QA_ID — ගොවියාගේ ප්‍රශ්නය තියෙන ප්‍රශ්නයකට සම්බන්ධ කර ඒ උත්තරය යවන්න\n"
-    "/dismiss ID — පෝලිමෙන් ඉවත් කරන්න\n"
+    "/dismiss ID — පෝලිමෙන් ඉවත් කරන්න (හේතුව තෝරන්න)\n"
+    "දැනුම්දීමකට හෝ ✍️ ට reply කරලා උත්තරය ලිව්වත් ඒ ප්‍රශ්නයට උත්තරය යනවා\n"
+    "/alerts off · /alerts on — අලුත් ප්‍රශ්න ගැන දැනුම්දීම් නවත්වන්න / පටන් ගන්න\n"
     "/stats — සංඛ්‍යා ලේඛන\n"
     "/retrain — ආකෘතිය නැවත පුහුණු කරන්න"
 )
@@ -164,6 +199,31 @@ USAGE_FIND = "භාවිතය: /find වචන   හෝ   /find ID"
 USAGE_ANSWER = "භාවිතය: /answer ID උත්තරය"
 USAGE_LINK = "භාවිතය: /link ID QA_ID"
 USAGE_DISMISS = "භාවිතය: /dismiss ID"
+USAGE_ALERTS = "භාවිතය: /alerts on   හෝ   /alerts off"
+ALERTS_ON = "🔔 අලුත් ප්‍රශ්න ආවම දැනුම් දෙන්නම්."
+ALERTS_OFF = "🔕 අලුත් ප්‍රශ්න ගැන දැනුම්දීම් නැවැත්තුවා. ආයෙත් පටන් ගන්න: /alerts on"
+CANCELLED = "අවලංගු කළා."
+CHOOSE_DISMISS_REASON = (
+    "ඉවත් කරන්නේ ඇයි? (පෝලිමෙන් ඉවත් වෙනවා; අදාළ නැති හෝ වී ගැන නොවන නම් "
+    "ගොවියාට කාරුණිකව කියනවා)"
+)
+ANSWER_BUTTON = "✍️ උත්තරය"
+OFF_TOPIC_BUTTON = "🚫 අදාළ නැහැ"
+CANCEL_BUTTON = "✖️ එපා"
+DISMISS_REASONS = {
+    "off_topic": "🚫 අදාළ නැහැ",
+    "not_paddy": "🌴 වී ගැන නොවේ",
+    "duplicate": "♊ දෙවරක්",
+    "spam": "🗑 spam",
+}
+FARMER_OFF_TOPIC = (
+    "🙏 ඔබේ පණිවිඩය නිලධාරියෙක් බැලුවා. මේ බොට් එකෙන් උත්තර දෙන්නේ වී වගාව ගැන ප්‍රශ්නවලට විතරයි. "
+    f"වෙනත් දේවල් ගැන {HOTLINE} අමතන්න."
+)
+FARMER_NOT_PADDY = (
+    "🙏 ඔබේ ප්‍රශ්නය නිලධාරියෙක් බැලුවා. ඒක වී වගාව ගැන නොවන නිසා මෙතනින් උත්තර දෙන්න බැහැ. "
+    f"වෙනත් බෝග ගැන ඔබේ ප්‍රදේශයේ කෘෂිකර්ම උපදේශකගෙන් හෝ {HOTLINE} අමතලා අහන්න."
+)
 NOTHING_FOUND = "ගැළපෙන ප්‍රශ්න හමු වුණේ නැහැ."
 QUEUE_EMPTY = "🎉 උත්තර බලාපොරොත්තුවෙන් ඉන්න ප්‍රශ්න නැහැ."
 QUEUE_HINT = "උත්තර දෙන්න: /answer ID උත්තරය · සම්බන්ධ කරන්න: /link ID QA_ID"
@@ -176,6 +236,7 @@ RETRAIN_STARTED = "⏳ නැවත පුහුණුව පටන් ගත්
 RETRAIN_BUSY = "නැවත පුහුණුවක් දැනටමත් යනවා. ඒක ඉවර වෙනකම් ඉන්න."
 RETRAIN_UNAVAILABLE = "මේ ස්ථාපනයේ නැවත පුහුණු කිරීම තවම නැහැ."
 RETRAIN_FAILED = "❌ නැවත පුහුණුව අසාර්ථක වුණා. විස්තර ලොග් එකේ තියෙනවා."
+STATS_CHART_CAPTION = "📈 පසුගිය දින 30, දිනපතා ප්‍රශ්න (ශ්‍රී ලංකා වේලාවෙන්)"
 
 
 def queue_find_button(item_id: int) -> str:
@@ -257,13 +318,77 @@ def queue_page(items: Sequence[tuple[int, datetime, str]], offset: int, total: i
     return header + "\n\n" + "\n\n".join(lines) + "\n\n" + QUEUE_HINT
 
 
+def feedback_mark(given_pair_id: int | None) -> str:
+    """How a 👎 item is marked in the queue: the answer it was about."""
+    return f"👎 අංක {given_pair_id} උත්තරයට: " if given_pair_id is not None else "👎 "
+
+
+def item_marker(item_id: int) -> str:
+    """How a queue item is named in messages an officer may reply to (see ITEM_MARKER)."""
+    return f"❓ #{item_id}"
+
+
+ITEM_MARKER = re.compile(r"❓ #(\d{1,19})")
+
+
+def queue_alert(new: int, open_total: int, items: Sequence[tuple[int, str]]) -> str:
+    """The officers' alert: how many new questions, and the newest few."""
+    lines = [
+        f"{item_marker(item_id)} {preview(text, ALERT_PREVIEW_CHARS)}" for item_id, text in items
+    ]
+    head = f"🔔 ගොවීන්ගෙන් අලුත් ප්‍රශ්න {new}ක් (පෝලිමේ මුළු {open_total}ක්)."
+    more = "\n\nඅනෙක් ඒවා: /unanswered" if new > len(items) else ""
+    hint = "\n\nඋත්තර දෙන්න ✍️ ඔබන්න, නැත්නම් මේ පණිවිඩයට reply කරන්න." if len(items) == 1 else ""
+    return head + "\n\n" + "\n\n".join(lines) + more + hint
+
+
+ALERT_PREVIEW_CHARS = 300
+
+
+def answer_prompt(item_id: int, question: str) -> str:
+    """The ForceReply prompt: the officer's reply to it answers this item."""
+    quoted = preview(question, 1000)
+    return f'{item_marker(item_id)} "{quoted}"\n\nඋත්තරය මේ පණිවිඩයට reply එකක් ලෙස ලියන්න.'
+
+
+
+def link_button(item_id: int, pair_id: int) -> str:
+    return f"🔗 #{item_id} → {pair_id}"
+
+
+def answer_would_replace(item_id: int, pair_id: int, question: str, answer: str) -> str:
+    return (
+        f"⚠️ ප්‍රශ්නය #{item_id} බැංකුවේ දැනටමත් අංක {pair_id} ලෙස තියෙනවා:\n\"{question}\"\n\n"
+        f"දැන් තියෙන උත්තරය:\n{preview(answer, 1500)}\n\n"
+        "ඔබේ උත්තරයෙන් ඒක මාරු කරන්නද, නැත්නම් දැන් තියෙන උත්තරය ගොවියාට යවන්නද?"
+    )
+
+
+REPLACE_BUTTON = "✏️ මගේ උත්තරයෙන් මාරු කරන්න"
+SEND_EXISTING_BUTTON = "📨 තියෙන උත්තරය යවන්න"
+ANSWER_EXPIRED = "මේ තේරීම දැන් වලංගු නැහැ. ආයෙත් /answer ID උත්තරය ලෙස එවන්න."
+CONFIRM_DELETE_BUTTON = "🗑 ඔව්, මකන්න"
+
+
+def confirm_delete(pair_id: int, question: str) -> str:
+    return f"අංක {pair_id} මකන්නද? ගොවීන්ට ආයෙත් මේ උත්තරය ලැබෙන්නේ නැහැ.\n\"{question}\""
+
+
+def dismissed_because(item_id: int, reason: str) -> str:
+    label = DISMISS_REASONS.get(reason, reason)
+    return f"🗑 ප්‍රශ්නය #{item_id} පෝලිමෙන් ඉවත් කළා ({label})."
+
+
 def queue_item_not_found(item_id: int | str) -> str:
     return f"අංක {item_id} ලෙස විවෘත ප්‍රශ්නයක් නැහැ (දැනටමත් විසඳලා හෝ ඉවත් කරලා)."
 
 
 def queue_candidates(item_id: int, question: str, rows: Sequence[tuple[int, float, str]]) -> str:
     found = find_results(rows) if rows else NOTHING_FOUND
-    return f'#{item_id} "{question}"\n\n{found}\n\nසම්බන්ධ කරන්න: /link {item_id} QA_ID'
+    return (
+        f'{item_marker(item_id)} "{question}"\n\n{found}\n\n'
+        f"සම්බන්ධ කරන්න: /link {item_id} QA_ID · උත්තර දෙන්න: මේ පණිවිඩයට reply කරන්න"
+    )
 
 
 def answered(item_id: int, pair_id: int) -> str:
@@ -289,7 +414,7 @@ def stats_report(stats: Stats) -> str:
         else "තවම නැහැ"
     )
     lines = [
-        "📊 සංඛ්‍යා ලේඛන",
+        "📊 සංඛ්‍යා ලේඛන (ශ්‍රී ලංකා වේලාවෙන්)",
         f"අද ප්‍රශ්න: {stats.today}",
         f"පසුගිය දින 7: {stats.week}",
         f"• උත්තර දුන්: {share(Decision.ANSWER)}",
@@ -311,6 +436,12 @@ def stats_report(stats: Stats) -> str:
         lines.append("\nනිතර අහන, උත්තර නැති ප්‍රශ්න:")
         lines += [
             f"{n}. {text} ({count})" for n, (text, count) in enumerate(stats.top_unanswered, 1)
+        ]
+    if stats.most_disliked:
+        lines.append("\nපසුගිය දින 30 තුළ වැඩිපුරම 👎 ලැබුණු උත්තර (/find ID):")
+        lines += [
+            f"#{p.pair_id} {preview(p.question, 80)} — 👎 {p.not_helpful} / 👍 {p.helpful}"
+            for p in stats.most_disliked
         ]
     return "\n".join(lines)
 

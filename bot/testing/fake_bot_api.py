@@ -5,7 +5,8 @@ It answers the methods agribot uses, records every call, lets a test push update
 commands, button presses, documents, voice...) and wait for what the bot sent, and can
 answer the next call of a method with an error (400, 403, 429 with retry_after). What
 real Telegram refuses (text over 4,096 UTF-16 units, empty text, button data over 64
-bytes) it refuses too, and keeps in `rejected`.
+bytes, a photo missing or not a PNG/JPEG within Telegram's size limits) it refuses too,
+and keeps in `rejected`.
 
 Example:
     >>> with FakeBotApi() as fake:
@@ -27,6 +28,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from bot.testing._http import ApiCall, BotApiHandler
+from bot.testing._images import image_size
 
 TRUE_METHODS = frozenset(
     {
@@ -263,7 +265,10 @@ class FakeBotApi:
             return [dict(self._messages[mid]) for mid in self._sent.get(chat_id, [])]
 
     def uploaded(self, message: dict[str, Any]) -> tuple[str, bytes]:
-        """File name and bytes of a document the bot sent."""
+        """File name and bytes of a document or photo the bot sent."""
+        if "photo" in message:
+            path, data = self._files[message["photo"][-1]["file_id"]]
+            return path.rsplit("/", 1)[-1], data
         document = message["document"]
         return document["file_name"], self._files[document["file_id"]][1]
 
@@ -320,7 +325,7 @@ class FakeBotApi:
             return failure.status, body
         if call.method == "getUpdates":
             return 200, {"ok": True, "result": self._get_updates(call.params)}
-        refusal = telegram_refusal(call)
+        refusal = telegram_refusal(call) or self._unknown_file(call)
         if refusal is not None:
             with self._cond:
                 self.rejected.append(call)
@@ -385,7 +390,7 @@ class FakeBotApi:
         return self._new_message(
             p["chat_id"],
             text=p["text"],
-            reply_markup=p.get("reply_markup"),
+            reply_markup=_inline_only(p.get("reply_markup")),
             reply_to_message=self._messages.get(replied) if replied else None,
         )
 
@@ -395,6 +400,26 @@ class FakeBotApi:
         return self._new_message(
             call.params["chat_id"], document=document, caption=call.params.get("caption")
         )
+
+    def _api_sendPhoto(self, call: ApiCall) -> dict[str, Any]:
+        if "photo" in call.files:
+            name, data = call.files["photo"]
+            photo = self.add_file(data, f"photos/{name}")
+        else:  # a file_id sent before
+            photo = {"file_id": call.params["photo"], "file_unique_id": f"u{call.params['photo']}"}
+            data = self._files[photo["file_id"]][1]
+        width, height = image_size(data) or (0, 0)
+        return self._new_message(
+            call.params["chat_id"],
+            photo=[{**photo, "width": width, "height": height}],
+            caption=call.params.get("caption"),
+        )
+
+    def _unknown_file(self, call: ApiCall) -> str | None:
+        file_id = call.params.get("photo") if call.method == "sendPhoto" else None
+        with self._cond:
+            known = file_id is None or file_id in self._files
+        return None if known else "wrong file identifier/HTTP URL specified"
 
     def _edit(self, call: ApiCall, **changes: Any) -> dict[str, Any]:
         with self._cond:
@@ -431,11 +456,15 @@ MAX_TEXT_UNITS = 4096  # message text, in UTF-16 code units as Telegram counts
 MAX_CAPTION_UNITS = 1024
 MAX_CALLBACK_ANSWER_CHARS = 200
 MAX_CALLBACK_DATA_BYTES = 64
+# sendPhoto: at most 10 MB, width + height at most 10,000, one side at most 20 times the other
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+MAX_PHOTO_SIDES = 10_000
+MAX_PHOTO_RATIO = 20
 
 
 def telegram_refusal(call: ApiCall) -> str | None:
     """What real Telegram would answer 400 for, of what the bot sends: too long or empty
-    text, oversized button data or alerts."""
+    text, oversized button data or alerts, a missing or unreadable photo."""
     p = call.params
     if call.method in ("sendMessage", "editMessageText"):
         text = p.get("text") or ""
@@ -443,8 +472,14 @@ def telegram_refusal(call: ApiCall) -> str | None:
             return "message text is empty"
         if _utf16_units(text) > MAX_TEXT_UNITS:
             return "message is too long"
-    if call.method == "sendDocument" and _utf16_units(p.get("caption") or "") > MAX_CAPTION_UNITS:
+    if call.method in ("sendDocument", "sendPhoto") and (
+        _utf16_units(p.get("caption") or "") > MAX_CAPTION_UNITS
+    ):
         return "message caption is too long"
+    if call.method == "sendPhoto":
+        refusal = _photo_refusal(call)
+        if refusal is not None:
+            return refusal
     alert = (p.get("text") or "") if call.method == "answerCallbackQuery" else ""
     if len(alert) > MAX_CALLBACK_ANSWER_CHARS:
         return "MESSAGE_TOO_LONG"
@@ -456,6 +491,27 @@ def telegram_refusal(call: ApiCall) -> str | None:
             data = button.get("callback_data")
             if data is not None and not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA_BYTES:
                 return "BUTTON_DATA_INVALID"
+    return None
+
+
+def _inline_only(markup: Any) -> Any:
+    """A sent message carries its inline keyboard; Telegram does not echo a ForceReply or
+    a reply keyboard back in the Message it returns."""
+    parsed = json.loads(markup) if isinstance(markup, str) else markup
+    return markup if parsed and "inline_keyboard" in parsed else None
+
+
+def _photo_refusal(call: ApiCall) -> str | None:
+    if "photo" not in call.files:
+        return None if call.params.get("photo") else "there is no photo in the request"
+    data = call.files["photo"][1]
+    if len(data) > MAX_PHOTO_BYTES:
+        return "PHOTO_SAVE_FILE_INVALID"
+    size = image_size(data)
+    if size is None or min(size) == 0:
+        return "IMAGE_PROCESS_FAILED"
+    if sum(size) > MAX_PHOTO_SIDES or max(size) > MAX_PHOTO_RATIO * min(size):
+        return "PHOTO_INVALID_DIMENSIONS"
     return None
 
 

@@ -140,6 +140,14 @@ def times_logged(connectable: Any, first_chat: int) -> dict[int, int]:
     return dict(connectable.execute(counted).all())
 
 
+async def edited_to(bot: BotHarness, chat_id: int, message: dict[str, Any], text: str) -> None:
+    """Wait until the bot has edited `message` to read `text`."""
+    await bot.fake.wait_until(
+        lambda: bot.message(chat_id, message["message_id"])["text"] == text,
+        describe=lambda: f"message {message['message_id']} to read {text!r}",
+    )
+
+
 def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, callback data) of every inline button, row by row."""
     rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])

@@ -9,7 +9,7 @@ import logging
 from bot.service.answering import Question
 from bot.telegram import texts
 from bot.telegram.app import set_commands
-from tests.telegram.conftest import ADMIN, OFF_TOPIC, OFF_TOPIC_2, buttons
+from tests.telegram.conftest import ADMIN, OFF_TOPIC, OFF_TOPIC_2, buttons, edited_to
 
 FARMER = 301
 RAT_QUESTION = "කුඹුරේ මීයන් පාලනය කරන්නේ කොහොමද?"
@@ -50,8 +50,14 @@ async def test_add_find_edit_and_delete_a_pair(bot):
     [details] = await bot.send(ADMIN, f"/find {view.id}")
     assert "අලුත් උත්තරය." in details["text"]
 
-    [deleted] = await bot.send(ADMIN, f"/delete {view.id}")
-    assert deleted["text"] == texts.pair_deleted(view.id)
+    [confirm] = await bot.send(ADMIN, f"/delete {view.id}")
+    assert confirm["text"] == texts.confirm_delete(view.id, RAT_QUESTION)
+    await bot.press(ADMIN, confirm, f"pd:{view.id}:x")  # cancel: nothing is deleted
+    await edited_to(bot, ADMIN, confirm, texts.CANCELLED)
+    assert bot.services.bank.get(view.id).question == RAT_QUESTION
+    [confirm] = await bot.send(ADMIN, f"/delete {view.id}")
+    await bot.press(ADMIN, confirm, f"pd:{view.id}:y")
+    await edited_to(bot, ADMIN, confirm, texts.pair_deleted(view.id))
     [missing] = await bot.send(ADMIN, f"/delete {view.id}")
     assert missing["text"] == texts.pair_not_found(view.id)
 
@@ -96,17 +102,29 @@ async def test_unanswered_pages_and_its_buttons(bot):
     await bot.fake.wait_until(lambda: "6-7 / 7" in bot.message(ADMIN, page["message_id"])["text"])
     assert buttons(bot.message(ADMIN, page["message_id"]))[-1] == (texts.PREVIOUS_PAGE, "uq:p:0")
 
-    last = items[-1]
+    last = items[-1]  # 🗑 asks why first; the reason is the confirmation
     await bot.press(ADMIN, bot.message(ADMIN, page["message_id"]), f"uq:d:{last.id}:5")
-    await bot.fake.wait_until(lambda: "6-6 / 6" in bot.message(ADMIN, page["message_id"])["text"])
+    reasons = (await bot.fake.wait_for_messages(ADMIN, 2))[1]
+    assert (texts.DISMISS_REASONS["spam"], f"dm:{last.id}:spam") in buttons(reasons)
+    assert bot.services.reviewer.open_items()[1] == 7
+    await bot.press(ADMIN, reasons, f"dm:{last.id}:spam")
+    await edited_to(bot, ADMIN, reasons, texts.dismissed_because(last.id, "spam"))
     assert bot.services.reviewer.open_items()[1] == 6
+    assert not bot.fake.sent_messages(last.chat_id)  # spam: the sender is not told
 
     await bot.press(ADMIN, page, f"uq:f:{items[0].id}")
-    close = (await bot.fake.wait_for_messages(ADMIN, 2))[1]
-    assert close["text"].startswith(f"#{items[0].id}") and f"/link {items[0].id}" in close["text"]
+    close = (await bot.fake.wait_for_messages(ADMIN, 3))[2]
+    assert close["text"].startswith(texts.item_marker(items[0].id))
+    assert f"/link {items[0].id}" in close["text"]
 
-    [dismissed] = await bot.send(ADMIN, f"/dismiss {items[0].id}")
-    assert dismissed["text"] == texts.dismissed(items[0].id)
+    [dismissed] = await bot.send(ADMIN, f"/dismiss {items[0].id} off_topic")
+    assert dismissed["text"] == texts.dismissed_because(items[0].id, "off_topic")
+    assert bot.services.reviewer.open_items()[1] == 5
+    assert bot.fake.sent_messages(items[0].chat_id)[-1]["text"] == texts.FARMER_OFF_TOPIC
+    [why] = await bot.send(ADMIN, f"/dismiss {items[1].id}")
+    assert buttons(why)[-1] == (texts.CANCEL_BUTTON, f"dm:{items[1].id}:x")
+    await bot.press(ADMIN, why, f"dm:{items[1].id}:x")
+    await edited_to(bot, ADMIN, why, texts.CANCELLED)
     assert bot.services.reviewer.open_items()[1] == 5
 
     await bot.press(FARMER, page, "uq:p:0", user_id=FARMER)  # a forwarded button is refused
@@ -126,9 +144,9 @@ async def test_admin_commands_are_listed_only_for_admins(bot):
     await set_commands(bot.app)
     default = [c["command"] for c in bot.fake.commands["default"]]
     admin = [c["command"] for c in bot.fake.commands[f"chat:{ADMIN}"]]
-    assert default == ["start", "help", "district"]
+    assert default == ["start", "help", "district", "forget"]
     assert {"add", "edit", "delete", "find", "export", "unanswered", "answer", "link",
-            "dismiss", "stats", "retrain"} <= set(admin)  # fmt: skip
+            "dismiss", "alerts", "stats", "retrain"} <= set(admin)  # fmt: skip
 
 
 async def test_retrain_reports_progress_and_swaps_the_model_when_promoted(bot, monkeypatch):
@@ -179,7 +197,7 @@ async def test_long_questions_keep_the_queue_readable(bot):
     assert len(page["text"].encode("utf-16-le")) // 2 <= 4096
     await bot.press(ADMIN, page, f"uq:f:{items[0].id}")
     parts = (await bot.fake.wait_for_messages(ADMIN, 2))[1:]
-    assert parts[0]["text"].startswith(f'#{items[0].id} "{items[0].text[:200]}')
+    assert parts[0]["text"].startswith(f'{texts.item_marker(items[0].id)} "{items[0].text[:200]}')
 
 
 async def test_admin_commands_act_only_on_new_messages_in_private_chats(bot):

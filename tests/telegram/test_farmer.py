@@ -32,7 +32,7 @@ def count_questions(services) -> int:
 
 async def test_start_and_help_speak_sinhala_and_point_to_more_help(bot):
     [welcome] = await bot.send(101, "/start")
-    assert welcome["text"] == texts.WELCOME
+    assert welcome["text"] == texts.welcome(bot.services.settings.retention_days)
     assert texts.OFFICER in welcome["text"] and "1920" in welcome["text"]
     [farmer_help] = await bot.send(101, "/help")
     assert "/add" not in farmer_help["text"]
