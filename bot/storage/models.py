@@ -60,6 +60,8 @@ class QueueStatus(enum.StrEnum):
 class QueueKind(enum.StrEnum):
     QUESTION = "question"  # the bot had no answer
     FEEDBACK = "feedback"  # a 👎 on an answer the bot gave
+    VOICE = "voice"  # a voice note: officers listen to it
+    PHOTO = "photo"  # a photo, with or without a caption
 
 
 class DismissReason(enum.StrEnum):
@@ -146,6 +148,8 @@ class Phrasing(Base):
     text: Mapped[str] = mapped_column(Text)
     text_key: Mapped[str] = mapped_column(String(1000), index=True)
     origin: Mapped[str] = mapped_column(String(20), default="bank")
+    # a farmer's "did you mean" choice waits for an officer before it is indexed or trained on
+    approved: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     pair: Mapped[QAPair] = relationship(back_populates="phrasings")
@@ -214,6 +218,9 @@ class UnansweredQuestion(Base):
     given_pair_id: Mapped[int | None] = mapped_column(
         ForeignKey("qa_pairs.id", ondelete="SET NULL")
     )
+    # voice and photos: Telegram's file id (to show officers) and the copy kept here
+    file_id: Mapped[str | None] = mapped_column(String(200))
+    media_path: Mapped[str | None] = mapped_column(Text)
 
 
 class Feedback(Base):
