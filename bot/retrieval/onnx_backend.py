@@ -123,10 +123,10 @@ class OnnxEncoder:
 
 def export(model: SentenceTransformer, path: Path) -> None:
     """Write transformer + mean pooling + normalize as one ONNX graph (atomically)."""
-    from bot.retrieval.base_model import _locked
+    from bot.retrieval.base_model import file_lock
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.parent / ".export.lock"):
+    with file_lock(path.parent / ".export.lock"):
         if path.is_file():
             return
         started = time.perf_counter()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bot.config import REPO_ROOT
-from bot.retrieval.base_model import BASE_MODEL_NAME, _locked, ensure_base_model
+from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model, file_lock
 
 if TYPE_CHECKING:
     import torch
@@ -129,7 +129,7 @@ def ensure_tuned_model(
     if (target / _MARKER).is_file():
         return target
     base_dir = ensure_base_model(models_dir, show_progress=show_progress)
-    with _locked(Path(models_dir) / f".{name}.lock"):
+    with file_lock(Path(models_dir) / f".{name}.lock"):
         if (target / _MARKER).is_file():
             return target
         if target.exists():

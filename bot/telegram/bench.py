@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.retrieval.encoder import Encoder
-from bot.service.bench import fill_cache, synthetic_rows
+from bot.service.bench import fill_cache, percentile, synthetic_rows
 from bot.service.runtime import Services, open_database, open_services
 from bot.storage import importer
 from bot.telegram.app import TELEGRAM_MESSAGES_PER_SECOND, build_application
@@ -155,7 +155,7 @@ async def _run(
     def on_call(call: ApiCall, result: dict[str, Any] | None) -> None:
         future = waiting.get(call.params.get("chat_id", 0))
         if call.method == "sendMessage" and future is not None and result is not None:
-            loop.call_soon_threadsafe(_settle, future, (call.at, result))
+            loop.call_soon_threadsafe(settle, future, (call.at, result))
 
     async def farmer(chat_id: int, texts: list[str], samples: list[_Sample]) -> None:
         for text in texts:
@@ -199,8 +199,8 @@ async def _run(
         replies=len(samples),
         elapsed_s=round(elapsed, 2),
         answered_per_second=round(answered / elapsed, 1),
-        latency_p50_ms=_percentile(latencies, 50),
-        latency_p95_ms=_percentile(latencies, 95),
+        latency_p50_ms=percentile(latencies, 50, digits=1),
+        latency_p95_ms=percentile(latencies, 95, digits=1),
         latency_max_ms=round(latencies[-1], 1) if latencies else 0.0,
         batches=stats.batches,
         mean_batch=round(stats.mean_size, 2),
@@ -210,7 +210,7 @@ async def _run(
     )
 
 
-def _settle(future: asyncio.Future[Any], value: Any) -> None:
+def settle(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
 
@@ -218,9 +218,3 @@ def _settle(future: asyncio.Future[Any], value: Any) -> None:
 def _has_feedback(message: dict[str, Any]) -> bool:
     rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
     return any(button.get("callback_data", "").startswith("fb:") for row in rows for button in row)
-
-
-def _percentile(ordered: list[float], percent: int) -> float:
-    if not ordered:
-        return 0.0
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))], 1)

@@ -26,12 +26,13 @@ from sqlalchemy import event, exc, func, select
 
 from bot.config import BUNDLED_EVAL, Settings
 from bot.retrieval.encoder import Encoder
+from bot.service.bench import percentile
 from bot.service.evaluation import read_queries
 from bot.service.runtime import open_services
 from bot.storage.models import QuestionLog
 from bot.telegram import texts
 from bot.telegram.app import build_application
-from bot.telegram.bench import _percentile, _settle, against_fake
+from bot.telegram.bench import against_fake, settle
 from bot.testing import ApiCall, FakeBotApi
 
 HOSTILE_SHARE = 0.05
@@ -130,7 +131,7 @@ async def _soak(
     def on_call(call: ApiCall, result: dict[str, Any] | None) -> None:
         future = waiting.get(call.params.get("chat_id", 0))
         if call.method == "sendMessage" and future is not None and result is not None:
-            loop.call_soon_threadsafe(_settle, future, (call.at, call.params.get("text", "")))
+            loop.call_soon_threadsafe(settle, future, (call.at, call.params.get("text", "")))
 
     sent: list[int] = []  # message ids
     repeats: set[int] = set()  # the chat's guard answered "you asked that already"
@@ -210,8 +211,8 @@ async def _soak(
         refused_by_telegram=len(fake.rejected),
         outage_s=outage_s,
         journaled_during_outage=journaled_during_outage,
-        latency_p50_ms=_percentile(latencies, 50),
-        latency_p95_ms=_percentile(latencies, 95),
+        latency_p50_ms=percentile(latencies, 50, digits=1),
+        latency_p95_ms=percentile(latencies, 95, digits=1),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         model=services.answerer.state.model_id,
         cpus=os.cpu_count() or 0,

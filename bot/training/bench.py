@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bot.config import Settings
+from bot.errors import NothingToTrain
 from bot.retrieval.base_model import ensure_base_model
 from bot.service.bench import synthetic_rows
 from bot.service.runtime import open_database
@@ -95,5 +96,5 @@ def training_rows(bank_path: Path, count: int) -> list:  # type: ignore[type-arg
         finally:
             engine.dispose()
     if len(split.train) < count:
-        raise ValueError(f"the bank gives only {len(split.train)} training rows")
+        raise NothingToTrain(f"the bank gives only {len(split.train)} training rows")
     return split.train[:count]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
+from bot.errors import InvalidTrainingConfig, NothingToTrain
 from bot.training.config import LOSSES, FinetuneConfig
 from bot.training.pairs import TO_ANSWER, TrainingPair
 
@@ -96,9 +97,9 @@ def finetune(
     )
 
     if not rows:
-        raise ValueError("no training rows: the bank is empty")
+        raise NothingToTrain("no training rows: the bank is empty")
     if config.loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(LOSSES)}")
+        raise InvalidTrainingConfig(f"loss must be one of {', '.join(LOSSES)}")
     device = pick_device(config.device)
     set_threads(config.threads)
     model.to(device)
@@ -166,7 +167,7 @@ def freeze(model: SentenceTransformer, config: FinetuneConfig) -> tuple[int, int
     if config.train_layers is not None:
         layers = _layers(backbone)
         if not 0 < config.train_layers <= len(layers):
-            raise ValueError(f"train_layers must be between 1 and {len(layers)}")
+            raise InvalidTrainingConfig(f"train_layers must be between 1 and {len(layers)}")
         frozen = [*backbone.embeddings.parameters()] if hasattr(backbone, "embeddings") else []
         for layer in layers[: len(layers) - config.train_layers]:
             frozen.extend(layer.parameters())
@@ -238,7 +239,7 @@ def _layers(backbone: Any) -> Any:
     encoder = getattr(backbone, "encoder", None)
     layers = getattr(encoder, "layer", None)
     if layers is None:
-        raise ValueError("train_layers needs a BERT-like model (encoder.layer)")
+        raise InvalidTrainingConfig("train_layers needs a BERT-like model (encoder.layer)")
     return layers
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import BUNDLED_EVAL, BUNDLED_MODEL, Settings
-from bot.errors import ModelNotFound
+from bot.errors import ModelNotFound, NothingToTrain
 from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model
 from bot.retrieval.encoder import Encoder
 from bot.service.evaluation import open_eval_cache
@@ -117,9 +117,9 @@ def retrain(
                 session, holdout=options.holdout, seed=options.split_seed, kinds=options.kinds
             )
         if not split.counts["pairs"]:
-            raise ValueError("nothing to train on: the bank is empty")
+            raise NothingToTrain("nothing to train on: the bank is empty")
         if not split.train:
-            raise ValueError(
+            raise NothingToTrain(
                 "nothing to train on: the bank has no pairs outside the held-out split"
             )
         on_stage(
