@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     flood_window_s: float = 60.0
     alert_every_s: float = 300.0  # officers hear of new questions at most this often
     max_upload_rows: int = 5000  # pairs one Telegram upload may bring; the CLI has no cap
+    max_media_mb: float = Field(
+        20.0,
+        gt=0,
+        description="Largest voice note or photo (MB) a farmer may send; checked from the "
+        "size Telegram declares, before downloading (the Bot API serves bots up to 20 MB).",
+    )
     retention_days: int = Field(
         365,
         ge=1,
@@ -106,6 +112,11 @@ class Settings(BaseSettings):
     def journal_path(self) -> Path:
         """Append-only file that keeps questions the database could not take."""
         return self.data_dir / "pending-questions.jsonl"
+
+    @property
+    def media_dir(self) -> Path:
+        """Farmers' voice notes and photos, each under a name the bot made up."""
+        return self.data_dir / "media"
 
     @property
     def index_cache_dir(self) -> Path:

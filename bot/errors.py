@@ -3,6 +3,7 @@
 AgribotError
 ├── ConfigurationError
 ├── PairNotFound
+├── PhrasingNotFound
 ├── PressRefused
 ├── QueueItemNotFound
 ├── DuplicateQuestion
@@ -10,6 +11,8 @@ AgribotError
 ├── InvalidPair
 ├── ImportRejected          (carries every bad row with its line number)
 ├── ImportTooLarge
+├── NothingToTrain
+├── InvalidTrainingConfig
 ├── ModelNotFound
 ├── ModelVersionNotFound
 └── PromotionRefused
@@ -30,6 +33,10 @@ class ConfigurationError(AgribotError):
 
 class PairNotFound(AgribotError):
     """No QA pair has that id."""
+
+
+class PhrasingNotFound(AgribotError):
+    """No wording with that id is waiting for approval."""
 
 
 class PressRefused(AgribotError):
@@ -91,6 +98,14 @@ class ImportTooLarge(AgribotError):
         super().__init__(f"nothing imported: {rows} pairs, over the {limit} one upload may bring")
         self.rows = rows
         self.limit = limit
+
+
+class NothingToTrain(AgribotError):
+    """The bank gives no training rows (empty, or all of it held out)."""
+
+
+class InvalidTrainingConfig(AgribotError):
+    """A fine-tuning option cannot work (an unknown loss, too many layers to train)."""
 
 
 class ModelNotFound(AgribotError):

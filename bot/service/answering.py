@@ -267,6 +267,25 @@ class Answerer:
             for reply, done, record in zip(replies, recorded, records, strict=True)
         ]
 
+    def log_picked(self, question: Question, pair_id: int) -> Reply:
+        """Log a question the farmer tapped in a list instead of typing, as the bot's answer
+        with `pair_id` (so 👍/👎 and the stats treat it like a typed one); journaled if the
+        database cannot take it. No model ran: no latency or model id is logged."""
+        summary = self.state.pairs.get(pair_id)
+        answer = summary.answer if summary is not None else ""
+        picked = Reply(
+            Decision.ANSWER,
+            [Candidate(pair_id, 1.0, question.text, answer)],
+            normalize(question.text),
+            None,
+            0.0,
+        )
+        record = replace(question.record(picked), latency_ms=None, model_id=None)
+        done = self._log_alone(record)
+        if done is None:
+            return replace(picked, client_ref=record.client_ref, journaled=True)
+        return replace(picked, question_id=done.question_id, client_ref=record.client_ref)
+
     def _log_alone(self, record: QuestionRecord) -> RecordedQuestion | None:
         try:
             with self._write_lock, self.session_factory() as session:

@@ -46,6 +46,17 @@ class PairView:
         )
 
 
+@dataclass(frozen=True)
+class PendingWording:
+    """A farmer's wording waiting for an officer's approval before it joins its pair."""
+
+    id: int
+    text: str
+    pair_id: int
+    pair_question: str
+    origin: str
+
+
 class BankAdmin:
     """Add, edit, delete, import and export QA pairs, keeping the answerer's index in step.
 
@@ -98,6 +109,30 @@ class BankAdmin:
             bank.add_phrasing(session, pair_id, text, origin)
             pair = bank.get_pair(session, pair_id)
             self.answerer.refresh_pairs(session, [pair])
+            session.commit()
+            return PairView.of(pair)
+
+    def add_pending_phrasing(self, pair_id: int, text: str, origin: str) -> bool:
+        """A farmer's wording waits for an officer; it is not indexed yet. False if the
+        pair has it already."""
+        with self.session_factory() as session:
+            added = bank.add_pending_phrasing(session, pair_id, text, origin)
+            session.commit()
+        return added is not None
+
+    def pending(self) -> list[PendingWording]:
+        with self.session_factory() as session:
+            return [
+                PendingWording(p.id, p.text, p.pair_id, p.pair.question, p.origin)
+                for p in bank.pending_phrasings(session)
+            ]
+
+    def review_phrasing(self, phrasing_id: int, *, approve: bool) -> PairView:
+        """Approve a waiting wording (indexed at once) or reject it (deleted)."""
+        with self.session_factory() as session:
+            pair = bank.review_phrasing(session, phrasing_id, approve=approve)
+            if approve:
+                self.answerer.refresh_pairs(session, [pair])
             session.commit()
             return PairView.of(pair)
 

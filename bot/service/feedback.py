@@ -23,7 +23,15 @@ from bot.service.answering import Reply
 from bot.service.bank_admin import PairView
 from bot.service.runtime import Services
 from bot.storage import bank, queue
-from bot.storage.models import Decision, Feedback, FeedbackKind, QuestionLog, QueueKind
+from bot.storage.models import (
+    Decision,
+    Feedback,
+    FeedbackKind,
+    QuestionLog,
+    QueueKind,
+    QueueStatus,
+    UnansweredQuestion,
+)
 from bot.storage.questions import enqueue, get_question, record_feedback
 
 logger = logging.getLogger(__name__)
@@ -79,6 +87,16 @@ def answered_pair(session: Session, log: QuestionLog) -> int | None:
     return None
 
 
+def officer_pair(session: Session, log: QuestionLog) -> int | None:
+    """The pair an officer answered this question with (by /answer or /link), if any."""
+    return session.scalar(
+        select(UnansweredQuestion.pair_id).where(
+            UnansweredQuestion.question_id == log.id,
+            UnansweredQuestion.status.in_([QueueStatus.ANSWERED, QueueStatus.LINKED]),
+        )
+    )
+
+
 def check_answered(services: Services, ref: QuestionRef, pair_id: int | None, chat_id: int) -> None:
     """Raise PressRefused unless this chat's question was answered with `pair_id`."""
     log = find_question(services, ref, chat_id)
@@ -123,7 +141,8 @@ def choose_suggestion(
     chat_id: int,
     user_id: int | None,
 ) -> PairView:
-    """The chosen pair; the choice is stored and the farmer's wording becomes its phrasing.
+    """The chosen pair; the choice is stored and the farmer's wording waits for an officer's
+    approval to become its phrasing.
 
     Raises PressRefused unless `pair_id` was among this question's suggestions and no
     choice was made yet; PairNotFound if the pair was deleted since they were shown.
@@ -144,7 +163,9 @@ def choose_suggestion(
         )
         session.commit()
     logger.info("question %d linked to pair %d by the farmer's choice", log.id, pair_id)
-    return services.bank.add_phrasing(pair_id, log.raw_text, origin=SUGGESTION_ORIGIN)
+    # the wording waits for an officer (/pending) before it is indexed or trained on
+    services.bank.add_pending_phrasing(pair_id, log.raw_text, origin=SUGGESTION_ORIGIN)
+    return services.bank.get(pair_id)
 
 
 def reject_suggestions(
@@ -173,7 +194,7 @@ def offered_pairs(log: QuestionLog) -> list[int]:
 
 
 def _check_answered_with(session: Session, log: QuestionLog, pair_id: int | None) -> int:
-    if pair_id is None or answered_pair(session, log) != pair_id:
+    if pair_id is None or pair_id not in (answered_pair(session, log), officer_pair(session, log)):
         raise PressRefused(f"question {log.id} was not answered with pair {pair_id}")
     return pair_id
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.service import media
 from bot.storage import privacy
 from bot.storage.models import utcnow
 
@@ -35,8 +36,10 @@ def forget_farmer(services: Services, chat_id: int, user_id: int | None) -> dict
     """
     counts = {"journal": services.journal.drop_chat(chat_id, user_id)}
     with services.session_factory() as session:
+        files = privacy.their_media(session, chat_id, user_id)
         counts.update(privacy.forget_user(session, chat_id, user_id))
         session.commit()
+    counts["media"] = media.delete_files(files)  # their voice notes and photos
     services.advisor.forget(chat_id)
     logger.info("forgot chat %s: %s", chat_id, counts)
     return counts
@@ -53,11 +56,13 @@ def purge_expired(
     with `dry_run`, count it and roll back."""
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     with session_factory() as session:
+        files = privacy.expired_media(session, cutoff)
         counts = privacy.purge_older_than(session, cutoff)
         if dry_run:
             session.rollback()
         else:
             session.commit()
+    counts["media"] = len(files) if dry_run else media.delete_files(files)
     logger.info(
         "%s data older than %d days (before %s): %s",
         "would purge" if dry_run else "purged",

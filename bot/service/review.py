@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import AnswerWouldReplace
 from bot.service.answering import Answerer
+from bot.service.grouping import group_indices
+from bot.service.indexing import encode_cached
+from bot.service.media import MEDIA_KINDS
 from bot.storage import bank, queue
 from bot.storage.models import (
     DismissReason,
@@ -17,6 +23,7 @@ from bot.storage.models import (
     QueueStatus,
     UnansweredQuestion,
 )
+from bot.text.normalize import normalize_key
 
 FARMER_TOLD = (DismissReason.OFF_TOPIC, DismissReason.NOT_PADDY)
 
@@ -32,10 +39,29 @@ class QueueItem:
     kind: str = QueueKind.QUESTION
     given_pair_id: int | None = None  # 👎 feedback: the pair whose answer it was about
     reply_to_message_id: int | None = None
+    file_id: str | None = None  # voice and photos: Telegram's id, to show officers
+    media_path: str | None = None  # ... and the bot's own copy
+    captioned: bool = True  # False: a voice note or photo without words (text is a placeholder)
+    others: tuple[QueueItem, ...] = ()  # the same question from other farmers, grouped here
 
     @property
     def is_feedback(self) -> bool:
         return self.kind == QueueKind.FEEDBACK
+
+    @property
+    def is_media(self) -> bool:
+        return self.kind in MEDIA_KINDS
+
+    @property
+    def sent_as(self) -> str | None:
+        """How to show it again: "photo", "voice", or "audio" (a recording sent as a music
+        file, stored as audio-*: Telegram refuses its id as a voice note)."""
+        if self.kind == QueueKind.PHOTO:
+            return "photo"
+        if self.kind == QueueKind.VOICE:
+            audio = Path(self.media_path or "").name.startswith("audio-")
+            return "audio" if audio else "voice"
+        return None
 
 
 @dataclass(frozen=True)
@@ -55,18 +81,24 @@ class Notification:
     chat_id: int | None
     question: str
     answer: str
-    pair_id: int
+    pair_id: int | None  # None: a voice note or photo answered by an officer (no pair)
     reply_to_message_id: int | None = None
+    question_id: int | None = None  # the farmer's logged question, for 👍/👎 on the answer
+    also: tuple[Notification, ...] = ()  # the other farmers of a grouped question
 
 
 def _item(row: UnansweredQuestion) -> QueueItem:
+    kind = row.kind or QueueKind.QUESTION
     return QueueItem(
         row.id,
         row.text,
         row.chat_id,
         row.created_at,
-        row.kind or QueueKind.QUESTION,
+        kind,
         row.given_pair_id,
+        file_id=row.file_id,
+        media_path=row.media_path,
+        captioned=kind not in MEDIA_KINDS or bool(row.normalized_text),
     )
 
 
@@ -83,10 +115,40 @@ class Reviewer:
         self.answerer = answerer
 
     def open_items(self, *, limit: int = 5, offset: int = 0) -> tuple[list[QueueItem], int]:
-        """A page of open questions, oldest first, and how many are open in all."""
+        """A page of open questions, oldest first, the same question from several farmers
+        as one item (its `others`), and how many such items are open in all."""
+        groups = self.groups()
+        return groups[offset : offset + limit], len(groups)
+
+    def groups(self) -> list[QueueItem]:
+        """Every open question, grouped (`bot.service.grouping`), oldest first."""
         with self.session_factory() as session:
-            rows = queue.list_open(session, limit=limit, offset=offset)
-            return [_item(row) for row in rows], queue.count_open(session)
+            rows = queue.list_open(session, limit=None)
+            items = [_item(row) for row in rows]
+            keys = [_group_key(row) for row in rows]
+            keyed = [n for n, key in enumerate(keys) if key]
+            encoder = self.answerer.state.encoder
+            vectors = np.zeros((len(rows), encoder.dim), dtype=np.float32)
+            if keyed:
+                texts = [rows[n].normalized_text for n in keyed]
+                vectors[keyed] = encode_cached(session, encoder, texts)
+                session.commit()  # the cache keeps the new vectors
+        return [
+            replace(items[group[0]], others=tuple(items[n] for n in group[1:]))
+            for group in group_indices(keys, vectors)
+        ]
+
+    def _others(self, item_id: int) -> list[int]:
+        """The ids grouped with `item_id` (it first if it leads its group, else its lead)."""
+        for group in self.groups():
+            ids = [group.id, *(other.id for other in group.others)]
+            if item_id in ids:
+                return [i for i in ids if i != item_id]
+        return []
+
+    def _open(self, session: Session, ids: list[int]) -> list[UnansweredQuestion]:
+        found = (session.get(UnansweredQuestion, i) for i in ids)
+        return [item for item in found if item is not None and item.status == QueueStatus.OPEN]
 
     def get(self, item_id: int) -> QueueItem:
         with self.session_factory() as session:
@@ -99,10 +161,18 @@ class Reviewer:
 
         When the bank already asks this question, its curated answer is replaced only with
         `replace`; otherwise AnswerWouldReplace lets the officer choose (replace, or send
-        that pair's answer with `link`).
+        that pair's answer with `link`). A voice note or photo never becomes a pair (its
+        text is a caption or a placeholder): the answer goes to the farmer only. The same
+        question from other farmers (its group) is answered with it, their wordings
+        joining the pair.
         """
+        others = self._others(item_id)
         with self.session_factory() as session:
             item = queue.get_open_item(session, item_id)
+            if item.kind in MEDIA_KINDS:
+                queue.resolve(session, item, QueueStatus.ANSWERED, by=admin_id)
+                session.commit()
+                return self._notification(session, item, answer, None)
             existing = bank.find_pair_by_question(session, item.text)
             if existing is not None and not replace:
                 raise AnswerWouldReplace(existing.id, existing.question, existing.answer)
@@ -114,24 +184,42 @@ class Reviewer:
                 pair = bank.add_pair(
                     session, item.text, answer, created_by=f"admin:{admin_id}", origin="admin"
                 )
-            self.answerer.refresh_pairs(session, [pair])
             queue.resolve(session, item, QueueStatus.ANSWERED, by=admin_id, pair_id=pair.id)
+            members = self._open(session, others)
+            self._join(session, members, pair.id, QueueStatus.ANSWERED, admin_id)
+            self.answerer.refresh_pairs(session, [bank.get_pair(session, pair.id)])
             session.commit()
-            return self._notification(session, item, pair.answer, pair.id)
+            return self._notification(session, item, pair.answer, pair.id, members)
 
     def link(self, item_id: int, pair_id: int, *, admin_id: int | None) -> Notification:
         """Add the farmer's wording to an existing pair and send them that pair's answer
-        (a wording the pair already has, as a 👎 on its answer may be, is not added twice)."""
+        (a wording the pair already has, as a 👎 on its answer may be, is not added twice;
+        a voice note's or photo's text is never added)."""
+        others = self._others(item_id)
         with self.session_factory() as session:
             item = queue.get_open_item(session, item_id)
             pair = bank.get_pair(session, pair_id)
-            owner = bank.find_pair_by_question(session, item.text)
-            if owner is None:
-                bank.add_phrasing(session, pair_id, item.text, origin="linked")
-                self.answerer.refresh_pairs(session, [pair])
-            queue.resolve(session, item, QueueStatus.LINKED, by=admin_id, pair_id=pair_id)
+            members = self._open(session, others)
+            self._join(session, [item, *members], pair_id, QueueStatus.LINKED, admin_id)
+            self.answerer.refresh_pairs(session, [bank.get_pair(session, pair_id)])
             session.commit()
-            return self._notification(session, item, pair.answer, pair.id)
+            return self._notification(session, item, pair.answer, pair.id, members)
+
+    @staticmethod
+    def _join(
+        session: Session,
+        items: list[UnansweredQuestion],
+        pair_id: int,
+        status: QueueStatus,
+        admin_id: int | None,
+    ) -> None:
+        """Resolve queued questions with a pair, their wordings (not a voice note's or a
+        photo's, nor one the bank has already) becoming its phrasings."""
+        for item in items:
+            words = item.kind not in MEDIA_KINDS
+            if words and bank.find_pair_by_question(session, item.text) is None:
+                bank.add_phrasing(session, pair_id, item.text, origin="linked")
+            queue.resolve(session, item, status, by=admin_id, pair_id=pair_id)
 
     def dismiss(
         self,
@@ -139,14 +227,20 @@ class Reviewer:
         *,
         admin_id: int | None,
         reason: DismissReason = DismissReason.OFF_TOPIC,
-    ) -> QueueItem:
-        """Close an item without an answer; for off-topic and not-paddy questions the
-        returned item carries what the telegram layer needs to tell the farmer kindly."""
+    ) -> list[QueueItem]:
+        """Close an item and its group without an answer; the returned items (it first)
+        carry what the telegram layer needs to tell each farmer kindly, for off-topic and
+        not-paddy questions."""
+        others = self._others(item_id)
         with self.session_factory() as session:
-            item = queue.get_open_item(session, item_id)
-            queue.resolve(session, item, QueueStatus.DISMISSED, by=admin_id, reason=reason)
+            items = [queue.get_open_item(session, item_id), *self._open(session, others)]
+            for item in items:
+                queue.resolve(session, item, QueueStatus.DISMISSED, by=admin_id, reason=reason)
             session.commit()
-            return replace(_item(item), reply_to_message_id=self._message_id(session, item))
+            return [
+                replace(_item(item), reply_to_message_id=self._message_id(session, item))
+                for item in items
+            ]
 
     def pending_alert(self, newest: int = 3) -> Alert | None:
         """New open items no officer was told about, or None."""
@@ -189,7 +283,23 @@ class Reviewer:
 
     @classmethod
     def _notification(
-        cls, session: Session, item: UnansweredQuestion, answer: str, pair_id: int
+        cls,
+        session: Session,
+        item: UnansweredQuestion,
+        answer: str,
+        pair_id: int | None,
+        members: Sequence[UnansweredQuestion] = (),
     ) -> Notification:
         message_id = cls._message_id(session, item)
-        return Notification(item.chat_id, item.text, answer, pair_id, message_id)
+        also = tuple(cls._notification(session, m, answer, pair_id) for m in members)
+        return Notification(
+            item.chat_id, item.text, answer, pair_id, message_id, item.question_id, also
+        )
+
+
+def _group_key(row: UnansweredQuestion) -> str:
+    """What groups a queued question: its normalized words; none for a voice note, a photo
+    or a 👎 (each about its own answer)."""
+    if row.kind not in (None, QueueKind.QUESTION):
+        return ""
+    return normalize_key(row.normalized_text or row.text)

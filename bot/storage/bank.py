@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.errors import DuplicateQuestion, InvalidPair, PairNotFound
+from bot.errors import DuplicateQuestion, InvalidPair, PairNotFound, PhrasingNotFound
 from bot.storage.models import AnswerVariant, Phrasing, QAPair, utcnow
 from bot.text.normalize import normalize_key
 
@@ -42,7 +42,9 @@ def get_pairs(session: Session, pair_ids: Sequence[int], chunk: int = 500) -> li
 def find_pair_by_question(session: Session, question: str) -> QAPair | None:
     """The active pair whose question or alternate phrasing normalizes like `question`."""
     key = text_key(question)
-    by_phrasing = select(Phrasing.pair_id).where(Phrasing.text_key == key)
+    by_phrasing = select(Phrasing.pair_id).where(
+        Phrasing.text_key == key, Phrasing.approved.is_(True)
+    )
     return session.scalars(
         select(QAPair)
         .where(QAPair.active.is_(True))
@@ -128,7 +130,9 @@ def question_keys(session: Session) -> dict[str, int]:
         select(QAPair.question_key, QAPair.id)
         .where(QAPair.active.is_(True))
         .union_all(
-            select(Phrasing.text_key, Phrasing.pair_id).where(Phrasing.pair_id.in_(active))
+            select(Phrasing.text_key, Phrasing.pair_id).where(
+                Phrasing.pair_id.in_(active), Phrasing.approved.is_(True)
+            )
         )
     )
     keys: dict[str, int] = {}
@@ -192,6 +196,53 @@ def add_phrasing(session: Session, pair_id: int, text: str, origin: str) -> Phra
     pair.phrasings.append(phrasing)
     session.flush()
     return phrasing
+
+
+def add_pending_phrasing(
+    session: Session, pair_id: int, text: str, origin: str
+) -> Phrasing | None:
+    """A farmer's wording for a pair, kept apart until an officer approves it; None if the
+    pair has it already (approved or waiting)."""
+    pair = get_pair(session, pair_id)
+    waiting = [p.text for p in pending_phrasings(session, pair_id)]
+    if not _distinct(pair.question, [text], [p.text for p in pair.phrasings] + waiting):
+        return None
+    phrasing = Phrasing(
+        pair_id=pair_id, text=text.strip(), text_key=text_key(text), origin=origin, approved=False
+    )
+    session.add(phrasing)
+    session.flush()
+    return phrasing
+
+
+def pending_phrasings(session: Session, pair_id: int | None = None) -> list[Phrasing]:
+    """Wordings waiting for approval (of one pair, or of every active pair), oldest first."""
+    query = (
+        select(Phrasing)
+        .join(QAPair, QAPair.id == Phrasing.pair_id)
+        .where(Phrasing.approved.is_(False), QAPair.active.is_(True))
+        .order_by(Phrasing.id)
+    )
+    if pair_id is not None:
+        query = query.where(Phrasing.pair_id == pair_id)
+    return list(session.scalars(query))
+
+
+def review_phrasing(session: Session, phrasing_id: int, *, approve: bool) -> QAPair:
+    """Approve a waiting wording (it joins its pair) or reject it (it is deleted); returns
+    the pair. PhrasingNotFound if it is not waiting."""
+    phrasing = session.get(Phrasing, phrasing_id)
+    if phrasing is None or phrasing.approved:
+        raise PhrasingNotFound(f"no wording {phrasing_id} waiting for approval")
+    pair_id = phrasing.pair_id
+    if approve:
+        phrasing.approved = True
+    else:
+        session.delete(phrasing)
+    session.flush()
+    pair = get_pair(session, pair_id)
+    session.refresh(pair, ["phrasings"])
+    return pair
 
 
 def delete_pair(session: Session, pair_id: int) -> None:

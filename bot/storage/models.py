@@ -106,8 +106,12 @@ class QAPair(Base):
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
 
+    # approved phrasings only: what the index, exports and training see
     phrasings: Mapped[list[Phrasing]] = relationship(
-        back_populates="pair", cascade="all, delete-orphan", order_by="Phrasing.id"
+        primaryjoin="and_(QAPair.id == Phrasing.pair_id, Phrasing.approved.is_(True))",
+        back_populates="pair",
+        cascade="all, delete-orphan",
+        order_by="Phrasing.id",
     )
     variants: Mapped[list[AnswerVariant]] = relationship(
         back_populates="pair", cascade="all, delete-orphan", order_by="AnswerVariant.zone"

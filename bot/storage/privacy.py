@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy import ColumnElement, Select, delete, or_, select
 from sqlalchemy.orm import Session
 
 from bot.storage.models import (
@@ -33,14 +33,11 @@ def forget_user(session: Session, chat_id: int, user_id: int | None) -> dict[str
         >>> forget_user(session, chat_id=42, user_id=42)
         {'feedback': 2, 'unanswered': 1, 'questions': 3, 'farmer_profiles': 1}
     """
-    theirs = select(QuestionLog.id).where(_owned(QuestionLog, chat_id, user_id))
-
-    def of_theirs(model: Any) -> ColumnElement[bool]:
-        return or_(_owned(model, chat_id, user_id), model.question_id.in_(theirs))
-
     return {
-        "feedback": _delete(session, Feedback, of_theirs(Feedback)),
-        "unanswered": _delete(session, UnansweredQuestion, of_theirs(UnansweredQuestion)),
+        "feedback": _delete(session, Feedback, _of_theirs(Feedback, chat_id, user_id)),
+        "unanswered": _delete(
+            session, UnansweredQuestion, _of_theirs(UnansweredQuestion, chat_id, user_id)
+        ),
         "questions": _delete(session, QuestionLog, _owned(QuestionLog, chat_id, user_id)),
         "farmer_profiles": _delete(session, FarmerProfile, _owned(FarmerProfile, chat_id, user_id)),
     }
@@ -61,25 +58,18 @@ def purge_older_than(session: Session, cutoff: datetime) -> dict[str, int]:
     nobody has answered without telling anyone; the officer's answer or dismissal closes
     the item, and the next purge after that removes it.
     """
-    cutoff = cutoff.astimezone(UTC) if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
-    waiting = select(UnansweredQuestion.question_id).where(
-        UnansweredQuestion.status == QueueStatus.OPEN, UnansweredQuestion.question_id.is_not(None)
-    )
-    old = select(QuestionLog.id).where(
-        QuestionLog.asked_at < cutoff, QuestionLog.id.not_in(waiting)
-    )
+    cutoff = _utc(cutoff)
+    waiting = _waiting()
+    old = _old_questions(cutoff)
     active = select(QuestionLog.chat_id).where(
         QuestionLog.asked_at >= cutoff, QuestionLog.chat_id.is_not(None)
     )
     old_feedback = (Feedback.created_at < cutoff) & (
         Feedback.question_id.is_(None) | Feedback.question_id.not_in(waiting)
     )
-    closed = (UnansweredQuestion.status != QueueStatus.OPEN) & (
-        (UnansweredQuestion.created_at < cutoff) | UnansweredQuestion.question_id.in_(old)
-    )
     return {
         "feedback": _delete(session, Feedback, old_feedback | Feedback.question_id.in_(old)),
-        "unanswered": _delete(session, UnansweredQuestion, closed),
+        "unanswered": _delete(session, UnansweredQuestion, _closed_items(cutoff)),
         "questions": _delete(session, QuestionLog, QuestionLog.id.in_(old)),
         "farmer_profiles": _delete(
             session,
@@ -87,6 +77,56 @@ def purge_older_than(session: Session, cutoff: datetime) -> dict[str, int]:
             (FarmerProfile.updated_at < cutoff) & FarmerProfile.chat_id.not_in(active),
         ),
     }
+
+
+def their_media(session: Session, chat_id: int, user_id: int | None) -> list[str]:
+    """Where the voice notes and photos `forget_user` is about to delete are kept (call it
+    first; the files are the caller's to delete once the rows are gone)."""
+    return _media(session, _of_theirs(UnansweredQuestion, chat_id, user_id))
+
+
+def expired_media(session: Session, cutoff: datetime) -> list[str]:
+    """Where the voice notes and photos `purge_older_than` is about to delete are kept."""
+    return _media(session, _closed_items(_utc(cutoff)))
+
+
+def _media(session: Session, where: ColumnElement[bool]) -> list[str]:
+    paths = select(UnansweredQuestion.media_path).where(
+        where, UnansweredQuestion.media_path.is_not(None)
+    )
+    return [path for path in session.scalars(paths) if path]
+
+
+def _of_theirs(model: Any, chat_id: int, user_id: int | None) -> ColumnElement[bool]:
+    """Their rows, and rows that point at one of their questions, whoever's ids they carry."""
+    theirs = select(QuestionLog.id).where(_owned(QuestionLog, chat_id, user_id))
+    return or_(_owned(model, chat_id, user_id), model.question_id.in_(theirs))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _waiting() -> Select[tuple[int | None]]:
+    """The questions an open queue item still needs."""
+    return select(UnansweredQuestion.question_id).where(
+        UnansweredQuestion.status == QueueStatus.OPEN, UnansweredQuestion.question_id.is_not(None)
+    )
+
+
+def _old_questions(cutoff: datetime) -> Select[tuple[int]]:
+    return select(QuestionLog.id).where(
+        QuestionLog.asked_at < cutoff, QuestionLog.id.not_in(_waiting())
+    )
+
+
+def _closed_items(cutoff: datetime) -> ColumnElement[bool]:
+    """Queue items answered, linked or dismissed, queued before `cutoff` or asking an old
+    question."""
+    return (UnansweredQuestion.status != QueueStatus.OPEN) & (
+        (UnansweredQuestion.created_at < cutoff)
+        | UnansweredQuestion.question_id.in_(_old_questions(cutoff))
+    )
 
 
 def _owned(model: Any, chat_id: int, user_id: int | None) -> ColumnElement[bool]:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.storage.models import (
     Decision,
     Feedback,
     FeedbackKind,
+    QAPair,
     QuestionLog,
     QueueKind,
     UnansweredQuestion,
@@ -52,8 +54,16 @@ class RecordedQuestion:
     queue_id: int | None
 
 
-def record_question(session: Session, record: QuestionRecord) -> RecordedQuestion:
-    """Log the question and, when the bot declined it, put it in the unanswered queue."""
+def record_question(
+    session: Session,
+    record: QuestionRecord,
+    *,
+    kind: QueueKind = QueueKind.QUESTION,
+    file_id: str | None = None,
+    media_path: str | None = None,
+) -> RecordedQuestion:
+    """Log the question and, when the bot declined it, put it in the unanswered queue
+    (a voice note or photo: `kind` VOICE or PHOTO, with its Telegram file id and our copy)."""
     already = session.scalar(select(QuestionLog).where(QuestionLog.client_ref == record.client_ref))
     if already is not None:
         queued = session.scalar(
@@ -79,15 +89,12 @@ def record_question(session: Session, record: QuestionRecord) -> RecordedQuestio
     )
     session.add(log)
     session.flush()
-    if top is not None:
-        # The pair may have been deleted since; keep the log row either way.
-        from bot.storage.models import QAPair
-
-        if session.get(QAPair, top["pair_id"]) is not None:
-            log.top_pair_id = top["pair_id"]
+    # The pair may have been deleted since; keep the log row either way.
+    if top is not None and session.get(QAPair, top["pair_id"]) is not None:
+        log.top_pair_id = top["pair_id"]
     queue_id = None
     if record.decision == Decision.DECLINE:
-        queue_id = enqueue(session, log).id
+        queue_id = enqueue(session, log, kind=kind, file_id=file_id, media_path=media_path).id
     return RecordedQuestion(log.id, queue_id)
 
 
@@ -97,6 +104,8 @@ def enqueue(
     *,
     kind: QueueKind = QueueKind.QUESTION,
     given_pair_id: int | None = None,
+    file_id: str | None = None,
+    media_path: str | None = None,
 ) -> UnansweredQuestion:
     """Put a logged question in the unanswered queue (once); `kind` FEEDBACK with the pair
     whose answer the farmer gave a 👎."""
@@ -113,6 +122,8 @@ def enqueue(
         normalized_text=log.normalized_text,
         kind=kind,
         given_pair_id=given_pair_id,
+        file_id=file_id,
+        media_path=media_path,
     )
     session.add(item)
     session.flush()
@@ -121,6 +132,31 @@ def enqueue(
 
 def get_question(session: Session, question_id: int) -> QuestionLog | None:
     return session.get(QuestionLog, question_id)
+
+
+def most_asked_pairs(
+    session: Session, topics: Sequence[str], *, since: datetime, limit: int
+) -> list[QAPair]:
+    """The active pairs of these bank topics, the ones most often given as the bot's answer
+    since `since` first; ties (and pairs never asked) in bank order."""
+    asked = (
+        select(QuestionLog.top_pair_id.label("pair_id"), func.count().label("times"))
+        .where(
+            QuestionLog.decision == Decision.ANSWER,
+            QuestionLog.top_pair_id.is_not(None),
+            QuestionLog.asked_at >= since,
+        )
+        .group_by(QuestionLog.top_pair_id)
+        .subquery()
+    )
+    query = (
+        select(QAPair)
+        .outerjoin(asked, asked.c.pair_id == QAPair.id)
+        .where(QAPair.active.is_(True), QAPair.topic.in_(list(topics)))
+        .order_by(func.coalesce(asked.c.times, 0).desc(), QAPair.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
 
 
 def record_feedback(

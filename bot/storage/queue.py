@@ -19,8 +19,10 @@ from bot.storage.models import (
 )
 
 
-def list_open(session: Session, *, limit: int = 10, offset: int = 0) -> list[UnansweredQuestion]:
-    """Open questions, oldest first."""
+def list_open(
+    session: Session, *, limit: int | None = 10, offset: int = 0
+) -> list[UnansweredQuestion]:
+    """Open questions, oldest first (all of them with `limit` None)."""
     return list(
         session.scalars(
             select(UnansweredQuestion)

@@ -144,7 +144,10 @@ def compute_stats(session: Session, now: datetime | None = None) -> Stats:
             func.count().label("n"),
             func.min(UnansweredQuestion.text),
         )
-        .where(UnansweredQuestion.status == QueueStatus.OPEN)
+        .where(
+            UnansweredQuestion.status == QueueStatus.OPEN,
+            UnansweredQuestion.normalized_text != "",  # a voice note or photo without words
+        )
         .group_by(UnansweredQuestion.normalized_text)
         .order_by(func.count().desc(), func.min(UnansweredQuestion.id))
         .limit(5)

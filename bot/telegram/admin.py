@@ -11,7 +11,13 @@ from pathlib import Path
 
 from telegram import Message, Update
 
-from bot.errors import DuplicateQuestion, ImportRejected, ImportTooLarge, PairNotFound
+from bot.errors import (
+    DuplicateQuestion,
+    ImportRejected,
+    ImportTooLarge,
+    InvalidPair,
+    PairNotFound,
+)
 from bot.service.charts import render_daily_chart
 from bot.storage.stats import Stats, compute_stats
 from bot.telegram import keyboards, texts
@@ -99,7 +105,7 @@ async def add_pair(update: Update, context: CustomContext) -> None:
     except DuplicateQuestion as error:
         await reply(update, texts.duplicate_question(error.existing_id))
         return
-    except ValueError as error:
+    except InvalidPair as error:
         await reply(update, texts.invalid_pair(str(error)))
         return
     await reply(update, texts.pair_added(view.id, view.question, len(view.alternates)))
@@ -126,7 +132,7 @@ async def edit_pair(update: Update, context: CustomContext) -> None:
     except DuplicateQuestion as error:
         await reply(update, texts.duplicate_question(error.existing_id))
         return
-    except ValueError as error:
+    except InvalidPair as error:
         await reply(update, texts.invalid_pair(str(error)))
         return
     await reply(update, texts.pair_updated(view.id))

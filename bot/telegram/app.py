@@ -27,7 +27,7 @@ from bot.errors import ConfigurationError
 from bot.service.batching import QuestionBatcher
 from bot.service.runtime import Services
 from bot.service.throttle import ChatGuard
-from bot.telegram import admin, farmer, keyboards, privacy, review, texts
+from bot.telegram import admin, farmer, keyboards, media, privacy, review, texts
 from bot.telegram.context import BotData, CustomContext
 from bot.telegram.errors import handle_error
 from bot.telegram.inbox import RecordingBot, UpdateInbox, claim_update, mark_done
@@ -54,6 +54,7 @@ ADMIN_HANDLERS = {
     "link": review.link_queued,
     "dismiss": review.dismiss_queued,
     "alerts": review.set_alerts,
+    "pending": review.list_pending,
     "stats": admin.show_stats,
     "retrain": admin.retrain,
 }
@@ -199,13 +200,18 @@ def _register(application: Application, admin_ids: frozenset[int]) -> None:  # t
         officer_reply = filters.User(user_id=admin_ids) & filters.REPLY & text
         application.add_handler(MessageHandler(officer_reply, review.answer_by_reply))
     application.add_handler(MessageHandler(text, farmer.answer_question))
+    voice_or_photo = (filters.VOICE | filters.AUDIO | filters.PHOTO) & private
+    application.add_handler(MessageHandler(voice_or_photo, media.media_question))
     application.add_handler(MessageHandler(NON_TEXT & private, farmer.unsupported_message))
     application.add_handler(CallbackQueryHandler(farmer.record_feedback, pattern=r"^fb:"))
     application.add_handler(CallbackQueryHandler(farmer.choose_suggestion, pattern=r"^s[gn]:"))
+    application.add_handler(CallbackQueryHandler(farmer.show_topic, pattern=r"^tp:"))
+    application.add_handler(CallbackQueryHandler(farmer.answer_topic_question, pattern=r"^tq:"))
     application.add_handler(CallbackQueryHandler(review.work_queue, pattern=r"^uq:"))
     application.add_handler(
         CallbackQueryHandler(review.work_officer_buttons, pattern=keyboards.OFFICER_PATTERN)
     )
+    application.add_handler(CallbackQueryHandler(review.review_wording, pattern=r"^pw:"))
     application.add_handler(CallbackQueryHandler(farmer.choose_district, pattern=r"^dz:"))
     application.add_handler(CallbackQueryHandler(privacy.confirm_forget, pattern=r"^fg:"))
     application.add_handler(

@@ -8,7 +8,7 @@ import logging
 from telegram import CallbackQuery, Message, Update
 
 from bot.errors import PairNotFound, PressRefused
-from bot.service import feedback
+from bot.service import feedback, topics
 from bot.service.answering import Question, Reply
 from bot.service.districts import ZONE_NAMES
 from bot.service.feedback import QuestionRef
@@ -22,8 +22,10 @@ logger = logging.getLogger(__name__)
 
 
 async def start(update: Update, context: CustomContext) -> None:
+    """The welcome, with topic buttons for farmers who would rather tap than type."""
     welcome = texts.welcome(context.services.settings.retention_days)
-    await update.effective_message.reply_text(welcome)  # type: ignore[union-attr]
+    markup = keyboards.topics_keyboard(list(topics.TOPICS))
+    await update.effective_message.reply_text(welcome, reply_markup=markup)  # type: ignore[union-attr]
 
 
 async def help_command(update: Update, context: CustomContext) -> None:
@@ -71,8 +73,10 @@ async def send_reply(context: CustomContext, chat_id: int, reply: Reply) -> None
     if reply.decision is Decision.ANSWER and reply.answer is not None:
         await send_answer(context, chat_id, reply.answer.pair_id, ref)
     elif reply.decision is Decision.SUGGEST:
-        markup = keyboards.suggestions_keyboard(ref, reply.suggestions)
-        await bot.send_message(chat_id, texts.DID_YOU_MEAN, reply_markup=markup)
+        shown = reply.suggestions[: keyboards.SUGGESTIONS_SHOWN]
+        markup = keyboards.suggestions_keyboard(ref, shown)
+        text = texts.did_you_mean([s.question for s in shown])
+        await bot.send_message(chat_id, text, reply_markup=markup)
     elif reply.decision is Decision.CHIT_CHAT and reply.small_talk is not None:
         await bot.send_message(chat_id, reply.small_talk.reply)
     else:
@@ -179,6 +183,61 @@ async def choose_suggestion(update: Update, context: CustomContext) -> None:
         await context.bot.send_message(chat_id, texts.ANSWER_GONE)
 
 
+async def show_topic(update: Update, context: CustomContext) -> None:
+    """A topic button: that topic's most asked questions, as buttons, in a new message (the
+    welcome and its topics stay for the next choice)."""
+    query = update.callback_query
+    assert query is not None
+    press = keyboards.parse_topic(query.data)
+    if not await _press_allowed(query, context, parsed=press is not None and press.pair_id is None):
+        return
+    assert press is not None and query.message is not None
+    try:
+        found = await asyncio.to_thread(topics.popular_questions, context.services, press.key)
+    except PressRefused as refused:
+        await _refuse_press(query, refused)
+        return
+    await query.answer()
+    label = texts.TOPIC_BUTTONS[press.key]
+    if not found:
+        await context.bot.send_message(query.message.chat.id, f"{label}\n\n{texts.TOPIC_EMPTY}")
+        return
+    markup = keyboards.topic_questions_keyboard(press.key, [(q.pair_id, q.question) for q in found])
+    await context.bot.send_message(
+        query.message.chat.id, texts.topic_questions(label), reply_markup=markup
+    )
+
+
+async def answer_topic_question(update: Update, context: CustomContext) -> None:
+    """A question tapped under a topic: logged like a typed one, then answered with 👍/👎."""
+    query = update.callback_query
+    assert query is not None
+    press = keyboards.parse_topic(query.data)
+    parsed = press is not None and press.pair_id is not None
+    if not await _press_allowed(query, context, parsed=parsed):
+        return
+    assert press is not None and press.pair_id is not None and query.message is not None
+    chat_id = query.message.chat.id
+    try:
+        reply = await asyncio.to_thread(
+            topics.ask_picked,
+            context.services,
+            press.key,
+            press.pair_id,
+            chat_id=chat_id,
+            user_id=query.from_user.id,
+            ref=question_ref(context.bot.id, update.update_id),
+        )
+    except PressRefused as refused:
+        await _refuse_press(query, refused)
+        return
+    await query.answer()
+    try:
+        await send_answer(context, chat_id, press.pair_id, QuestionRef.of(reply))
+    except PairNotFound:
+        await context.bot.send_message(chat_id, texts.ANSWER_GONE)
+
+
 async def record_feedback(update: Update, context: CustomContext) -> None:
     """👍 or 👎 under an answer: store it and put a thank-you where the buttons were."""
     query = update.callback_query
@@ -211,7 +270,8 @@ async def acknowledge(update: Update, context: CustomContext) -> None:
 
 
 async def unsupported_message(update: Update, context: CustomContext) -> None:
-    """Voice, photos, stickers, places, files: say kindly what the bot can read today."""
+    """Videos, stickers, places, files: say kindly what the bot can read today (voice notes
+    and photos go to `bot.telegram.media`)."""
     message = update.effective_message
     if message is None:
         return
@@ -220,10 +280,8 @@ async def unsupported_message(update: Update, context: CustomContext) -> None:
     if verdict is not Verdict.ANSWER:
         await _refuse(message, verdict)
         return
-    if message.voice or message.audio or message.video_note:
-        text = texts.VOICE_NOT_YET
-    elif message.photo or message.video:
-        text = texts.PHOTO_NOT_YET
+    if message.video or message.video_note:
+        text = texts.VIDEO_NOT_YET
     elif message.sticker:
         text = texts.STICKER_REPLY
     elif message.location or message.venue:

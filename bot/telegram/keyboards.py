@@ -3,6 +3,7 @@
 Formats (`REF` is a question log id, or `r` + the journal's 32-hex client_ref):
     fb:h:REF:PAIR   👍 on an answer          fb:n:REF:PAIR   👎 on an answer
     sg:REF:PAIR     a "did you mean" choice  sn:REF          "none of these"
+    tp:TOPIC        a topic under /start     tq:TOPIC:PAIR   a question listed under TOPIC
     uq:p:OFFSET     a queue page             uq:f:ID         pairs close to a queued question
     uq:d:ID:OFFSET  dismiss a queued question, then show the page at OFFSET
     dz:REF:PAIR:CODE  a district chosen before PAIR's answer (REF and PAIR "-" from /district)
@@ -13,6 +14,7 @@ Formats (`REF` is a question log id, or `r` + the journal's 32-hex client_ref):
     dq:ID           why dismiss ID? (the reasons)      dm:ID:REASON  dismiss, REASON or x
     rw:ID:r|l|x     the officer's answer replaces the bank's, or send the bank's, or cancel
     pd:PAIR:y|x     delete a pair, or not
+    pw:ID:a|r       approve or reject a farmer's wording waiting for approval
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ from bot.telegram import texts
 
 MAX_CALLBACK_BYTES = 64
 BUTTON_LABEL_CHARS = 60
+SUGGESTIONS_SHOWN = 3
 
 _ID = r"\d{1,19}"
 _REF = rf"(?:(?P<qid>{_ID})|r(?P<cref>[0-9a-f]{{32}}))"
 FEEDBACK = re.compile(rf"fb:(?P<vote>[hn]):{_REF}:(?P<pair>{_ID}|-)")
 SUGGESTION = re.compile(rf"sg:{_REF}:(?P<pair>{_ID})")
 NONE_OF_THESE = re.compile(rf"sn:{_REF}")
+TOPIC = re.compile(r"tp:(?P<key>[a-z_]{1,20})")
+TOPIC_QUESTION = re.compile(rf"tq:(?P<key>[a-z_]{{1,20}}):(?P<pair>{_ID})")
 QUEUE = re.compile(rf"uq:(?P<action>[pfd]):(?P<id>{_ID})(?::(?P<offset>{_ID}))?")
 DISTRICT = re.compile(rf"dz:(?:{_REF}|-):(?P<pair>{_ID}|-):(?P<code>[a-z_]{{1,20}})")
 OFFICER = re.compile(
@@ -57,6 +62,12 @@ class FeedbackPress:
 class SuggestionPress:
     ref: QuestionRef
     pair_id: int | None  # None: "none of these"
+
+
+@dataclass(frozen=True)
+class TopicPress:
+    key: str  # checked against bot.service.topics.TOPICS by the handler
+    pair_id: int | None  # None: the topic itself, to list its questions
 
 
 @dataclass(frozen=True)
@@ -125,13 +136,44 @@ def thanks_keyboard() -> InlineKeyboardMarkup:
 def suggestions_keyboard(
     ref: QuestionRef, suggestions: Sequence[Candidate]
 ) -> InlineKeyboardMarkup:
+    """Buttons "1", "2", "3" in a row (the options are written out, numbered, in the message:
+    long Sinhala questions do not fit a button), then "none of these"."""
     token = _ref_text(ref)
-    rows = [
-        [InlineKeyboardButton(_label(s.question), callback_data=_data(f"sg:{token}:{s.pair_id}"))]
-        for s in suggestions[:3]
+    numbers = [
+        InlineKeyboardButton(str(number), callback_data=_data(f"sg:{token}:{s.pair_id}"))
+        for number, s in enumerate(suggestions[:SUGGESTIONS_SHOWN], 1)
     ]
-    rows.append([InlineKeyboardButton(texts.NONE_OF_THESE, callback_data=_data(f"sn:{token}"))])
-    return InlineKeyboardMarkup(rows)
+    none = InlineKeyboardButton(texts.NONE_OF_THESE, callback_data=_data(f"sn:{token}"))
+    return InlineKeyboardMarkup([numbers, [none]])
+
+
+def topics_keyboard(keys: Sequence[str]) -> InlineKeyboardMarkup:
+    """The topic buttons under /start, two to a row."""
+    buttons = [
+        InlineKeyboardButton(texts.TOPIC_BUTTONS[key], callback_data=_data(f"tp:{key}"))
+        for key in keys
+    ]
+    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
+
+
+def topic_questions_keyboard(
+    key: str, questions: Sequence[tuple[int, str]]
+) -> InlineKeyboardMarkup:
+    """One button per (pair id, question), one to a row."""
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(_label(question), callback_data=_data(f"tq:{key}:{pair_id}"))]
+            for pair_id, question in questions
+        ]
+    )
+
+
+def parse_topic(data: str | None) -> TopicPress | None:
+    if match := TOPIC.fullmatch(data or ""):
+        return TopicPress(match["key"], None)
+    if match := TOPIC_QUESTION.fullmatch(data or ""):
+        return TopicPress(match["key"], int(match["pair"]))
+    return None
 
 
 def queue_keyboard(
@@ -202,6 +244,28 @@ def replace_keyboard(item_id: int) -> InlineKeyboardMarkup:
             [InlineKeyboardButton(texts.CANCEL_BUTTON, callback_data=_data(f"rw:{item_id}:x"))],
         ]
     )
+
+
+PENDING = re.compile(rf"pw:(?P<id>{_ID}):(?P<verdict>[ar])")
+
+
+def pending_keyboard(ids: Sequence[int]) -> InlineKeyboardMarkup:
+    """✅ / ❌ per waiting wording, numbered as in the message."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(f"✅ {number}", callback_data=_data(f"pw:{wording}:a")),
+                InlineKeyboardButton(f"❌ {number}", callback_data=_data(f"pw:{wording}:r")),
+            ]
+            for number, wording in enumerate(ids, 1)
+        ]
+    )
+
+
+def parse_pending(data: str | None) -> tuple[int, bool] | None:
+    """(wording id, approve?) of a ✅ / ❌ press."""
+    match = PENDING.fullmatch(data or "")
+    return (int(match["id"]), match["verdict"] == "a") if match else None
 
 
 def confirm_delete_keyboard(pair_id: int) -> InlineKeyboardMarkup:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 from telegram import Bot, ForceReply, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.error import BadRequest, Forbidden
 
-from bot.errors import AnswerWouldReplace, PairNotFound, QueueItemNotFound
+from bot.errors import AnswerWouldReplace, PairNotFound, PhrasingNotFound, QueueItemNotFound
+from bot.service.feedback import QuestionRef
 from bot.service.review import FARMER_TOLD, Notification, QueueItem
 from bot.storage.models import DismissReason
 from bot.telegram import keyboards, texts
@@ -47,7 +49,8 @@ async def _queue_page(
         return texts.QUEUE_EMPTY, None
     rows = [(item.id, item.asked_at, _shown(item)) for item in items]
     markup = keyboards.queue_keyboard(items, offset, total, PAGE_SIZE)
-    return texts.queue_page(rows, offset, total), markup
+    hint = f"\n{texts.QUEUE_MEDIA_HINT}" if any(item.is_media for item in items) else ""
+    return texts.queue_page(rows, offset, total) + hint, markup
 
 
 @admin_only
@@ -65,6 +68,12 @@ async def work_queue(update: Update, context: CustomContext) -> None:
         except QueueItemNotFound:
             await query.answer(texts.queue_item_not_found(press.value), show_alert=True)
             return
+        if item.is_media:  # hear or see it again; replying to it answers it
+            await query.answer()
+            caption = texts.media_caption(item.id, _shown(item))
+            await send_item_media(context.bot, query.message.chat.id, item, caption)  # type: ignore[union-attr]
+            if not item.captioned:
+                return  # no words to look up in the bank
         found = await asyncio.to_thread(context.services.bank.find, item.text, 5)
         rows = [(c.pair_id, c.score, c.question) for c in found]
         await query.answer()
@@ -105,11 +114,12 @@ async def answer_by_reply(update: Update, context: CustomContext) -> None:
 
 
 def replied_item(message: Message, bot_id: int) -> int | None:
-    """The queue item a message replies to: the one item named in a message of the bot's."""
+    """The queue item a message replies to: the one item named in a message of the bot's
+    (its text, or the caption of a voice note or photo shown again)."""
     replied = message.reply_to_message
     if replied is None or replied.from_user is None or replied.from_user.id != bot_id:
         return None
-    found = set(texts.ITEM_MARKER.findall(replied.text or ""))
+    found = set(texts.ITEM_MARKER.findall(replied.text or replied.caption or ""))
     return int(found.pop()) if len(found) == 1 else None
 
 
@@ -140,7 +150,7 @@ async def _tell_farmer(
     message: Message, context: CustomContext, note: Notification, done: str
 ) -> None:
     reached = await notify_farmer(context.bot, note)
-    await message.reply_text(done)
+    await message.reply_text(done + (texts.also_sent(len(note.also)) if note.also else ""))
     if not reached:
         await message.reply_text(texts.FARMER_UNREACHABLE)
 
@@ -210,16 +220,19 @@ async def _ask_dismiss_reason(context: CustomContext, chat_id: int, item_id: int
 async def _dismiss(
     context: CustomContext, item_id: int, reason: DismissReason, admin_id: int
 ) -> str:
-    """Dismiss and, for off-topic and not-paddy questions, tell the farmer kindly."""
+    """Dismiss an item and its group and, for off-topic and not-paddy questions, tell each
+    farmer kindly."""
     try:
-        item = await asyncio.to_thread(
+        items = await asyncio.to_thread(
             context.services.reviewer.dismiss, item_id, admin_id=admin_id, reason=reason
         )
     except QueueItemNotFound:
         return texts.queue_item_not_found(item_id)
-    if reason in FARMER_TOLD and item.chat_id is not None:
-        off_topic = reason is DismissReason.OFF_TOPIC
-        note = texts.FARMER_OFF_TOPIC if off_topic else texts.FARMER_NOT_PADDY
+    off_topic = reason is DismissReason.OFF_TOPIC
+    note = texts.FARMER_OFF_TOPIC if off_topic else texts.FARMER_NOT_PADDY
+    for item in items:
+        if reason not in FARMER_TOLD or item.chat_id is None:
+            continue
         reply_to = (
             ReplyParameters(item.reply_to_message_id, allow_sending_without_reply=True)
             if item.reply_to_message_id
@@ -229,7 +242,7 @@ async def _dismiss(
             await context.bot.send_message(item.chat_id, note, reply_parameters=reply_to)
         except (Forbidden, BadRequest) as error:
             logger.warning("could not tell chat %s about dismissal: %s", item.chat_id, error)
-    return texts.dismissed_because(item_id, reason)
+    return texts.dismissed_because(item_id, reason, len(items) - 1)
 
 
 @admin_only
@@ -250,10 +263,13 @@ async def work_officer_buttons(update: Update, context: CustomContext) -> None:
             await query.answer(texts.queue_item_not_found(press.id), show_alert=True)
             return
         await query.answer()
+        force = ForceReply(input_field_placeholder="උත්තරය")
+        if item.is_media:  # the prompt is the voice note or photo itself
+            prompt = texts.answer_prompt(item.id, _shown(item), texts.MEDIA_PREVIEW_CHARS)
+            await send_item_media(context.bot, chat_id, item, prompt, reply_markup=force)
+            return
         await context.bot.send_message(
-            chat_id,
-            texts.answer_prompt(item.id, _shown(item)),
-            reply_markup=ForceReply(input_field_placeholder="උත්තරය"),
+            chat_id, texts.answer_prompt(item.id, _shown(item)), reply_markup=force
         )
     elif press.kind == "dq":
         await query.answer()
@@ -332,6 +348,48 @@ async def _confirm_delete(
 
 
 @admin_only
+async def list_pending(update: Update, context: CustomContext) -> None:
+    """/pending: farmers' "did you mean" wordings waiting for approval, ✅ / ❌ each."""
+    text, markup = await _pending_page(context)
+    await update.effective_message.reply_text(text, reply_markup=markup)  # type: ignore[union-attr]
+
+
+async def _pending_page(context: CustomContext) -> tuple[str, InlineKeyboardMarkup | None]:
+    waiting = await asyncio.to_thread(context.services.bank.pending)
+    if not waiting:
+        return texts.PENDING_EMPTY, None
+    shown = waiting[: texts.PENDING_SHOWN]
+    rows = [(w.id, w.text, w.pair_id, w.pair_question) for w in shown]
+    return texts.pending_wordings(rows, len(waiting)), keyboards.pending_keyboard(
+        [w.id for w in shown]
+    )
+
+
+@admin_only
+async def review_wording(update: Update, context: CustomContext) -> None:
+    """✅ approves a waiting wording (indexed at once), ❌ deletes it; the list is redrawn."""
+    query = update.callback_query
+    assert query is not None and query.message is not None
+    press = keyboards.parse_pending(query.data)
+    if press is None:
+        await query.answer()
+        return
+    wording_id, approve = press
+    waiting = {w.id: w for w in await asyncio.to_thread(context.services.bank.pending)}
+    try:
+        view = await asyncio.to_thread(
+            context.services.bank.review_phrasing, wording_id, approve=approve
+        )
+    except PhrasingNotFound:
+        await query.answer(texts.BUTTON_NOT_VALID, show_alert=True)
+        return
+    wording = waiting[wording_id].text if wording_id in waiting else ""
+    await query.answer(texts.wording_reviewed(wording, view.id, approve))
+    text, markup = await _pending_page(context)
+    await query.edit_message_text(text, reply_markup=markup)
+
+
+@admin_only
 async def set_alerts(update: Update, context: CustomContext) -> None:
     """/alerts off mutes the officer's alerts about new questions; /alerts on restores them."""
     body = command_text(update.effective_message).strip().lower()  # type: ignore[arg-type]
@@ -364,17 +422,24 @@ async def announce_new_questions(context: CustomContext) -> None:
     closest = await asyncio.to_thread(_closest_pairs, context, alert.newest)
     text = texts.queue_alert(alert.new, alert.open, [(i.id, _shown(i)) for i in alert.newest])
     markup = keyboards.alert_keyboard([(item.id, closest.get(item.id)) for item in alert.newest])
+    media = [item for item in alert.newest if item.is_media]
     for admin_id in recipients:
         try:
             await context.bot.send_message(admin_id, text, reply_markup=markup)
+            for item in media:  # to hear or see, and to answer by replying to it
+                caption = texts.media_caption(item.id, _shown(item))
+                await send_item_media(context.bot, admin_id, item, caption)
         except (Forbidden, BadRequest) as error:
             logger.warning("could not alert officer %s: %s", admin_id, error)
 
 
 def _closest_pairs(context: CustomContext, items: list[QueueItem]) -> dict[int, int]:
-    """Each item's closest pair, other than the one a 👎 was about."""
+    """Each item's closest pair, other than the one a 👎 was about (none for a voice note or
+    photo without words)."""
     closest = {}
     for item in items:
+        if not item.captioned:
+            continue
         for candidate in context.services.bank.find(item.text, 2):
             if candidate.pair_id != item.given_pair_id:
                 closest[item.id] = candidate.pair_id
@@ -383,12 +448,55 @@ def _closest_pairs(context: CustomContext, items: list[QueueItem]) -> dict[int, 
 
 
 def _shown(item: QueueItem) -> str:
-    """An item's text as officers see it: a 👎 says which answer it was about."""
+    """An item's text as officers see it, with the others grouped with it."""
+    text = _shown_alone(item)
+    if item.others:
+        text += texts.grouped_mark([other.text for other in item.others])
+    return text
+
+
+def _shown_alone(item: QueueItem) -> str:
+    """An item's text as officers see it: a 👎 says which answer it was about; a voice
+    note's or photo's caption is marked 🎤 or 📷 (without one, its text says what it is)."""
+    if item.is_media and item.captioned:
+        return f"{texts.media_mark(item.kind)} {item.text}"
     return texts.feedback_mark(item.given_pair_id) + item.text if item.is_feedback else item.text
 
 
+async def send_item_media(
+    bot: Bot,
+    chat_id: int,
+    item: QueueItem,
+    caption: str,
+    *,
+    reply_markup: ForceReply | InlineKeyboardMarkup | None = None,
+) -> Message:
+    """Show a farmer's voice note or photo to an officer again, by its Telegram file id;
+    if Telegram no longer knows the id (another bot token), upload the bot's own copy."""
+    send = {"photo": bot.send_photo, "audio": bot.send_audio}.get(
+        item.sent_as or "", bot.send_voice
+    )
+    try:
+        return await send(chat_id, item.file_id, caption=caption, reply_markup=reply_markup)
+    except BadRequest as error:
+        path = Path(item.media_path or "")
+        if not item.media_path or not await asyncio.to_thread(path.is_file):
+            raise
+        logger.warning("file id of item %s refused (%s); sending the stored copy", item.id, error)
+        data = await asyncio.to_thread(path.read_bytes)
+        return await send(chat_id, data, caption=caption, reply_markup=reply_markup)
+
+
 async def notify_farmer(bot: Bot, note: Notification) -> bool:
-    """Send an officer's answer to the farmer, quoting their question; False if unreachable."""
+    """Send an officer's answer to the farmer, and to every farmer grouped with them, each
+    quoting their own question; False if any was unreachable."""
+    reached = [await _notify_one(bot, each) for each in (note, *note.also)]
+    return all(reached)
+
+
+async def _notify_one(bot: Bot, note: Notification) -> bool:
+    """The answer quoting the question, with 👍/👎 under the last part when it is a pair's
+    answer to a logged question; False if unreachable."""
     if note.chat_id is None:
         return False
     parts = texts.split_message(texts.officer_answer(note.question, note.answer))
@@ -397,10 +505,18 @@ async def notify_farmer(bot: Bot, note: Notification) -> bool:
         if note.reply_to_message_id
         else None
     )
+    markup = (
+        keyboards.feedback_keyboard(QuestionRef(question_id=note.question_id), note.pair_id)
+        if note.question_id is not None and note.pair_id is not None
+        else None
+    )
     try:
         for number, part in enumerate(parts):
             await bot.send_message(
-                note.chat_id, part, reply_parameters=reply_to if number == 0 else None
+                note.chat_id,
+                part,
+                reply_parameters=reply_to if number == 0 else None,
+                reply_markup=markup if number == len(parts) - 1 else None,
             )
     except (Forbidden, BadRequest) as error:
         logger.warning(

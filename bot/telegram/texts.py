@@ -47,7 +47,28 @@ def privacy_note(retention_days: int) -> str:
 
 
 def welcome(retention_days: int) -> str:
-    return f"{WELCOME}\n\n{privacy_note(retention_days)}"
+    return f"{WELCOME}\n\n{privacy_note(retention_days)}\n\n{TOPICS_HINT}"
+
+
+# --- topics: tap instead of type ------------------------------------------------------
+
+TOPICS_HINT = "👇 නැත්නම් මාතෘකාවක් ඔබලා, ගොවීන් නිතර අහන ප්‍රශ්න බලන්න."
+# the buttons under /start, by the keys of bot.service.topics.TOPICS
+TOPIC_BUTTONS = {
+    "seasons": "🌦️ කන්න සහ කාලගුණය",
+    "varieties": "🌾 වී වර්ග",
+    "nursery": "🌱 බිත්තර වී සහ තවාන්",
+    "fertilizer": "🧪 පොහොර",
+    "pests": "🐛 පළිබෝධ සහ වල් පැළ",
+    "diseases": "🍂 රෝග",
+    "water": "💧 වතුර",
+    "harvest": "🚜 අස්වැන්න සහ ගබඩා",
+}
+TOPIC_EMPTY = "මේ මාතෘකාවේ ප්‍රශ්න තවම නැහැ. ඔබේ ප්‍රශ්නය ලියලා එවන්න."
+
+
+def topic_questions(label: str) -> str:
+    return f"{label}\n\nගොවීන් නිතර අහන ප්‍රශ්න. ඔබට ඕන ප්‍රශ්නය ඔබන්න."
 
 
 HELP = (
@@ -57,7 +78,8 @@ HELP = (
     "• උත්තරයට පස්සේ 👍 හෝ 👎 ඔබන්න. ඒකෙන් මට හොඳට ඉගෙනගන්න උදව් වෙනවා.\n"
     '• "ඔබ අහන්නේ මේකද?" කියලා ප්‍රශ්න කිහිපයක් ආවොත්, ගැළපෙන එක ඔබන්න. '
     'එකක්වත් ගැළපෙන්නේ නැත්නම් "මේ එකක්වත් නෙවෙයි" ඔබන්න; මම ප්‍රශ්නය නිලධාරියෙකුට යවන්නම්.\n'
-    "• දැනට මට තේරෙන්නේ ලියපු පණිවිඩ විතරයි. හඬ පණිවිඩ, ඡායාරූප තවම බැහැ.\n\n"
+    "• හඬ පණිවිඩයක් හෝ ඡායාරූපයක් (උදා: ලෙඩ වැටුණු කොළයක) එවන්නත් පුළුවන්. "
+    "මම ඒක කෘෂිකර්ම නිලධාරියෙකුට යවනවා; එයාගේ උත්තරය මෙතනටම එනවා.\n\n"
     f"තවත් උදව් ඕන නම්: ප්‍රදේශයේ {OFFICER} හෝ {HOTLINE} ඇමතුම් සේවාව."
 )
 
@@ -67,7 +89,7 @@ THANKS_BUTTON = "🙏 ස්තූතියි!"
 THANKS_FOR_FEEDBACK = "ඔබේ අදහසට ස්තූතියි!"
 SORRY_NOT_HELPFUL = f"සමාවෙන්න. වැඩි විස්තර සඳහා ප්‍රදේශයේ {OFFICER} හමුවෙන්න, නැත්නම් {HOTLINE} අමතන්න."
 
-DID_YOU_MEAN = "🤔 ඔබ අහන්නේ මේ ප්‍රශ්නයක්ද? ගැළපෙන එක ඔබන්න."
+DID_YOU_MEAN = "🤔 ඔබ අහන්නේ මේ ප්‍රශ්නයක්ද? ගැළපෙන ප්‍රශ්නයේ අංකය ඔබන්න."
 NONE_OF_THESE = "❌ මේ එකක්වත් නෙවෙයි"
 SENT_TO_OFFICER = (
     "ඔබේ ප්‍රශ්නයට හරි උත්තරයක් දැනට මා ළඟ නැහැ. 🙏\n"
@@ -85,12 +107,41 @@ ALREADY_WITH_OFFICER = (
 SLOW_DOWN = "ඔබ පණිවිඩ ගොඩක් ඉක්මනට එවනවා. කරුණාකර විනාඩියක් ඉඳලා ආයෙත් අහන්න. 🙏"
 SOMETHING_WENT_WRONG = f"සමාවෙන්න, පොඩි දෝෂයක් ආවා. 🙏 ටිකකින් ආයෙත් උත්සාහ කරන්න, නැත්නම් {HOTLINE} අමතන්න."
 
-VOICE_NOT_YET = "සමාවෙන්න, මට තවම හඬ පණිවිඩ අහන්න බැහැ. 🙏 ඔබේ ප්‍රශ්නය සිංහලෙන් ලියලා එවන්න."
-PHOTO_NOT_YET = (
-    "සමාවෙන්න, මට තවම ඡායාරූප බලලා උත්තර දෙන්න බැහැ. 🙏 "
-    'ලක්ෂණ වචනවලින් ලියලා එවන්න (උදා: "කොළවල දුඹුරු ලප වැටිලා"), '
-    f"නැත්නම් ඡායාරූපය ප්‍රදේශයේ {OFFICER}ට පෙන්නන්න."
+# Voice notes and photos go to an officer; the queue shows these when there are no words.
+VOICE_PLACEHOLDER = "🎤 හඬ පණිවිඩයක්"
+PHOTO_PLACEHOLDER = "📷 ඡායාරූපයක්"
+VOICE_QUEUED = (
+    "🎤 ඔබේ හඬ පණිවිඩය ලැබුණා, ස්තූතියි! 🙏\n"
+    "මම ඒක කෘෂිකර්ම නිලධාරියෙකුට යැව්වා. එයා අහලා උත්තරය මෙතනටම එවයි.\n"
+    f"හදිසි නම් {HOTLINE} අමතන්න."
 )
+PHOTO_QUEUED = (
+    "📷 ඔබේ ඡායාරූපය ලැබුණා, ස්තූතියි! 🙏\n"
+    "මම ඒක කෘෂිකර්ම නිලධාරියෙකුට යැව්වා. එයා බලලා උත්තරය මෙතනටම එවයි.\n"
+    f"හදිසි නම් {HOTLINE} අමතන්න."
+)
+VOICE_WRONG_TYPE = (
+    "සමාවෙන්න, මේ හඬ පටය මට විවෘත කරන්න බැහැ. 🙏 "
+    "Telegram එකේ 🎤 බොත්තම ඔබාගෙන කතා කරලා එවන්න, නැත්නම් ප්‍රශ්නය ලියලා එවන්න."
+)
+PHOTO_WRONG_TYPE = (
+    "සමාවෙන්න, මේ ඡායාරූපය මට විවෘත කරන්න බැහැ. 🙏 "
+    "කැමරාවෙන් ගත්ත ඡායාරූපයක් එවන්න, නැත්නම් ලක්ෂණ වචනවලින් ලියලා එවන්න "
+    '(උදා: "කොළවල දුඹුරු ලප වැටිලා").'
+)
+VIDEO_NOT_YET = (
+    "සමාවෙන්න, මට තවම වීඩියෝ බලන්න බැහැ. 🙏 "
+    "ඡායාරූපයක් හෝ හඬ පණිවිඩයක් එවන්න, නැත්නම් ප්‍රශ්නය ලියලා එවන්න."
+)
+
+
+def media_too_big(limit_mb: float) -> str:
+    return (
+        f"සමාවෙන්න, මේ ගොනුව ලොකු වැඩියි (MB {limit_mb:g}ට වඩා). 🙏 "
+        "කෙටි හඬ පණිවිඩයක් හෝ පොඩි ඡායාරූපයක් එවන්න, නැත්නම් ප්‍රශ්නය ලියලා එවන්න."
+    )
+
+
 STICKER_REPLY = "🙂 ඔබේ ප්‍රශ්නය වචනවලින් ලියලා එවන්න, මම උදව් කරන්නම්."
 LOCATION_NOT_YET = (
     "ස්තූතියි, හැබැයි මට තවම ස්ථානය අනුව උපදෙස් දෙන්න බැහැ. ඔබේ ප්‍රශ්නය ලියලා එවන්න. "
@@ -140,6 +191,15 @@ def answer_text(answer: str, source: str | None, zone_name: str | None = None) -
     return "\n".join(parts)
 
 
+SUGGESTION_CHARS = 1000  # three options and the heading always fit one message
+
+
+def did_you_mean(questions: Sequence[str]) -> str:
+    """The heading, then each option in full, numbered like the buttons under it."""
+    options = [f"{n}. {preview(q, SUGGESTION_CHARS)}" for n, q in enumerate(questions, 1)]
+    return DID_YOU_MEAN + "\n\n" + "\n\n".join(options)
+
+
 def you_chose(question: str) -> str:
     return f"✅ ඔබ තෝරාගත්තේ: {question}"
 
@@ -167,6 +227,7 @@ ADMIN_COMMANDS = [
     ("link", "ගොවියාගේ ප්‍රශ්නය තියෙන ප්‍රශ්නයකට සම්බන්ධ කරන්න"),
     ("dismiss", "ප්‍රශ්නයක් පෝලිමෙන් ඉවත් කරන්න"),
     ("alerts", "අලුත් ප්‍රශ්න ගැන දැනුම්දීම් (on / off)"),
+    ("pending", "ගොවීන් තෝරපු අලුත් අහන විදිහවල් අනුමත කරන්න"),
     ("stats", "සංඛ්‍යා ලේඛන"),
     ("retrain", "ආකෘතිය නැවත පුහුණු කරන්න"),
 ]
@@ -188,6 +249,7 @@ ADMIN_HELP = (
     "/dismiss ID — පෝලිමෙන් ඉවත් කරන්න (හේතුව තෝරන්න)\n"
     "දැනුම්දීමකට හෝ ✍️ ට reply කරලා උත්තරය ලිව්වත් ඒ ප්‍රශ්නයට උත්තරය යනවා\n"
     "/alerts off · /alerts on — අලුත් ප්‍රශ්න ගැන දැනුම්දීම් නවත්වන්න / පටන් ගන්න\n"
+    "/pending — ගොවීන් \"ඔබ අහන්නේ මේකද?\" තෝරපු අහන විදිහවල්: ✅ අනුමත කළොත් විතරයි බැංකුවට\n"
     "/stats — සංඛ්‍යා ලේඛන\n"
     "/retrain — ආකෘතිය නැවත පුහුණු කරන්න"
 )
@@ -323,6 +385,26 @@ def feedback_mark(given_pair_id: int | None) -> str:
     return f"👎 අංක {given_pair_id} උත්තරයට: " if given_pair_id is not None else "👎 "
 
 
+MEDIA_PREVIEW_CHARS = 400  # a caption holds 1,024 UTF-16 units; emoji take two each
+QUEUE_MEDIA_HINT = "🎤/📷: 🔎 ඔබන්න, අහන්න / බලන්න එවන්නම්."
+ANSWER_AS_TEXT = (
+    "උත්තර ගොවියාට යවන්න පුළුවන් ලියපු පණිවිඩයකින් විතරයි. "
+    "❓ # තියෙන පණිවිඩයට උත්තරය ලියලා reply කරන්න."
+)
+
+
+def media_mark(kind: str) -> str:
+    return "🎤" if kind == "voice" else "📷"
+
+
+def media_caption(item_id: int, shown: str) -> str:
+    """A farmer's voice note or photo shown again to an officer; replying to it answers it."""
+    return (
+        f"{item_marker(item_id)} {preview(shown, MEDIA_PREVIEW_CHARS)}\n\n"
+        f"උත්තරය මේකට reply එකක් ලෙස ලියන්න (නැත්නම් /answer {item_id} උත්තරය)."
+    )
+
+
 def item_marker(item_id: int) -> str:
     """How a queue item is named in messages an officer may reply to (see ITEM_MARKER)."""
     return f"❓ #{item_id}"
@@ -345,9 +427,10 @@ def queue_alert(new: int, open_total: int, items: Sequence[tuple[int, str]]) -> 
 ALERT_PREVIEW_CHARS = 300
 
 
-def answer_prompt(item_id: int, question: str) -> str:
-    """The ForceReply prompt: the officer's reply to it answers this item."""
-    quoted = preview(question, 1000)
+def answer_prompt(item_id: int, question: str, chars: int = 1000) -> str:
+    """The ForceReply prompt: the officer's reply to it answers this item (a voice note's or
+    photo's prompt is its caption: `chars` keeps it within Telegram's 1,024)."""
+    quoted = preview(question, chars)
     return f'{item_marker(item_id)} "{quoted}"\n\nඋත්තරය මේ පණිවිඩයට reply එකක් ලෙස ලියන්න.'
 
 
@@ -370,13 +453,45 @@ ANSWER_EXPIRED = "මේ තේරීම දැන් වලංගු නැහ�
 CONFIRM_DELETE_BUTTON = "🗑 ඔව්, මකන්න"
 
 
+PENDING_EMPTY = "✅ අනුමත කරන්න අහන විදිහවල් නැහැ."
+PENDING_HINT = "✅ අනුමත කළොත් ඒ අහන විදිහ ප්‍රශ්නයට එකතු වෙනවා; ❌ නම් මැකෙනවා."
+PENDING_SHOWN = 8  # wordings per /pending message
+
+
+def pending_wordings(rows: Sequence[tuple[int, str, int, str]], total: int) -> str:
+    """Farmers' wordings waiting for approval, each with the pair it would join."""
+    lines = [
+        f"{number}. \"{preview(text, 300)}\"\n   → අංක {pair_id}: {preview(question, 150)}"
+        for number, (_, text, pair_id, question) in enumerate(rows, 1)
+    ]
+    head = f"📝 අනුමැතිය බලාපොරොත්තුවෙන් අහන විදිහවල් {total}ක්"
+    return head + "\n\n" + "\n\n".join(lines) + "\n\n" + PENDING_HINT
+
+
+def wording_reviewed(text: str, pair_id: int, approved: bool) -> str:
+    done = f"✅ අංක {pair_id} ට එකතු කළා" if approved else "❌ මැකුවා"
+    return f'{done}: "{preview(text, 120)}"'
+
+
 def confirm_delete(pair_id: int, question: str) -> str:
     return f"අංක {pair_id} මකන්නද? ගොවීන්ට ආයෙත් මේ උත්තරය ලැබෙන්නේ නැහැ.\n\"{question}\""
 
 
-def dismissed_because(item_id: int, reason: str) -> str:
+def dismissed_because(item_id: int, reason: str, others: int = 0) -> str:
     label = DISMISS_REASONS.get(reason, reason)
-    return f"🗑 ප්‍රශ්නය #{item_id} පෝලිමෙන් ඉවත් කළා ({label})."
+    also = f" (එකම ප්‍රශ්නය ඇහුව තවත් {others} දෙනෙකුගේ ප්‍රශ්නත් එක්ක)" if others else ""
+    return f"🗑 ප්‍රශ්නය #{item_id}{also} පෝලිමෙන් ඉවත් කළා ({label})."
+
+
+def also_sent(others: int) -> str:
+    return f" එකම ප්‍රශ්නය ඇහුව තවත් {others} දෙනෙකුටත් යැව්වා."
+
+
+def grouped_mark(others: Sequence[str]) -> str:
+    """Under a grouped queue item: how many more farmers asked it, and how."""
+    shown = "; ".join(f'"{preview(text, 80)}"' for text in others[:3])
+    more = " ..." if len(others) > 3 else ""
+    return f"\n   👥 තවත් {len(others)} දෙනෙක් මෙයම ඇහුවා: {shown}{more}"
 
 
 def queue_item_not_found(item_id: int | str) -> str:
@@ -391,7 +506,12 @@ def queue_candidates(item_id: int, question: str, rows: Sequence[tuple[int, floa
     )
 
 
-def answered(item_id: int, pair_id: int) -> str:
+def answered(item_id: int, pair_id: int | None) -> str:
+    if pair_id is None:  # a voice note or photo: never a pair
+        return (
+            f"✅ ප්‍රශ්නය #{item_id} ට ඔබේ උත්තරය ගොවියාට යැව්වා "
+            "(හඬ පණිවිඩ සහ ඡායාරූප බැංකුවට එකතු වෙන්නේ නැහැ)."
+        )
     return f"✅ ප්‍රශ්නය #{item_id} බැංකුවට අංක {pair_id} ලෙස එකතු කළා, ගොවියාට උත්තරය යැව්වා."
 
 

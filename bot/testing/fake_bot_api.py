@@ -5,8 +5,9 @@ It answers the methods agribot uses, records every call, lets a test push update
 commands, button presses, documents, voice...) and wait for what the bot sent, and can
 answer the next call of a method with an error (400, 403, 429 with retry_after). What
 real Telegram refuses (text over 4,096 UTF-16 units, empty text, button data over 64
-bytes, a photo missing or not a PNG/JPEG within Telegram's size limits) it refuses too,
-and keeps in `rejected`.
+bytes, a photo missing or not a PNG/JPEG within Telegram's size limits, a file id it never
+issued or of another type than the method sends, getFile on a file over 20 MB) it refuses
+too, and keeps in `rejected`.
 
 Example:
     >>> with FakeBotApi() as fake:
@@ -43,6 +44,15 @@ TRUE_METHODS = frozenset(
     }
 )
 
+# The smallest files the fake hands out by default: an OGG page header and a 90x90 JPEG
+# header (enough for magic numbers and `image_size`).
+SAMPLE_OGG = b"OggS\x00\x02" + bytes(22) + b"\x01\x13OpusHead"
+SAMPLE_JPEG = (
+    b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    b"\xff\xc0\x00\x11\x08\x00\x5a\x00\x5a\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    b"\xff\xd9"
+)
+
 
 @dataclass
 class _Failure:
@@ -74,6 +84,8 @@ class FakeBotApi:
         self._messages: dict[int, dict[str, Any]] = {}
         self._sent: dict[int, list[int]] = defaultdict(list)
         self._files: dict[str, tuple[str, bytes]] = {}
+        self._file_kinds: dict[str, str] = {}  # file id -> "voice", "audio", "photo", ...
+        self.downloads: list[str] = []  # file paths the bot fetched
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
         self._server: ThreadingHTTPServer | None = None
         self._stopping = False
@@ -114,6 +126,8 @@ class FakeBotApi:
             self._messages.clear()
             self._sent.clear()
             self._files.clear()
+            self._file_kinds.clear()
+            self.downloads.clear()
             self._failures.clear()
 
     @property
@@ -209,10 +223,13 @@ class FakeBotApi:
         }
         return self.push_update({"callback_query": query})
 
-    def add_file(self, data: bytes, file_path: str) -> dict[str, Any]:
+    def add_file(self, data: bytes, file_path: str, kind: str | None = None) -> dict[str, Any]:
+        """A file Telegram holds; `kind` ("voice", "photo"...) is what its id may be sent as."""
         file_id = f"file-{next(self._ids)}"
         with self._cond:
             self._files[file_id] = (file_path, data)
+            if kind is not None:
+                self._file_kinds[file_id] = kind
         return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data)}
 
     def push_document(
@@ -225,18 +242,61 @@ class FakeBotApi:
         mime_type: str = "text/csv",
     ) -> dict:
         document = {
-            **self.add_file(data, f"documents/{file_name}"),
+            **self.add_file(data, f"documents/{file_name}", "document"),
             "file_name": file_name,
             "mime_type": mime_type,
         }
         return self.push_message(chat_id, user_id, document=document)
 
-    def push_voice(self, chat_id: int, **kw: Any) -> dict:
-        voice = {**self.add_file(b"OggS", "voice/v.oga"), "duration": 3}
+    def push_voice(
+        self,
+        chat_id: int,
+        data: bytes = SAMPLE_OGG,
+        *,
+        mime_type: str | None = "audio/ogg",
+        file_size: int | None = None,
+        **kw: Any,
+    ) -> dict:
+        """A voice note; `file_size` overrides the size Telegram declares for it."""
+        voice = {**self.add_file(data, f"voice/file_{next(self._ids)}.oga", "voice"), "duration": 3}
+        if mime_type is not None:
+            voice["mime_type"] = mime_type
+        if file_size is not None:
+            voice["file_size"] = file_size
         return self.push_message(chat_id, voice=voice, **kw)
 
-    def push_photo(self, chat_id: int, **kw: Any) -> dict:
-        photo = [{**self.add_file(b"\xff\xd8", "photos/p.jpg"), "width": 90, "height": 90}]
+    def push_audio(
+        self, chat_id: int, data: bytes, *, mime_type: str = "audio/mpeg", **kw: Any
+    ) -> dict:
+        """A recording sent as a music file (Telegram's Audio, not a voice note)."""
+        path = f"music/file_{next(self._ids)}.mp3"
+        audio = {**self.add_file(data, path, "audio"), "duration": 3, "mime_type": mime_type}
+        return self.push_message(chat_id, audio=audio, **kw)
+
+    def push_photo(
+        self,
+        chat_id: int,
+        *sizes: bytes,
+        caption: str | None = None,
+        file_sizes: list[int | None] | None = None,
+        **kw: Any,
+    ) -> dict:
+        """A photo as Telegram sends it: one PhotoSize per size in `sizes` (smallest first;
+        SAMPLE_JPEG if none), each with its own file id; `file_sizes` overrides the sizes
+        declared."""
+        photo = []
+        for number, data in enumerate(sizes or (SAMPLE_JPEG,)):
+            width, height = image_size(data) or (90, 90)
+            size = {
+                **self.add_file(data, f"photos/file_{next(self._ids)}.jpg", "photo"),
+                "width": width,
+                "height": height,
+            }
+            if file_sizes is not None:
+                size["file_size"] = file_sizes[number]
+            photo.append(size)
+        if caption is not None:
+            kw["caption"] = caption
         return self.push_message(chat_id, photo=photo, **kw)
 
     def push_sticker(self, chat_id: int, **kw: Any) -> dict:
@@ -265,10 +325,14 @@ class FakeBotApi:
             return [dict(self._messages[mid]) for mid in self._sent.get(chat_id, [])]
 
     def uploaded(self, message: dict[str, Any]) -> tuple[str, bytes]:
-        """File name and bytes of a document or photo the bot sent."""
+        """File name and bytes of a document, photo, voice note or audio the bot sent."""
         if "photo" in message:
             path, data = self._files[message["photo"][-1]["file_id"]]
             return path.rsplit("/", 1)[-1], data
+        for kind in ("voice", "audio"):
+            if kind in message:
+                path, data = self._files[message[kind]["file_id"]]
+                return path.rsplit("/", 1)[-1], data
         document = message["document"]
         return document["file_name"], self._files[document["file_id"]][1]
 
@@ -396,30 +460,69 @@ class FakeBotApi:
 
     def _api_sendDocument(self, call: ApiCall) -> dict[str, Any]:
         name, data = call.files["document"]
-        document = {**self.add_file(data, f"documents/{name}"), "file_name": name}
+        document = {**self.add_file(data, f"documents/{name}", "document"), "file_name": name}
         return self._new_message(
             call.params["chat_id"], document=document, caption=call.params.get("caption")
         )
 
     def _api_sendPhoto(self, call: ApiCall) -> dict[str, Any]:
-        if "photo" in call.files:
-            name, data = call.files["photo"]
-            photo = self.add_file(data, f"photos/{name}")
-        else:  # a file_id sent before
-            photo = {"file_id": call.params["photo"], "file_unique_id": f"u{call.params['photo']}"}
-            data = self._files[photo["file_id"]][1]
+        photo, data = self._sent_file(call, "photo", "photos")
         width, height = image_size(data) or (0, 0)
         return self._new_message(
             call.params["chat_id"],
             photo=[{**photo, "width": width, "height": height}],
             caption=call.params.get("caption"),
+            reply_markup=_inline_only(call.params.get("reply_markup")),
         )
 
-    def _unknown_file(self, call: ApiCall) -> str | None:
-        file_id = call.params.get("photo") if call.method == "sendPhoto" else None
+    def _api_sendVoice(self, call: ApiCall) -> dict[str, Any]:
+        voice, _ = self._sent_file(call, "voice", "voice")
+        return self._new_message(
+            call.params["chat_id"],
+            voice={**voice, "duration": 3},
+            caption=call.params.get("caption"),
+            reply_markup=_inline_only(call.params.get("reply_markup")),
+        )
+
+    def _api_sendAudio(self, call: ApiCall) -> dict[str, Any]:
+        audio, _ = self._sent_file(call, "audio", "music")
+        return self._new_message(
+            call.params["chat_id"],
+            audio={**audio, "duration": 3},
+            caption=call.params.get("caption"),
+            reply_markup=_inline_only(call.params.get("reply_markup")),
+        )
+
+    def _sent_file(self, call: ApiCall, kind: str, folder: str) -> tuple[dict[str, Any], bytes]:
+        """The file a send method carries: uploaded (a new file id), or a file id given."""
+        if kind in call.files:
+            name, data = call.files[kind]
+            return self.add_file(data, f"{folder}/file_{next(self._ids)}_{name}", kind), data
+        file_id = call.params[kind]
         with self._cond:
-            known = file_id is None or file_id in self._files
-        return None if known else "wrong file identifier/HTTP URL specified"
+            data = self._files[file_id][1]
+        sent = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data)}
+        return sent, data
+
+    def _unknown_file(self, call: ApiCall) -> str | None:
+        """A file id Telegram never issued, or one of another kind than the method sends."""
+        if call.method == "getFile":
+            with self._cond:
+                found = self._files.get(call.params.get("file_id", ""))
+            if found is None:
+                return "invalid file_id"
+            return "file is too big" if len(found[1]) > MAX_DOWNLOAD_BYTES else None
+        kind = FILE_METHODS.get(call.method)
+        file_id = call.params.get(kind) if kind is not None and kind not in call.files else None
+        if file_id is None:
+            return None
+        with self._cond:
+            known, actual = file_id in self._files, self._file_kinds.get(file_id)
+        if not known:
+            return "wrong file identifier/HTTP URL specified"
+        if actual is not None and actual != kind:
+            return "type of file mismatch"
+        return None
 
     def _edit(self, call: ApiCall, **changes: Any) -> dict[str, Any]:
         with self._cond:
@@ -448,7 +551,9 @@ class FakeBotApi:
         }
 
     def file_by_path(self, path: str) -> bytes | None:
+        """A download (GET) of a file getFile named; recorded in `downloads`."""
         with self._cond:
+            self.downloads.append(path)
             return next((data for p, data in self._files.values() if p == path), None)
 
 
@@ -460,6 +565,8 @@ MAX_CALLBACK_DATA_BYTES = 64
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTO_SIDES = 10_000
 MAX_PHOTO_RATIO = 20
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile serves bots files up to 20 MB
+FILE_METHODS = {"sendPhoto": "photo", "sendVoice": "voice", "sendAudio": "audio"}
 
 
 def telegram_refusal(call: ApiCall) -> str | None:
@@ -472,7 +579,7 @@ def telegram_refusal(call: ApiCall) -> str | None:
             return "message text is empty"
         if _utf16_units(text) > MAX_TEXT_UNITS:
             return "message is too long"
-    if call.method in ("sendDocument", "sendPhoto") and (
+    if call.method in ("sendDocument", "sendPhoto", "sendVoice", "sendAudio") and (
         _utf16_units(p.get("caption") or "") > MAX_CAPTION_UNITS
     ):
         return "message caption is too long"
@@ -480,6 +587,9 @@ def telegram_refusal(call: ApiCall) -> str | None:
         refusal = _photo_refusal(call)
         if refusal is not None:
             return refusal
+    for method, kind in (("sendVoice", "voice"), ("sendAudio", "audio")):
+        if call.method == method and kind not in call.files and not p.get(kind):
+            return f"there is no {kind} in the request"
     alert = (p.get("text") or "") if call.method == "answerCallbackQuery" else ""
     if len(alert) > MAX_CALLBACK_ANSWER_CHARS:
         return "MESSAGE_TOO_LONG"

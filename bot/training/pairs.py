@@ -308,7 +308,11 @@ def _feedback(
         offered = [c["pair_id"] for c in (log.candidates or [])[:SUGGESTION_COUNT]]
         kind = feedback.kind
         if kind in (FeedbackKind.HELPFUL, FeedbackKind.CHOSE_SUGGESTION):
-            if feedback.pair_id in pairs:
+            # a chosen suggestion teaches only once an officer approved the wording
+            approved = kind == FeedbackKind.HELPFUL or key in _approved_keys(
+                pairs.get(feedback.pair_id)  # type: ignore[arg-type]
+            )
+            if feedback.pair_id in pairs and approved:
                 positives.setdefault((key, feedback.pair_id), (text, str(kind)))
             if kind == FeedbackKind.CHOSE_SUGGESTION:
                 negatives[key].extend(p for p in offered if p != feedback.pair_id)
@@ -321,6 +325,13 @@ def _feedback(
             if feedback.pair_id is not None:
                 negatives[key].append(feedback.pair_id)
     return positives, negatives
+
+
+def _approved_keys(pair: QAPair | None) -> set[str]:
+    """The keys of a pair's question and approved phrasings."""
+    if pair is None:
+        return set()
+    return {normalize_key(pair.question), *(normalize_key(p.text) for p in pair.phrasings)}
 
 
 def _attach_negatives(

@@ -58,3 +58,42 @@ def test_open_items_page_oldest_first(services):
     items, _ = services.reviewer.open_items(limit=1, offset=1)
     assert [i.id for i in items] == [second.queue_id]
     assert QueueStatus.OPEN == "open"
+
+
+OFF_BANK_AGAIN = "කුඹුරේ මීයන් වැඩිවෙලා මොකද කරන්නේ"  # the same words, the punctuation differs
+CRICKET = "ලංකාවේ ක්‍රිකට් කණ්ඩායමේ නායකයා කවුද?"
+
+
+def test_the_same_question_from_several_farmers_is_one_item_answered_for_all(services):
+    first = declined(services, OFF_BANK, chat_id=81)
+    second = declined(services, OFF_BANK_AGAIN, chat_id=82)
+    other = declined(services, CRICKET, chat_id=83)
+    items, total = services.reviewer.open_items()
+    assert total == 2
+    assert [(i.id, [o.id for o in i.others]) for i in items] == [
+        (first.queue_id, [second.queue_id]),
+        (other.queue_id, []),
+    ]
+
+    note = services.reviewer.answer(second.queue_id, RAT_ANSWER, admin_id=1)  # via a member
+    farmers = {(n.chat_id, n.question) for n in (note, *note.also)}
+    assert farmers == {(82, OFF_BANK_AGAIN), (81, OFF_BANK)}
+    assert services.reviewer.open_items()[1] == 1
+    with services.session_factory() as session:
+        answered = [session.get(UnansweredQuestion, r.queue_id) for r in (first, second)]
+        assert {(i.status, i.pair_id) for i in answered} == {("answered", note.pair_id)}
+
+
+def test_dismissing_a_group_dismisses_every_farmers_question(services):
+    first = declined(services, OFF_BANK, chat_id=91)
+    declined(services, OFF_BANK_AGAIN, chat_id=92)
+    dismissed = services.reviewer.dismiss(first.queue_id, admin_id=1)
+    assert [item.chat_id for item in dismissed] == [91, 92]
+    assert services.reviewer.open_items()[1] == 0
+
+
+def test_different_questions_are_not_grouped(services):
+    for number, text in enumerate([OFF_BANK, CRICKET, "මගේ එළදෙන කිරි දෙන්නේ නැහැ"]):
+        declined(services, text, chat_id=100 + number)
+    items, total = services.reviewer.open_items()
+    assert total == 3 and not any(item.others for item in items)

@@ -5,7 +5,8 @@ import pytest
 from bot.service.answering import Candidate
 from bot.service.feedback import QuestionRef
 from bot.service.review import QueueItem
-from bot.telegram import keyboards
+from bot.service.topics import TOPICS
+from bot.telegram import keyboards, texts
 
 BIG = 2**63 - 1
 REF = "0123456789abcdef0123456789abcdef"
@@ -57,9 +58,36 @@ def test_queue_data_parses():
     assert keyboards.parse_queue("uq:f:3") == keyboards.QueuePress("f", 3)
 
 
-def test_long_suggestion_labels_are_shortened():
-    markup = keyboards.suggestions_keyboard(
-        QuestionRef(question_id=1), [Candidate(2, 0.9, "දිගු " * 50, "උත්තරය")]
-    )
-    label = markup.inline_keyboard[0][0].text
-    assert len(label) <= keyboards.BUTTON_LABEL_CHARS and label.endswith("…")
+def test_suggestions_are_numbered_buttons_and_written_in_full_in_the_message():
+    long = "දිගු ප්‍රශ්නයක් " * 10  # over 60 characters: once cut on a button
+    suggestions = [Candidate(n, 0.9, f"{n} {long}".strip(), "උත්තරය") for n in (7, 8, 9)]
+    markup = keyboards.suggestions_keyboard(QuestionRef(question_id=1), suggestions)
+    numbers, [none] = markup.inline_keyboard
+    assert [(b.text, b.callback_data) for b in numbers] == [
+        ("1", "sg:1:7"),
+        ("2", "sg:1:8"),
+        ("3", "sg:1:9"),
+    ]
+    assert (none.text, none.callback_data) == (texts.NONE_OF_THESE, "sn:1")
+    text = texts.did_you_mean([s.question for s in suggestions])
+    assert text.startswith(texts.DID_YOU_MEAN)
+    for number, suggestion in enumerate(suggestions, 1):
+        assert f"{number}. {suggestion.question}" in text
+
+
+def test_topic_buttons_parse_back_and_long_questions_are_shortened():
+    markup = keyboards.topics_keyboard(list(TOPICS))
+    data = all_data(markup)
+    assert data == [f"tp:{key}" for key in TOPICS]
+    assert [keyboards.parse_topic(d) for d in data] == [
+        keyboards.TopicPress(key, None) for key in TOPICS
+    ]
+    assert set(texts.TOPIC_BUTTONS) == set(TOPICS)
+    listed = keyboards.topic_questions_keyboard("pests", [(BIG, "දිගු " * 50), (3, "කෙටි?")])
+    (long_button,), (short_button,) = listed.inline_keyboard
+    assert len(long_button.text) <= keyboards.BUTTON_LABEL_CHARS and long_button.text.endswith("…")
+    assert short_button.text == "කෙටි?"
+    assert keyboards.parse_topic(long_button.callback_data) == keyboards.TopicPress("pests", BIG)
+    assert len(long_button.callback_data.encode()) <= keyboards.MAX_CALLBACK_BYTES
+    for forged in ["tp:", "tp:Pests", "tq:pests", "tq:pests:x", "tq::1", "tp:pests:1"]:
+        assert keyboards.parse_topic(forged) is None

@@ -7,7 +7,14 @@ import asyncio
 
 from sqlalchemy import select
 
-from bot.storage.models import QAPair, QueueKind, QueueStatus, UnansweredQuestion
+from bot.storage.models import (
+    Feedback,
+    FeedbackKind,
+    QAPair,
+    QueueKind,
+    QueueStatus,
+    UnansweredQuestion,
+)
 from bot.telegram import texts
 from tests.telegram.conftest import (
     ADMIN,
@@ -176,6 +183,37 @@ async def test_an_officers_answer_never_overwrites_a_bank_answer_without_a_choic
     assert bot.services.bank.get(pair.id).answer == "වෙනස් උත්තරයක්"
 
 
+async def test_the_farmer_can_rate_an_officers_answer(start_bot):
+    bot = await officer_bot(start_bot)
+    await bot.send(581, OFF_TOPIC)
+    [item] = queue_rows(bot.services)
+    await bot.send(ADMIN, f"/answer {item.id} {OFFICER_ANSWER}")
+    to_farmer = (await bot.fake.wait_for_messages(581, 2))[1]
+    assert to_farmer["text"] == texts.officer_answer(OFF_TOPIC, OFFICER_ANSWER)
+    [item] = queue_rows(bot.services)
+    [(up_label, up), (down_label, down)] = buttons(to_farmer)
+    assert (up_label, down_label) == (texts.HELPFUL_BUTTON, texts.NOT_HELPFUL_BUTTON)
+    assert (up, down) == (
+        f"fb:h:{item.question_id}:{item.pair_id}",
+        f"fb:n:{item.question_id}:{item.pair_id}",
+    )
+
+    [elsewhere] = await bot.send(582, "/start")
+    await bot.press(582, elsewhere, up)  # the same data pressed in another chat: refused
+    assert bot.fake.calls_to("answerCallbackQuery")[-1].params["text"] == texts.BUTTON_NOT_VALID
+    await bot.press(581, to_farmer, up)
+    assert bot.fake.calls_to("answerCallbackQuery")[-1].params["text"] == (
+        texts.THANKS_FOR_FEEDBACK
+    )
+    with bot.services.session_factory() as session:
+        [feedback] = session.scalars(select(Feedback))
+    assert (feedback.kind, feedback.question_id, feedback.pair_id) == (
+        FeedbackKind.HELPFUL,
+        item.question_id,
+        item.pair_id,
+    )
+
+
 async def test_a_repeat_of_a_queued_question_says_it_is_with_an_officer(bot):
     [first] = await bot.send(571, OFF_TOPIC)
     assert first["text"] == texts.SENT_TO_OFFICER
@@ -185,3 +223,19 @@ async def test_a_repeat_of_a_queued_question_says_it_is_with_an_officer(bot):
     [again] = await bot.send(572, ANSWERED)
     assert answered["text"].startswith(ANSWERED_TEXT) and again["text"] == texts.ALREADY_ASKED
     assert len(queue_rows(bot.services)) == 1
+
+
+async def test_one_answer_reaches_every_farmer_who_asked_the_same(bot):
+    await bot.send(581, OFF_TOPIC)
+    await bot.send(582, OFF_TOPIC.rstrip("?"))  # the same question, without the "?"
+    [page] = await bot.send(ADMIN, "/unanswered")
+    assert "1-1 / 1" in page["text"] and "👥" in page["text"]
+    [lead] = queue_rows(bot.services, UnansweredQuestion.chat_id == 581)
+
+    [done] = await bot.send(ADMIN, f"/answer {lead.id} {OFFICER_ANSWER}")
+    assert done["text"].endswith(texts.also_sent(1))
+    first = (await bot.fake.wait_for_messages(581, 2))[1]
+    second = (await bot.fake.wait_for_messages(582, 2))[1]
+    assert first["text"] == texts.officer_answer(OFF_TOPIC, OFFICER_ANSWER)
+    assert second["text"] == texts.officer_answer(OFF_TOPIC.rstrip("?"), OFFICER_ANSWER)
+    assert {row.status for row in queue_rows(bot.services)} == {QueueStatus.ANSWERED}

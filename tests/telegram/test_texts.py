@@ -48,7 +48,16 @@ def test_parts_fit_and_lose_no_words(text, limit):
 
 @pytest.mark.parametrize(
     "name",
-    ["WELCOME", "HELP", "SENT_TO_OFFICER", "DID_YOU_MEAN", "ADMINS_ONLY", "VOICE_NOT_YET"],
+    [
+        "WELCOME",
+        "HELP",
+        "SENT_TO_OFFICER",
+        "DID_YOU_MEAN",
+        "ADMINS_ONLY",
+        "VOICE_QUEUED",
+        "PHOTO_QUEUED",
+        "PHOTO_WRONG_TYPE",
+    ],
 )
 def test_farmer_texts_are_sinhala_and_fit_one_message(name):
     text = getattr(texts, name)

@@ -93,13 +93,20 @@ def test_thumbs_up_and_chosen_suggestions_add_wordings_and_hard_negatives(sessio
     record_feedback(session, FeedbackKind.HELPFUL, question_id=liked, pair_id=mop.id)
     disliked = ask(session, "පොහොර කවදද", [tsp.id])
     record_feedback(session, FeedbackKind.NOT_HELPFUL, question_id=disliked, pair_id=tsp.id)
+    waiting = bank.add_pending_phrasing(session, urea.id, FARMER, "suggestion")
+    session.commit()
+
+    rows, _, _ = build_pairs(session)  # the chosen wording waits for an officer: no rows
+    assert not [r for r in rows if r.anchor == normalize(FARMER)]
+    bank.review_phrasing(session, waiting.id, approve=True)
     session.commit()
 
     rows, _, unused = build_pairs(session)
-    farmer_rows = [r for r in rows if r.anchor == normalize(FARMER)]
+    farmer_rows = [r for r in rows if r.anchor == normalize(FARMER)]  # approved: a phrasing
     assert {(r.kind, r.source, r.pair_id) for r in farmer_rows} == {
-        (TO_ANSWER, "chose_suggestion", urea.id),
-        (TO_QUESTION, "chose_suggestion", urea.id),
+        (TO_ANSWER, "suggestion", urea.id),
+        (TO_QUESTION, "suggestion", urea.id),
+        (TO_QUESTION, "alternate", urea.id),
     }
     # The suggestions offered but not chosen become its hard negatives, one per row.
     assert {r.negative_pair_id for r in farmer_rows} == {tsp.id, mop.id}
@@ -139,6 +146,7 @@ def test_negatives_from_held_out_pairs_are_dropped_from_training(session, three_
     urea, tsp, _ = three_pairs
     chosen = ask(session, FARMER, [tsp.id, urea.id])
     record_feedback(session, FeedbackKind.CHOSE_SUGGESTION, question_id=chosen, pair_id=urea.id)
+    bank.add_phrasing(session, urea.id, FARMER, "suggestion")  # an officer approved it
     session.commit()
     rows, questions, _ = build_pairs(session)
     seed = next(

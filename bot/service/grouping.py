@@ -1,0 +1,50 @@
+"""Grouping the officers' queue: the same question from several farmers is one item.
+
+Two queued questions are grouped when they normalize alike or their vectors are close
+enough. The threshold was chosen on the eval's dev split, where pairs of farmer wordings
+of the same bank question were told apart from pairs of different ones (the eval's
+wordings are deliberately varied; repeats in a real queue are closer than that):
+
+    cosine >= 0.88   dev: precision 0.941, recall 0.022   test: precision 0.964, recall 0.031
+
+Precision comes first: one officer's answer goes to every farmer of a group, so a wrong
+grouping answers someone a question they did not ask. Recall is low; an ungrouped
+repeat costs the officer a second answer, nothing worse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+SAME_QUESTION = 0.88
+
+
+def group_indices(
+    keys: Sequence[str], vectors: np.ndarray, threshold: float = SAME_QUESTION
+) -> list[list[int]]:
+    """Groups of positions, in order: each joins the first group whose first member has
+    its key or is at least `threshold` close (vectors L2-normalized); an empty key (a
+    voice note, a photo) never joins nor is joined.
+
+    Example:
+        >>> group_indices(["a", "a", "b"], np.eye(3, dtype=np.float32))
+        [[0, 1], [2]]
+    """
+    groups: list[list[int]] = []
+    leads: list[int] = []
+    for position, key in enumerate(keys):
+        home = None
+        if key:
+            for number, lead in enumerate(leads):
+                close = float(vectors[lead] @ vectors[position]) >= threshold
+                if keys[lead] and (keys[lead] == key or close):
+                    home = number
+                    break
+        if home is None:
+            groups.append([position])
+            leads.append(position)
+        else:
+            groups[home].append(position)
+    return groups
