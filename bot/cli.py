@@ -254,9 +254,11 @@ def qa_import(settings: Settings, file: Path, on_duplicate: str) -> None:
     from bot.storage.importer import OnDuplicate, read_bank_file
 
     mode = OnDuplicate(on_duplicate)
-    read_bank_file(file, on_duplicate=_within_file(mode))  # validate before loading the model
+    rows = read_bank_file(file, on_duplicate=_within_file(mode))  # before loading the model
     services = _services(settings, seed_bank=False)
-    report = services.bank.import_file(file, on_duplicate=mode, by="cli", show_progress=True)
+    report = services.bank.import_file(
+        file, on_duplicate=mode, by="cli", show_progress=True, rows=rows
+    )
     click.echo(f"added {report.added}, updated {report.updated}, merged {report.merged}")
     for line, first in report.repeats:
         click.echo(f"line {line}: repeats line {first} ({on_duplicate})")

@@ -177,16 +177,19 @@ class BankAdmin:
         by: str | None = None,
         show_progress: bool = False,
         max_rows: int | None = None,
+        rows: Sequence[importer.PairRow] | None = None,
     ) -> ImportReport:
         """Validate the whole file, then import it in one transaction (all or nothing).
 
         The file's texts are encoded into the vector cache first, in chunks of their own
         short transactions, so the import's write transaction never waits on the model and
-        farmers' questions keep being logged meanwhile. `max_rows` caps an upload.
+        farmers' questions keep being logged meanwhile. `max_rows` caps an upload; `rows`
+        are the file's rows when the caller has read and validated them already.
         """
         within = on_duplicate if on_duplicate in (OnDuplicate.SKIP, OnDuplicate.MERGE) else None
         clock = StageClock()
-        rows = importer.read_bank_file(path, data, on_duplicate=within or OnDuplicate.FAIL)
+        if rows is None:
+            rows = importer.read_bank_file(path, data, on_duplicate=within or OnDuplicate.FAIL)
         if max_rows is not None and len(rows) > max_rows:
             raise ImportTooLarge(len(rows), max_rows)
         clock.lap("validate")

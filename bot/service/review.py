@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import AnswerWouldReplace
 from bot.service.answering import Answerer
-from bot.service.grouping import group_indices
+from bot.service.grouping import group_indices, threshold_for
 from bot.service.indexing import encode_cached
 from bot.service.media import MEDIA_KINDS
 from bot.storage import bank, queue
@@ -23,7 +23,7 @@ from bot.storage.models import (
     QueueStatus,
     UnansweredQuestion,
 )
-from bot.text.normalize import normalize_key
+from bot.text.normalize import normalize, normalize_key
 
 FARMER_TOLD = (DismissReason.OFF_TOPIC, DismissReason.NOT_PADDY)
 
@@ -62,6 +62,27 @@ class QueueItem:
             audio = Path(self.media_path or "").name.startswith("audio-")
             return "audio" if audio else "voice"
         return None
+
+
+@dataclass(frozen=True)
+class AnswerDraft:
+    """What an officer's answer will do, shown before it goes out: the farmer gets
+    `answer` quoting their words; the bank gets a pair asking `question` (the public
+    wording; the farmer's own words become a hidden alternate). No pair for a voice note
+    or a photo (`question` None)."""
+
+    item_id: int
+    answer: str
+    question: str | None
+    farmer_text: str
+    others: int  # farmers grouped with this one, answered too
+
+
+def public_question(text: str) -> str:
+    """The default public wording of a farmer's question: normalized (spelling quirks,
+    spacing, old fonts fixed), ending with a question mark."""
+    cleaned = normalize(text) or text.strip()
+    return cleaned if cleaned.endswith(("?", ".", "!")) else cleaned + "?"
 
 
 @dataclass(frozen=True)
@@ -135,7 +156,7 @@ class Reviewer:
                 session.commit()  # the cache keeps the new vectors
         return [
             replace(items[group[0]], others=tuple(items[n] for n in group[1:]))
-            for group in group_indices(keys, vectors)
+            for group in group_indices(keys, vectors, threshold_for(encoder.model_id))
         ]
 
     def _others(self, item_id: int) -> list[int]:
@@ -154,8 +175,33 @@ class Reviewer:
         with self.session_factory() as session:
             return _item(queue.get_item(session, item_id))
 
+    def draft(self, item_id: int, answer: str, question: str | None = None) -> AnswerDraft:
+        """What `answer` would do (nothing is written); AnswerWouldReplace when the bank
+        already asks the farmer's question or `question`."""
+        others = self._others(item_id)
+        with self.session_factory() as session:
+            item = queue.get_open_item(session, item_id)
+            if item.kind in MEDIA_KINDS:
+                return AnswerDraft(item_id, answer, None, item.text, len(others))
+            question = (question or "").strip() or public_question(item.text)
+            self._check_new(session, item.text, question)
+            return AnswerDraft(item_id, answer, question, item.text, len(others))
+
+    @staticmethod
+    def _check_new(session: Session, *texts: str) -> None:
+        for text in texts:
+            existing = bank.find_pair_by_question(session, text)
+            if existing is not None:
+                raise AnswerWouldReplace(existing.id, existing.question, existing.answer)
+
     def answer(
-        self, item_id: int, answer: str, *, admin_id: int | None, replace: bool = False
+        self,
+        item_id: int,
+        answer: str,
+        *,
+        admin_id: int | None,
+        replace: bool = False,
+        question: str | None = None,
     ) -> Notification:
         """Make the farmer's question and the officer's answer a new pair, encoded at once.
 
@@ -164,7 +210,8 @@ class Reviewer:
         that pair's answer with `link`). A voice note or photo never becomes a pair (its
         text is a caption or a placeholder): the answer goes to the farmer only. The same
         question from other farmers (its group) is answered with it, their wordings
-        joining the pair.
+        joining the pair. `question` is the pair's public wording (default: the farmer's
+        words); the farmer's own words then join as an alternate.
         """
         others = self._others(item_id)
         with self.session_factory() as session:
@@ -173,7 +220,9 @@ class Reviewer:
                 queue.resolve(session, item, QueueStatus.ANSWERED, by=admin_id)
                 session.commit()
                 return self._notification(session, item, answer, None)
-            existing = bank.find_pair_by_question(session, item.text)
+            existing = bank.find_pair_by_question(session, item.text) or (
+                bank.find_pair_by_question(session, question) if question else None
+            )
             if existing is not None and not replace:
                 raise AnswerWouldReplace(existing.id, existing.question, existing.answer)
             if existing is not None:
@@ -182,7 +231,12 @@ class Reviewer:
                 )
             else:
                 pair = bank.add_pair(
-                    session, item.text, answer, created_by=f"admin:{admin_id}", origin="admin"
+                    session,
+                    question or item.text,
+                    answer,
+                    [item.text] if question else (),
+                    created_by=f"admin:{admin_id}",
+                    origin="admin",
                 )
             queue.resolve(session, item, QueueStatus.ANSWERED, by=admin_id, pair_id=pair.id)
             members = self._open(session, others)

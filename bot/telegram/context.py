@@ -9,6 +9,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 if TYPE_CHECKING:
     from bot.service.batching import QuestionBatcher
+    from bot.service.review import AnswerDraft
     from bot.service.runtime import Services
     from bot.service.throttle import ChatGuard
     from bot.telegram.inbox import UpdateInbox
@@ -30,6 +31,8 @@ class BotData:
         self.last_queue_alert = float("-inf")  # when officers last heard of new questions
         # officers' answers waiting for their choice: replace the bank's answer, or not
         self.pending_answers: dict[tuple[int, int], tuple[str, int]] = {}
+        # officers' answers shown in a preview, waiting for ✅: (officer, queue item) -> draft
+        self.drafts: dict[tuple[int, int], AnswerDraft] = {}
 
 
 class CustomContext(CallbackContext[ExtBot[None], dict, dict, BotData]):

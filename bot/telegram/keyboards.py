@@ -15,6 +15,7 @@ Formats (`REF` is a question log id, or `r` + the journal's 32-hex client_ref):
     rw:ID:r|l|x     the officer's answer replaces the bank's, or send the bank's, or cancel
     pd:PAIR:y|x     delete a pair, or not
     pw:ID:a|r       approve or reject a farmer's wording waiting for approval
+    pv:ID:s|e|x     an answer's preview: send it, edit the public question, or cancel
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ TOPIC_QUESTION = re.compile(rf"tq:(?P<key>[a-z_]{{1,20}}):(?P<pair>{_ID})")
 QUEUE = re.compile(rf"uq:(?P<action>[pfd]):(?P<id>{_ID})(?::(?P<offset>{_ID}))?")
 DISTRICT = re.compile(rf"dz:(?:{_REF}|-):(?P<pair>{_ID}|-):(?P<code>[a-z_]{{1,20}})")
 OFFICER = re.compile(
-    rf"(?P<kind>al:l|al:a|dq|dm|rw|pd):(?P<id>{_ID})(?::(?P<value>{_ID}|[a-z_]{{1,20}}))?"
+    rf"(?P<kind>al:l|al:a|dq|dm|rw|pd|pv):(?P<id>{_ID})(?::(?P<value>{_ID}|[a-z_]{{1,20}}))?"
 )
-OFFICER_PATTERN = r"^(al:[la]|dq|dm|rw|pd):"
+OFFICER_PATTERN = r"^(al:[la]|dq|dm|rw|pd|pv):"
 DISTRICT_COLUMNS = 3
 THANKS = "ok"
 
@@ -268,6 +269,24 @@ def parse_pending(data: str | None) -> tuple[int, bool] | None:
     return (int(match["id"]), match["verdict"] == "a") if match else None
 
 
+def preview_keyboard(item_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    texts.PREVIEW_SEND_BUTTON, callback_data=_data(f"pv:{item_id}:s")
+                ),
+                InlineKeyboardButton(texts.CANCEL_BUTTON, callback_data=_data(f"pv:{item_id}:x")),
+            ],
+            [
+                InlineKeyboardButton(
+                    texts.PREVIEW_EDIT_BUTTON, callback_data=_data(f"pv:{item_id}:e")
+                )
+            ],
+        ]
+    )
+
+
 def confirm_delete_keyboard(pair_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
@@ -286,7 +305,7 @@ def parse_officer(data: str | None) -> OfficerPress | None:
     if match is None:
         return None
     kind, value = match["kind"], match["value"]
-    needs_value = kind in ("al:l", "dm", "rw", "pd")
+    needs_value = kind in ("al:l", "dm", "rw", "pd", "pv")
     if needs_value != (value is not None):
         return None
     if kind == "al:l" and not value.isdigit():  # type: ignore[union-attr]
@@ -296,6 +315,8 @@ def parse_officer(data: str | None) -> OfficerPress | None:
     if kind == "rw" and value not in ("r", "l", "x"):
         return None
     if kind == "pd" and value not in ("y", "x"):
+        return None
+    if kind == "pv" and value not in ("s", "e", "x"):
         return None
     return OfficerPress(kind, int(match["id"]), value)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -104,6 +105,12 @@ async def answer_by_reply(update: Update, context: CustomContext) -> None:
     other message from an officer is a question like a farmer's."""
     message = update.effective_message
     assert message is not None
+    edited = replied_item(message, context.bot.id, texts.QUESTION_MARKER)
+    admin_id = update.effective_user.id  # type: ignore[union-attr]
+    draft = context.bot_data.drafts.get((admin_id, edited)) if edited is not None else None
+    if draft is not None and (message.text or "").strip():
+        await _answer_item(update, context, draft.item_id, draft.answer, message.text)
+        return
     item_id = replied_item(message, context.bot.id)
     if item_id is None or not (message.text or "").strip():
         from bot.telegram.farmer import answer_question
@@ -113,36 +120,101 @@ async def answer_by_reply(update: Update, context: CustomContext) -> None:
     await _answer_item(update, context, item_id, message.text.strip())  # type: ignore[union-attr]
 
 
-def replied_item(message: Message, bot_id: int) -> int | None:
-    """The queue item a message replies to: the one item named in a message of the bot's
-    (its text, or the caption of a voice note or photo shown again)."""
+def replied_item(
+    message: Message, bot_id: int, marker: re.Pattern[str] = texts.ITEM_MARKER
+) -> int | None:
+    """The queue item a message replies to: the one item named (by `marker`) in a message
+    of the bot's (its text, or the caption of a voice note or photo shown again)."""
     replied = message.reply_to_message
     if replied is None or replied.from_user is None or replied.from_user.id != bot_id:
         return None
-    found = set(texts.ITEM_MARKER.findall(replied.text or replied.caption or ""))
+    found = set(marker.findall(replied.text or replied.caption or ""))
     return int(found.pop()) if len(found) == 1 else None
 
 
-async def _answer_item(update: Update, context: CustomContext, item_id: int, answer: str) -> None:
-    admin_id = update.effective_user.id  # type: ignore[union-attr]
-    try:
-        note = await asyncio.to_thread(
-            context.services.reviewer.answer, item_id, answer, admin_id=admin_id
-        )
-    except QueueItemNotFound:
-        await reply(update, texts.queue_item_not_found(item_id))
-        return
-    except AnswerWouldReplace as existing:
-        context.bot_data.pending_answers[(admin_id, item_id)] = (answer, existing.pair_id)
-        await update.effective_message.reply_text(  # type: ignore[union-attr]
-            texts.answer_would_replace(
-                item_id, existing.pair_id, existing.question, existing.answer
-            ),
-            reply_markup=keyboards.replace_keyboard(item_id),
-        )
-        return
+async def _answer_item(
+    update: Update,
+    context: CustomContext,
+    item_id: int,
+    answer: str,
+    question: str | None = None,
+) -> None:
+    """Show what the answer will do (the preview, ✅ to send), or, when the bank already
+    asks the question, offer replace / send the bank's answer. A voice note or photo
+    changes nothing in the bank: its answer goes out at once."""
     message = update.effective_message
     assert message is not None
+    admin_id = update.effective_user.id  # type: ignore[union-attr]
+    reviewer = context.services.reviewer
+    try:
+        draft = await asyncio.to_thread(reviewer.draft, item_id, answer, question)
+        if draft.question is None:
+            note = await asyncio.to_thread(reviewer.answer, item_id, answer, admin_id=admin_id)
+            await _tell_farmer(message, context, note, texts.answered(item_id, note.pair_id))
+            return
+    except QueueItemNotFound:
+        await message.reply_text(texts.queue_item_not_found(item_id))
+        return
+    except AnswerWouldReplace as existing:
+        await _offer_replace(message, context, admin_id, item_id, answer, existing)
+        return
+    context.bot_data.drafts[(admin_id, item_id)] = draft
+    await message.reply_text(
+        texts.answer_preview(item_id, draft.farmer_text, answer, draft.question, draft.others),
+        reply_markup=keyboards.preview_keyboard(item_id),
+    )
+
+
+async def _offer_replace(
+    message: Message,
+    context: CustomContext,
+    admin_id: int,
+    item_id: int,
+    answer: str,
+    existing: AnswerWouldReplace,
+) -> None:
+    context.bot_data.pending_answers[(admin_id, item_id)] = (answer, existing.pair_id)
+    await message.reply_text(
+        texts.answer_would_replace(item_id, existing.pair_id, existing.question, existing.answer),
+        reply_markup=keyboards.replace_keyboard(item_id),
+    )
+
+
+async def _work_preview(
+    message: Message, context: CustomContext, item_id: int, choice: str, admin_id: int
+) -> None:
+    """✅ sends the previewed answer, ✏️ asks for the public question, ✖️ drops it."""
+    drafts = context.bot_data.drafts
+    draft = drafts.get((admin_id, item_id))
+    if draft is None:
+        await message.edit_reply_markup(None)
+        await message.reply_text(texts.ANSWER_EXPIRED)
+        return
+    if choice == "e":
+        await message.reply_text(
+            texts.question_prompt(item_id, draft.question or ""),
+            reply_markup=ForceReply(input_field_placeholder="ප්‍රශ්නය"),
+        )
+        return
+    del drafts[(admin_id, item_id)]
+    await message.edit_reply_markup(None)
+    if choice == "x":
+        await message.reply_text(texts.CANCELLED)
+        return
+    try:
+        note = await asyncio.to_thread(
+            context.services.reviewer.answer,
+            item_id,
+            draft.answer,
+            admin_id=admin_id,
+            question=draft.question,
+        )
+    except QueueItemNotFound:
+        await message.reply_text(texts.queue_item_not_found(item_id))
+        return
+    except AnswerWouldReplace as existing:  # someone added that question meanwhile
+        await _offer_replace(message, context, admin_id, item_id, draft.answer, existing)
+        return
     await _tell_farmer(message, context, note, texts.answered(item_id, note.pair_id))
 
 
@@ -287,6 +359,9 @@ async def work_officer_buttons(update: Update, context: CustomContext) -> None:
     elif press.kind == "rw":
         await _choose_replace(query.message, context, press.id, press.value or "x", admin_id)  # type: ignore[arg-type]
         await query.answer()
+    elif press.kind == "pv":
+        await query.answer()
+        await _work_preview(query.message, context, press.id, press.value or "x", admin_id)  # type: ignore[arg-type]
     elif press.kind == "pd":
         await query.answer()
         await _confirm_delete(query.message, context, press.id, press.value == "y")  # type: ignore[arg-type]

@@ -411,6 +411,38 @@ def item_marker(item_id: int) -> str:
 
 
 ITEM_MARKER = re.compile(r"❓ #(\d{1,19})")
+QUESTION_MARKER = re.compile(r"✏️ #(\d{1,19})")  # a prompt for an item's public question
+PREVIEW_ANSWER_CHARS = 1500
+PREVIEW_SEND_BUTTON = "✅ යවන්න"
+PREVIEW_EDIT_BUTTON = "✏️ ප්‍රශ්නය වෙනස් කරන්න"
+
+
+def answer_preview(
+    item_id: int, farmer_text: str, answer: str, question: str | None, others: int
+) -> str:
+    """Before an officer's answer goes out: what the farmer and the bank will get."""
+    shown = officer_answer(farmer_text, answer)  # as the farmer sees it, lines kept
+    if len(shown) > PREVIEW_ANSWER_CHARS:
+        shown = shown[: PREVIEW_ANSWER_CHARS - 1].rstrip() + "…"
+    also = f" (එකම ප්‍රශ්නය ඇහුව තවත් {others} දෙනෙකුටත්)" if others else ""
+    bank_part = (
+        f'බැංකුවට එකතු වෙන ප්‍රශ්නය (අනෙක් ගොවීන්ට පේන්නේ මේකයි):\n"{question}"\n'
+        "ගොවියාගේම වචන සැඟවුණු අහන විදිහක් ලෙස විතරක් තියාගන්නවා."
+        if question is not None
+        else "මේක හඬ පණිවිඩයක් / ඡායාරූපයක්: බැංකුවට කිසිවක් එකතු වෙන්නේ නැහැ."
+    )
+    return (
+        f"👀 {item_marker(item_id)} යවන්න කලින් බලන්න.\n\nගොවියාට යන්නේ{also}:\n\n"
+        f"{shown}\n\n{bank_part}\n\nඋත්තරය වෙනස් කරන්න නම් මේ පණිවිඩයට reply කරන්න."
+    )
+
+
+def question_prompt(item_id: int, question: str) -> str:
+    """The ForceReply prompt for the public wording of item `item_id`'s question."""
+    return (
+        f'✏️ #{item_id} අනෙක් ගොවීන්ට පේන ප්‍රශ්නය දැන්: "{question}"\n\n'
+        "ප්‍රශ්නය කියවිය යුතු විදිහට මේ පණිවිඩයට reply කරන්න."
+    )
 
 
 def queue_alert(new: int, open_total: int, items: Sequence[tuple[int, str]]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -146,6 +147,24 @@ async def edited_to(bot: BotHarness, chat_id: int, message: dict[str, Any], text
         lambda: bot.message(chat_id, message["message_id"])["text"] == text,
         describe=lambda: f"message {message['message_id']} to read {text!r}",
     )
+
+
+async def send_previewed(bot: BotHarness, preview: dict[str, Any]) -> dict[str, Any]:
+    """Press ✅ under an officer's answer preview; returns the officer's confirmation."""
+    assert preview["text"].startswith("👀"), preview["text"]
+    [send] = [data for _, data in buttons(preview) if re.fullmatch(r"pv:\d+:s", data)]
+    before = len(bot.fake.sent_messages(ADMIN))
+    await bot.press(ADMIN, preview, send)
+    return (await bot.fake.wait_for_messages(ADMIN, before + 1))[before]
+
+
+async def previewed_reply(bot: BotHarness, replied: dict[str, Any], text: str) -> dict[str, Any]:
+    """An officer's reply to `replied`, then ✅ under the preview; the confirmation."""
+    before = len(bot.fake.sent_messages(ADMIN))
+    quoted = {key: value for key, value in replied.items() if key != "reply_markup"}
+    bot.fake.push_message(ADMIN, ADMIN, text=text, reply_to_message=quoted)
+    preview = (await bot.fake.wait_for_messages(ADMIN, before + 1))[before]
+    return await send_previewed(bot, preview)
 
 
 def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:

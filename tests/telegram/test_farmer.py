@@ -17,6 +17,7 @@ from tests.telegram.conftest import (
     HARVEST,
     OFF_TOPIC,
     buttons,
+    send_previewed,
 )
 
 
@@ -124,7 +125,10 @@ async def test_unanswered_question_is_queued_and_the_officers_answer_reaches_the
     assert (texts.queue_dismiss_button(item.id), f"uq:d:{item.id}:0") in buttons(page)
 
     officer = "මෙය වී වගාවට අදාළ ප්‍රශ්නයක් නොවේ. ක්‍රීඩා පුවත් සඳහා පුවත්පත් බලන්න."
-    [confirmation] = await bot.send(ADMIN, f"/answer {item.id} {officer}")
+    [preview] = await bot.send(ADMIN, f"/answer {item.id} {officer}")
+    assert texts.officer_answer(OFF_TOPIC, officer) in preview["text"]
+    assert not bot.fake.sent_messages(106)[1:]  # nothing goes out before ✅
+    confirmation = await send_previewed(bot, preview)
     delivered = (await bot.fake.wait_for_messages(106, 2))[1]
     assert delivered["text"] == texts.officer_answer(OFF_TOPIC, officer)
     farmer_message_id = rows(bot.services, QuestionLog)[0].message_id

@@ -7,6 +7,7 @@ import asyncio
 
 from sqlalchemy import select
 
+from bot.service.review import public_question
 from bot.storage.models import (
     Feedback,
     FeedbackKind,
@@ -23,6 +24,8 @@ from tests.telegram.conftest import (
     OFF_TOPIC,
     OFF_TOPIC_2,
     buttons,
+    previewed_reply,
+    send_previewed,
 )
 
 OTHER_ADMIN = 9002
@@ -82,10 +85,9 @@ async def test_an_officers_reply_to_an_alert_answers_the_farmer(start_bot):
     alert = bot.fake.sent_messages(ADMIN)[-1]
     [item] = queue_rows(bot.services)
 
-    bot.fake.push_message(ADMIN, ADMIN, text=OFFICER_ANSWER, reply_to_message=reply_to(alert))
+    done = await previewed_reply(bot, alert, OFFICER_ANSWER)
     to_farmer = (await bot.fake.wait_for_messages(511, 2))[1]
     assert to_farmer["text"] == texts.officer_answer(OFF_TOPIC, OFFICER_ANSWER)
-    done = (await bot.fake.wait_for_messages(ADMIN, 2))[-1]
     [item] = queue_rows(bot.services)
     assert item.status == QueueStatus.ANSWERED and done["text"] == texts.answered(
         item.id, item.pair_id
@@ -110,7 +112,7 @@ async def test_the_answer_button_prompts_and_the_reply_to_the_prompt_answers(sta
     assert "force_reply" in str(asked)
 
     vet = "එළදෙනට පශු වෛද්‍යවරයා"
-    bot.fake.push_message(ADMIN, ADMIN, text=vet, reply_to_message=reply_to(prompt))
+    await previewed_reply(bot, prompt, vet)
     reply = (await bot.fake.wait_for_messages(521, 2))[1]
     assert reply["text"] == texts.officer_answer(OFF_TOPIC_2, vet)
 
@@ -187,7 +189,8 @@ async def test_the_farmer_can_rate_an_officers_answer(start_bot):
     bot = await officer_bot(start_bot)
     await bot.send(581, OFF_TOPIC)
     [item] = queue_rows(bot.services)
-    await bot.send(ADMIN, f"/answer {item.id} {OFFICER_ANSWER}")
+    [preview] = await bot.send(ADMIN, f"/answer {item.id} {OFFICER_ANSWER}")
+    await send_previewed(bot, preview)
     to_farmer = (await bot.fake.wait_for_messages(581, 2))[1]
     assert to_farmer["text"] == texts.officer_answer(OFF_TOPIC, OFFICER_ANSWER)
     [item] = queue_rows(bot.services)
@@ -232,10 +235,47 @@ async def test_one_answer_reaches_every_farmer_who_asked_the_same(bot):
     assert "1-1 / 1" in page["text"] and "👥" in page["text"]
     [lead] = queue_rows(bot.services, UnansweredQuestion.chat_id == 581)
 
-    [done] = await bot.send(ADMIN, f"/answer {lead.id} {OFFICER_ANSWER}")
+    [preview] = await bot.send(ADMIN, f"/answer {lead.id} {OFFICER_ANSWER}")
+    assert "1 දෙනෙකුටත්" in preview["text"]
+    done = await send_previewed(bot, preview)
     assert done["text"].endswith(texts.also_sent(1))
     first = (await bot.fake.wait_for_messages(581, 2))[1]
     second = (await bot.fake.wait_for_messages(582, 2))[1]
     assert first["text"] == texts.officer_answer(OFF_TOPIC, OFFICER_ANSWER)
     assert second["text"] == texts.officer_answer(OFF_TOPIC.rstrip("?"), OFFICER_ANSWER)
     assert {row.status for row in queue_rows(bot.services)} == {QueueStatus.ANSWERED}
+
+
+async def test_the_preview_shows_what_goes_out_and_the_public_question_can_be_edited(bot):
+    raw = "අනේ සර් ලංකාවේ ක්‍රිකට් කණ්ඩායමේ නායකයා කවුද"
+    await bot.send(591, raw)
+    [item] = queue_rows(bot.services)
+
+    [preview] = await bot.send(ADMIN, f"/answer {item.id} {OFFICER_ANSWER}")
+    await bot.press(ADMIN, preview, f"pv:{item.id}:x")  # cancelled: nothing goes out
+    await bot.fake.wait_for_messages(ADMIN, 2)
+    assert len(bot.fake.sent_messages(591)) == 1
+    assert queue_rows(bot.services)[0].status == QueueStatus.OPEN
+
+    [preview] = await bot.send(ADMIN, f"/answer {item.id} {OFFICER_ANSWER}")
+    assert texts.officer_answer(raw, OFFICER_ANSWER) in preview["text"]
+    default = public_question(raw)  # normalized, not the farmer's raw words
+    assert f'"{default}"' in preview["text"]
+    await bot.press(ADMIN, preview, f"pv:{item.id}:e")
+    prompt = bot.fake.sent_messages(ADMIN)[-1]
+    await bot.fake.wait_until(lambda: bot.fake.sent_messages(ADMIN)[-1]["text"].startswith("✏️"))
+    prompt = bot.fake.sent_messages(ADMIN)[-1]
+    assert prompt["text"] == texts.question_prompt(item.id, default)
+
+    public = "ලංකා ක්‍රිකට් කණ්ඩායමේ නායකයා කවුද?"
+    bot.fake.push_message(ADMIN, ADMIN, text=public, reply_to_message=reply_to(prompt))
+    await bot.fake.wait_until(lambda: bot.fake.sent_messages(ADMIN)[-1]["text"].startswith("👀"))
+    preview = bot.fake.sent_messages(ADMIN)[-1]
+    assert f'"{public}"' in preview["text"]
+    await send_previewed(bot, preview)
+
+    delivered = (await bot.fake.wait_for_messages(591, 2))[1]
+    assert delivered["text"] == texts.officer_answer(raw, OFFICER_ANSWER)
+    [item] = queue_rows(bot.services)
+    view = bot.services.bank.get(item.pair_id)
+    assert view.question == public and view.alternates == [raw]  # the farmer's words: hidden
