@@ -100,7 +100,12 @@ def test_a_bad_setting_is_one_line_and_help_still_works():
     assert "Traceback" not in failed.output and "pydantic" not in failed.output
 
 
-def test_import_bench_times_each_stage(cli_env):
+def test_import_bench_times_each_stage(tmp_path, base_model_dir, monkeypatch):
+    """The bench makes its own SQLite database, so it runs once, not per database."""
+    monkeypatch.setenv("AGRIBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGRIBOT_MODEL", str(base_model_dir))
+    monkeypatch.setenv("AGRIBOT_BANK_PATH", str(SMALL_BANK))
+    monkeypatch.delenv("AGRIBOT_DATABASE_URL", raising=False)
     result = CliRunner().invoke(cli, ["bench", "--import-rows", "60"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{") :])
