@@ -76,6 +76,8 @@ class AnswerDraft:
     question: str | None
     farmer_text: str
     others: int  # farmers grouped with this one, answered too
+    # False: a new pair beside one that already asks the farmer's words (which stay there)
+    keep_words: bool = True
 
 
 def public_question(text: str) -> str:
@@ -175,17 +177,24 @@ class Reviewer:
         with self.session_factory() as session:
             return _item(queue.get_item(session, item_id))
 
-    def draft(self, item_id: int, answer: str, question: str | None = None) -> AnswerDraft:
+    def draft(
+        self,
+        item_id: int,
+        answer: str,
+        question: str | None = None,
+        *,
+        keep_words: bool = True,
+    ) -> AnswerDraft:
         """What `answer` would do (nothing is written); AnswerWouldReplace when the bank
-        already asks the farmer's question or `question`."""
+        already asks `question` or (with `keep_words`) the farmer's words."""
         others = self._others(item_id)
         with self.session_factory() as session:
             item = queue.get_open_item(session, item_id)
             if item.kind in MEDIA_KINDS:
                 return AnswerDraft(item_id, answer, None, item.text, len(others))
             question = (question or "").strip() or public_question(item.text)
-            self._check_new(session, item.text, question)
-            return AnswerDraft(item_id, answer, question, item.text, len(others))
+            self._check_new(session, *((item.text, question) if keep_words else (question,)))
+            return AnswerDraft(item_id, answer, question, item.text, len(others), keep_words)
 
     @staticmethod
     def _check_new(session: Session, *texts: str) -> None:
@@ -202,6 +211,7 @@ class Reviewer:
         admin_id: int | None,
         replace: bool = False,
         question: str | None = None,
+        keep_words: bool = True,
     ) -> Notification:
         """Make the farmer's question and the officer's answer a new pair, encoded at once.
 
@@ -211,7 +221,8 @@ class Reviewer:
         text is a caption or a placeholder): the answer goes to the farmer only. The same
         question from other farmers (its group) is answered with it, their wordings
         joining the pair. `question` is the pair's public wording (default: the farmer's
-        words); the farmer's own words then join as an alternate.
+        words); the farmer's own words then join as an alternate, unless `keep_words` is
+        False (a new pair beside the one that already asks them).
         """
         others = self._others(item_id)
         with self.session_factory() as session:
@@ -220,9 +231,9 @@ class Reviewer:
                 queue.resolve(session, item, QueueStatus.ANSWERED, by=admin_id)
                 session.commit()
                 return self._notification(session, item, answer, None)
-            existing = bank.find_pair_by_question(session, item.text) or (
-                bank.find_pair_by_question(session, question) if question else None
-            )
+            existing = (
+                bank.find_pair_by_question(session, item.text) if keep_words else None
+            ) or (bank.find_pair_by_question(session, question) if question else None)
             if existing is not None and not replace:
                 raise AnswerWouldReplace(existing.id, existing.question, existing.answer)
             if existing is not None:
@@ -234,7 +245,7 @@ class Reviewer:
                     session,
                     question or item.text,
                     answer,
-                    [item.text] if question else (),
+                    [item.text] if question and keep_words else (),
                     created_by=f"admin:{admin_id}",
                     origin="admin",
                 )

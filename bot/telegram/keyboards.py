@@ -12,7 +12,8 @@ Formats (`REF` is a question log id, or `r` + the journal's 32-hex client_ref):
     al:l:ID:PAIR    link a queued question to the pair closest to it (from an alert)
     al:a:ID         answer a queued question: a prompt to reply to
     dq:ID           why dismiss ID? (the reasons)      dm:ID:REASON  dismiss, REASON or x
-    rw:ID:r|l|x     the officer's answer replaces the bank's, or send the bank's, or cancel
+    rw:ID:r|l|n|x   the officer's answer replaces the bank's, or send the bank's, or make a
+                    new pair with another question, or cancel
     pd:PAIR:y|x     delete a pair, or not
     pw:ID:a|r       approve or reject a farmer's wording waiting for approval
     pv:ID:s|e|x     an answer's preview: send it, edit the public question, or cancel
@@ -242,6 +243,7 @@ def replace_keyboard(item_id: int) -> InlineKeyboardMarkup:
                     texts.SEND_EXISTING_BUTTON, callback_data=_data(f"rw:{item_id}:l")
                 )
             ],
+            [InlineKeyboardButton(texts.NEW_PAIR_BUTTON, callback_data=_data(f"rw:{item_id}:n"))],
             [InlineKeyboardButton(texts.CANCEL_BUTTON, callback_data=_data(f"rw:{item_id}:x"))],
         ]
     )
@@ -312,7 +314,7 @@ def parse_officer(data: str | None) -> OfficerPress | None:
         return None
     if kind == "dm" and value not in (*texts.DISMISS_REASONS, "x"):
         return None
-    if kind == "rw" and value not in ("r", "l", "x"):
+    if kind == "rw" and value not in ("r", "l", "n", "x"):
         return None
     if kind == "pd" and value not in ("y", "x"):
         return None

@@ -14,7 +14,7 @@ from telegram.error import BadRequest, Forbidden
 
 from bot.errors import AnswerWouldReplace, PairNotFound, PhrasingNotFound, QueueItemNotFound
 from bot.service.feedback import QuestionRef
-from bot.service.review import FARMER_TOLD, Notification, QueueItem
+from bot.service.review import FARMER_TOLD, AnswerDraft, Notification, QueueItem
 from bot.storage.models import DismissReason
 from bot.telegram import keyboards, texts
 from bot.telegram.admin import admin_only, command_text, reply, split_id
@@ -109,7 +109,9 @@ async def answer_by_reply(update: Update, context: CustomContext) -> None:
     admin_id = update.effective_user.id  # type: ignore[union-attr]
     draft = context.bot_data.drafts.get((admin_id, edited)) if edited is not None else None
     if draft is not None and (message.text or "").strip():
-        await _answer_item(update, context, draft.item_id, draft.answer, message.text)
+        await _answer_item(
+            update, context, draft.item_id, draft.answer, message.text, draft.keep_words
+        )
         return
     item_id = replied_item(message, context.bot.id)
     if item_id is None or not (message.text or "").strip():
@@ -138,6 +140,7 @@ async def _answer_item(
     item_id: int,
     answer: str,
     question: str | None = None,
+    keep_words: bool = True,
 ) -> None:
     """Show what the answer will do (the preview, ✅ to send), or, when the bank already
     asks the question, offer replace / send the bank's answer. A voice note or photo
@@ -147,7 +150,9 @@ async def _answer_item(
     admin_id = update.effective_user.id  # type: ignore[union-attr]
     reviewer = context.services.reviewer
     try:
-        draft = await asyncio.to_thread(reviewer.draft, item_id, answer, question)
+        draft = await asyncio.to_thread(
+            reviewer.draft, item_id, answer, question, keep_words=keep_words
+        )
         if draft.question is None:
             note = await asyncio.to_thread(reviewer.answer, item_id, answer, admin_id=admin_id)
             await _tell_farmer(message, context, note, texts.answered(item_id, note.pair_id))
@@ -160,7 +165,9 @@ async def _answer_item(
         return
     context.bot_data.drafts[(admin_id, item_id)] = draft
     await message.reply_text(
-        texts.answer_preview(item_id, draft.farmer_text, answer, draft.question, draft.others),
+        texts.answer_preview(
+            item_id, draft.farmer_text, answer, draft.question, draft.others, draft.keep_words
+        ),
         reply_markup=keyboards.preview_keyboard(item_id),
     )
 
@@ -208,6 +215,7 @@ async def _work_preview(
             draft.answer,
             admin_id=admin_id,
             question=draft.question,
+            keep_words=draft.keep_words,
         )
     except QueueItemNotFound:
         await message.reply_text(texts.queue_item_not_found(item_id))
@@ -381,6 +389,19 @@ async def _choose_replace(
     answer, pair_id = pending
     if choice == "l":
         await _link(message, context, item_id, pair_id, admin_id)
+        return
+    if choice == "n":  # a new pair: its question first, then the preview
+        try:
+            item = await asyncio.to_thread(context.services.reviewer.get, item_id)
+        except QueueItemNotFound:
+            await message.reply_text(texts.queue_item_not_found(item_id))
+            return
+        draft = AnswerDraft(item_id, answer, "", item.text, len(item.others), keep_words=False)
+        context.bot_data.drafts[(admin_id, item_id)] = draft
+        await message.reply_text(
+            texts.question_prompt(item_id, ""),
+            reply_markup=ForceReply(input_field_placeholder="ප්‍රශ්නය"),
+        )
         return
     try:
         note = await asyncio.to_thread(

@@ -418,7 +418,12 @@ PREVIEW_EDIT_BUTTON = "✏️ ප්‍රශ්නය වෙනස් කරන
 
 
 def answer_preview(
-    item_id: int, farmer_text: str, answer: str, question: str | None, others: int
+    item_id: int,
+    farmer_text: str,
+    answer: str,
+    question: str | None,
+    others: int,
+    keep_words: bool = True,
 ) -> str:
     """Before an officer's answer goes out: what the farmer and the bank will get."""
     shown = officer_answer(farmer_text, answer)  # as the farmer sees it, lines kept
@@ -427,7 +432,11 @@ def answer_preview(
     also = f" (එකම ප්‍රශ්නය ඇහුව තවත් {others} දෙනෙකුටත්)" if others else ""
     bank_part = (
         f'බැංකුවට එකතු වෙන ප්‍රශ්නය (අනෙක් ගොවීන්ට පේන්නේ මේකයි):\n"{question}"\n'
-        "ගොවියාගේම වචන සැඟවුණු අහන විදිහක් ලෙස විතරක් තියාගන්නවා."
+        + (
+            "ගොවියාගේම වචන සැඟවුණු අහන විදිහක් ලෙස විතරක් තියාගන්නවා."
+            if keep_words
+            else "ගොවියාගේ වචන දැනටමත් තියෙන ප්‍රශ්නයට අයිතියි; ඒවා එතනම තියෙනවා."
+        )
         if question is not None
         else "මේක හඬ පණිවිඩයක් / ඡායාරූපයක්: බැංකුවට කිසිවක් එකතු වෙන්නේ නැහැ."
     )
@@ -475,12 +484,14 @@ def answer_would_replace(item_id: int, pair_id: int, question: str, answer: str)
     return (
         f"⚠️ ප්‍රශ්නය #{item_id} බැංකුවේ දැනටමත් අංක {pair_id} ලෙස තියෙනවා:\n\"{question}\"\n\n"
         f"දැන් තියෙන උත්තරය:\n{preview(answer, 1500)}\n\n"
-        "ඔබේ උත්තරයෙන් ඒක මාරු කරන්නද, නැත්නම් දැන් තියෙන උත්තරය ගොවියාට යවන්නද?"
+        "ඔබේ උත්තරයෙන් ඒක මාරු කරන්නද, දැන් තියෙන උත්තරය ගොවියාට යවන්නද, නැත්නම් "
+        "වෙනත් ප්‍රශ්නයක් ලෙස අලුත් එකක් හදන්නද?"
     )
 
 
 REPLACE_BUTTON = "✏️ මගේ උත්තරයෙන් මාරු කරන්න"
 SEND_EXISTING_BUTTON = "📨 තියෙන උත්තරය යවන්න"
+NEW_PAIR_BUTTON = "🆕 වෙනත් ප්‍රශ්නයක් ලෙස අලුතින්"
 ANSWER_EXPIRED = "මේ තේරීම දැන් වලංගු නැහැ. ආයෙත් /answer ID උත්තරය ලෙස එවන්න."
 CONFIRM_DELETE_BUTTON = "🗑 ඔව්, මකන්න"
 

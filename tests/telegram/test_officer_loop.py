@@ -44,6 +44,8 @@ def reply_to(message: dict) -> dict:
 
 
 async def officer_bot(start_bot):
+    """A bot that alerts twice a second: only for the tests of alerts, since an alert can
+    arrive between any two of an officer's messages."""
     return await start_bot(admin_ids=[ADMIN, OTHER_ADMIN], alert_every_s=ALERT_EVERY_S)
 
 
@@ -141,8 +143,7 @@ async def test_link_button_sends_the_closest_pairs_answer(start_bot):
     assert OFF_TOPIC in bot.services.bank.get(pair_id).alternates
 
 
-async def test_a_thumbs_down_reaches_the_queue_and_a_thumbs_up_takes_it_back(start_bot):
-    bot = await officer_bot(start_bot)
+async def test_a_thumbs_down_reaches_the_queue_and_a_thumbs_up_takes_it_back(bot):
     [answer] = await bot.send(551, ANSWERED)
     [(_, up), (_, down)] = buttons(answer)
     await bot.press(551, answer, down, user_id=551)
@@ -161,8 +162,7 @@ async def test_a_thumbs_down_reaches_the_queue_and_a_thumbs_up_takes_it_back(sta
     assert item.status == QueueStatus.DISMISSED and item.reason == "withdrawn"
 
 
-async def test_an_officers_answer_never_overwrites_a_bank_answer_without_a_choice(start_bot):
-    bot = await officer_bot(start_bot)
+async def test_an_officers_answer_never_overwrites_a_bank_answer_without_a_choice(bot):
     [answer] = await bot.send(561, ANSWERED)
     down = buttons(answer)[1][1]
     await bot.press(561, answer, down, user_id=561)
@@ -185,8 +185,7 @@ async def test_an_officers_answer_never_overwrites_a_bank_answer_without_a_choic
     assert bot.services.bank.get(pair.id).answer == "වෙනස් උත්තරයක්"
 
 
-async def test_the_farmer_can_rate_an_officers_answer(start_bot):
-    bot = await officer_bot(start_bot)
+async def test_the_farmer_can_rate_an_officers_answer(bot):
     await bot.send(581, OFF_TOPIC)
     [item] = queue_rows(bot.services)
     [preview] = await bot.send(ADMIN, f"/answer {item.id} {OFFICER_ANSWER}")
@@ -279,3 +278,26 @@ async def test_the_preview_shows_what_goes_out_and_the_public_question_can_be_ed
     [item] = queue_rows(bot.services)
     view = bot.services.bank.get(item.pair_id)
     assert view.question == public and view.alternates == [raw]  # the farmer's words: hidden
+
+
+async def test_an_answer_can_become_a_new_pair_beside_the_one_asking_the_same_words(bot):
+    [answer] = await bot.send(562, ANSWERED)
+    await bot.press(562, answer, buttons(answer)[1][1], user_id=562)  # 👎: queued
+    [item] = queue_rows(bot.services)
+    before = bot.services.bank.count()
+
+    [choice] = await bot.send(ADMIN, f"/answer {item.id} කලාපයට අනුව වෙනස් වෙනවා.")
+    await bot.press(ADMIN, choice, f"rw:{item.id}:n")
+    await bot.fake.wait_until(lambda: bot.fake.sent_messages(ADMIN)[-1]["text"].startswith("✏️"))
+    prompt = bot.fake.sent_messages(ADMIN)[-1]
+    public = "බිත්තර වී පොඟවන කාලය කලාපයෙන් කලාපයට වෙනස්ද?"
+    bot.fake.push_message(ADMIN, ADMIN, text=public, reply_to_message=reply_to(prompt))
+    await bot.fake.wait_until(lambda: bot.fake.sent_messages(ADMIN)[-1]["text"].startswith("👀"))
+    await send_previewed(bot, bot.fake.sent_messages(ADMIN)[-1])
+
+    reply = (await bot.fake.wait_for_messages(562, 2))[1]
+    assert reply["text"] == texts.officer_answer(ANSWERED, "කලාපයට අනුව වෙනස් වෙනවා.")
+    [item] = queue_rows(bot.services)
+    created = bot.services.bank.get(item.pair_id)
+    assert bot.services.bank.count() == before + 1 and item.pair_id != item.given_pair_id
+    assert created.question == public and ANSWERED not in created.alternates
