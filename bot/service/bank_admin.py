@@ -127,14 +127,17 @@ class BankAdmin:
                 for p in bank.pending_phrasings(session)
             ]
 
-    def review_phrasing(self, phrasing_id: int, *, approve: bool) -> PairView:
-        """Approve a waiting wording (indexed at once) or reject it (deleted)."""
+    def review_phrasing(self, phrasing_id: int, *, approve: bool) -> PendingWording:
+        """Approve a waiting wording (indexed at once) or reject it (deleted); returns it."""
         with self.session_factory() as session:
-            pair = bank.review_phrasing(session, phrasing_id, approve=approve)
+            pair, wording = bank.review_phrasing(session, phrasing_id, approve=approve)
+            reviewed = PendingWording(
+                wording.id, wording.text, pair.id, pair.question, wording.origin
+            )
             if approve:
                 self.answerer.refresh_pairs(session, [pair])
             session.commit()
-            return PairView.of(pair)
+            return reviewed
 
     def delete(self, pair_id: int) -> None:
         with self.session_factory() as session:

@@ -43,8 +43,15 @@ from bot.text.normalize import normalize
 logger = logging.getLogger(__name__)
 
 
+class JsonReport:
+    """A bench's figures, printed as JSON (the reports below are dataclasses)."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=2)  # type: ignore[arg-type]
+
+
 @dataclass
-class BenchReport:
+class BenchReport(JsonReport):
     pairs: int
     index_rows: int
     question_p50_ms: float
@@ -59,9 +66,6 @@ class BenchReport:
     model_load_s: float
     peak_memory_mb: float
     model: str
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
 
 
 def synthetic_rows(base: list[PairRow], count: int) -> list[PairRow]:
@@ -233,7 +237,7 @@ def percentile(values: list[float], percent: int, digits: int = 2) -> float:
 
 
 @dataclass
-class ImportBenchReport:
+class ImportBenchReport(JsonReport):
     rows: int
     texts: int  # distinct phrasings and answers the import encodes
     validate_s: float  # reading and checking the whole file
@@ -245,9 +249,6 @@ class ImportBenchReport:
     encode_per_second: float
     peak_memory_mb: float
     model: str
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
 
 
 def run_import_bench(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -59,15 +59,10 @@ def add_pair(
     question: str,
     answer: str,
     alternates: Sequence[str] = (),
-    *,
-    topic: str | None = None,
-    source: str | None = None,
-    created_by: str | None = None,
-    origin: str = "bank",
-    review_by: date | None = None,
-    variants: Sequence[VariantRow] = (),
+    **details: Any,
 ) -> QAPair:
-    """Add a pair; raises DuplicateQuestion if the bank already asks this (after normalization).
+    """Add a pair (`details` as `new_pair` takes them); raises DuplicateQuestion if the bank
+    already asks this (after normalization).
 
     Example:
         >>> pair = add_pair(session, "වී වගාවට පොහොර දාන්නේ කවදාද?", "...", ["පොහොර කවදද?"])
@@ -75,17 +70,7 @@ def add_pair(
     existing = find_pair_by_question(session, question)
     if existing is not None:
         raise DuplicateQuestion(question, existing.id)
-    pair = new_pair(
-        question,
-        answer,
-        alternates,
-        topic=topic,
-        source=source,
-        created_by=created_by,
-        origin=origin,
-        review_by=review_by,
-        variants=variants,
-    )
+    pair = new_pair(question, answer, alternates, **details)
     session.add(pair)
     session.flush()
     return pair
@@ -228,9 +213,11 @@ def pending_phrasings(session: Session, pair_id: int | None = None) -> list[Phra
     return list(session.scalars(query))
 
 
-def review_phrasing(session: Session, phrasing_id: int, *, approve: bool) -> QAPair:
+def review_phrasing(
+    session: Session, phrasing_id: int, *, approve: bool
+) -> tuple[QAPair, Phrasing]:
     """Approve a waiting wording (it joins its pair) or reject it (it is deleted); returns
-    the pair. PhrasingNotFound if it is not waiting."""
+    the pair and the wording. PhrasingNotFound if it is not waiting."""
     phrasing = session.get(Phrasing, phrasing_id)
     if phrasing is None or phrasing.approved:
         raise PhrasingNotFound(f"no wording {phrasing_id} waiting for approval")
@@ -242,7 +229,7 @@ def review_phrasing(session: Session, phrasing_id: int, *, approve: bool) -> QAP
     session.flush()
     pair = get_pair(session, pair_id)
     session.refresh(pair, ["phrasings"])
-    return pair
+    return pair, phrasing
 
 
 def delete_pair(session: Session, pair_id: int) -> None:

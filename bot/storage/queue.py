@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import QueueItemNotFound
@@ -77,9 +77,14 @@ def resolve(
     return item
 
 
+def _not_alerted() -> tuple[ColumnElement[bool], ...]:
+    """Open items no officer was told about yet."""
+    return UnansweredQuestion.status == QueueStatus.OPEN, UnansweredQuestion.alerted_at.is_(None)
+
+
 def not_alerted(session: Session, limit: int) -> tuple[list[UnansweredQuestion], int]:
     """The newest open items no officer was told about yet, and how many there are."""
-    waiting = UnansweredQuestion.status == QueueStatus.OPEN, UnansweredQuestion.alerted_at.is_(None)
+    waiting = _not_alerted()
     count = session.scalar(select(func.count()).select_from(UnansweredQuestion).where(*waiting))
     newest = session.scalars(
         select(UnansweredQuestion)
@@ -95,11 +100,7 @@ def claim_alerts(session: Session, before: datetime) -> int:
     claimed (another replica that claimed them first leaves none)."""
     result = session.execute(
         update(UnansweredQuestion)
-        .where(
-            UnansweredQuestion.status == QueueStatus.OPEN,
-            UnansweredQuestion.alerted_at.is_(None),
-            UnansweredQuestion.created_at <= before,
-        )
+        .where(*_not_alerted(), UnansweredQuestion.created_at <= before)
         .values(alerted_at=utcnow())
     )
     return result.rowcount or 0  # type: ignore[attr-defined]

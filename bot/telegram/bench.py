@@ -10,11 +10,10 @@ second lifted (what the bot itself can do) and with it in place (what Telegram a
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.retrieval.encoder import Encoder
-from bot.service.bench import fill_cache, percentile, synthetic_rows
+from bot.service.bench import JsonReport, fill_cache, percentile, synthetic_rows
 from bot.service.runtime import Services, open_database, open_services
 from bot.storage import importer
 from bot.telegram.app import TELEGRAM_MESSAGES_PER_SECOND, build_application
@@ -49,7 +48,7 @@ class RunFigures:
 
 
 @dataclass
-class TelegramBenchReport:
+class TelegramBenchReport(JsonReport):
     pairs: int
     chats: int
     messages_per_chat: int
@@ -58,9 +57,6 @@ class TelegramBenchReport:
     model: str
     cpus: int
     load_average_1m: float
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
 
 
 @dataclass

@@ -308,21 +308,26 @@ async def _dismiss(
         )
     except QueueItemNotFound:
         return texts.queue_item_not_found(item_id)
+    done = texts.dismissed_because(item_id, reason, len(items) - 1)
+    if reason not in FARMER_TOLD:
+        return done
     off_topic = reason is DismissReason.OFF_TOPIC
     note = texts.FARMER_OFF_TOPIC if off_topic else texts.FARMER_NOT_PADDY
-    for item in items:
-        if reason not in FARMER_TOLD or item.chat_id is None:
-            continue
-        reply_to = (
-            ReplyParameters(item.reply_to_message_id, allow_sending_without_reply=True)
-            if item.reply_to_message_id
-            else None
-        )
+    for item in (item for item in items if item.chat_id is not None):
         try:
-            await context.bot.send_message(item.chat_id, note, reply_parameters=reply_to)
+            await context.bot.send_message(
+                item.chat_id, note, reply_parameters=quoting(item.reply_to_message_id)
+            )
         except (Forbidden, BadRequest) as error:
             logger.warning("could not tell chat %s about dismissal: %s", item.chat_id, error)
-    return texts.dismissed_because(item_id, reason, len(items) - 1)
+    return done
+
+
+def quoting(message_id: int | None) -> ReplyParameters | None:
+    """Reply to the farmer's own message when it is known (and still there)."""
+    if message_id is None:
+        return None
+    return ReplyParameters(message_id, allow_sending_without_reply=True)
 
 
 @admin_only
@@ -471,16 +476,14 @@ async def review_wording(update: Update, context: CustomContext) -> None:
         await query.answer()
         return
     wording_id, approve = press
-    waiting = {w.id: w for w in await asyncio.to_thread(context.services.bank.pending)}
     try:
-        view = await asyncio.to_thread(
+        wording = await asyncio.to_thread(
             context.services.bank.review_phrasing, wording_id, approve=approve
         )
     except PhrasingNotFound:
         await query.answer(texts.BUTTON_NOT_VALID, show_alert=True)
         return
-    wording = waiting[wording_id].text if wording_id in waiting else ""
-    await query.answer(texts.wording_reviewed(wording, view.id, approve))
+    await query.answer(texts.wording_reviewed(wording.text, wording.pair_id, approve))
     text, markup = await _pending_page(context)
     await query.edit_message_text(text, reply_markup=markup)
 
@@ -596,11 +599,7 @@ async def _notify_one(bot: Bot, note: Notification) -> bool:
     if note.chat_id is None:
         return False
     parts = texts.split_message(texts.officer_answer(note.question, note.answer))
-    reply_to = (
-        ReplyParameters(note.reply_to_message_id, allow_sending_without_reply=True)
-        if note.reply_to_message_id
-        else None
-    )
+    reply_to = quoting(note.reply_to_message_id)
     markup = (
         keyboards.feedback_keyboard(QuestionRef(question_id=note.question_id), note.pair_id)
         if note.question_id is not None and note.pair_id is not None

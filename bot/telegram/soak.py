@@ -11,14 +11,13 @@ question sent is looked up in the database: lost (not there), duplicated (there 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import random
 import resource
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from sqlalchemy import event, exc, func, select
 
 from bot.config import BUNDLED_EVAL, Settings
 from bot.retrieval.encoder import Encoder
-from bot.service.bench import percentile
+from bot.service.bench import JsonReport, percentile
 from bot.service.evaluation import read_queries
 from bot.service.runtime import open_services
 from bot.storage.models import QuestionLog
@@ -40,7 +39,7 @@ REPLY_TIMEOUT_S = 60.0
 
 
 @dataclass
-class SoakReport:
+class SoakReport(JsonReport):
     minutes: float
     chats: int
     sent: int
@@ -59,9 +58,6 @@ class SoakReport:
     peak_rss_mb: float
     model: str
     cpus: int
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
 
 
 def hostile_message(rng: random.Random) -> str:

@@ -7,17 +7,16 @@ it holds fewer, so the figure is comparable with the seed model card's 5,099 pai
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Settings
 from bot.errors import NothingToTrain
 from bot.retrieval.base_model import ensure_base_model
-from bot.service.bench import synthetic_rows
+from bot.service.bench import JsonReport, synthetic_rows
 from bot.service.runtime import open_database
 from bot.storage import importer
 from bot.training.finetune import FinetuneConfig, FinetuneStats, finetune
@@ -25,7 +24,7 @@ from bot.training.pairs import collect_split
 
 
 @dataclass
-class TrainingBenchReport:
+class TrainingBenchReport(JsonReport):
     rows: int
     epochs: float
     batch_size: int
@@ -38,9 +37,6 @@ class TrainingBenchReport:
     trainable_params: int
     total_params: int
     model: str
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=2)
 
 
 def run_training_bench(
