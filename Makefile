@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: setup run test lint bench eval clean
+.PHONY: setup run test test-fast lint bench eval clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,12 @@ test: setup
 	$(BIN)/ruff check bot tests migrations/env.py
 	$(BIN)/agribot qa check knowledge/paddy_bank_si.csv --quiet
 	$(BIN)/python -m pytest
+
+# Everything but the tests that load the real model (marked `real_model`): no model on
+# disk needed, about a minute and a half. `make test` stays the one that counts.
+test-fast: setup
+	$(BIN)/ruff check bot tests migrations/env.py
+	$(BIN)/python -m pytest -m "not real_model"
 
 bench: setup
 	$(BIN)/agribot bench

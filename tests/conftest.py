@@ -30,8 +30,22 @@ QUESTION_SCORES_ONLY = {
 }
 
 
+# Fixtures that load the real model: a test that uses any of them (directly or through
+# another fixture) is marked `real_model`; `make test-fast` leaves those out.
+REAL_MODEL_FIXTURES = {"encoder", "base_model_dir"}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: runs against AGRIBOT_TEST_DATABASE_URL")
+    config.addinivalue_line(
+        "markers", "real_model: loads the real model (set by its fixtures, or by hand)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_model)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -99,6 +113,18 @@ def encoder(base_model_dir: Path):  # type: ignore[no-untyped-def]
     the same bank, answers and small-talk examples again.
     """
     return _RememberingEncoder.load(base_model_dir, "multilingual-e5-small", backend="onnx")
+
+
+@pytest.fixture(scope="session")
+def hashed_encoder():  # type: ignore[no-untyped-def]
+    """A deterministic n-gram encoder with the real one's interface; loads no model.
+
+    For tests of logic (storage, queue, buttons, flows) whose outcome must not hinge on
+    the real model's judgement; its thresholds are in tests/hashed_encoder.py.
+    """
+    from tests.hashed_encoder import HashedEncoder
+
+    return HashedEncoder()
 
 
 def _remembering():  # type: ignore[no-untyped-def]

@@ -190,6 +190,7 @@ def test_ensure_base_model_is_idempotent(base_model_dir: Path) -> None:
     assert marker.stat().st_mtime_ns == before
 
 
+@pytest.mark.real_model  # converts the real model into tmp_path
 def test_half_written_model_dir_is_converted_again_via_a_sibling(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,13 @@ from bot.storage.embeddings import count_vectors
 from bot.storage.models import Decision
 from bot.storage.questions import get_question
 
+
+@pytest.fixture
+def scoring(real_scoring):
+    """These tests ask paraphrases of bank questions: the real model's judgement."""
+    return real_scoring
+
+
 SOAKING = "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?"
 
 

@@ -7,6 +7,13 @@ from bot.service.answering import Question
 from bot.storage import bank
 from bot.storage.models import Decision, QueueStatus, UnansweredQuestion
 
+
+@pytest.fixture
+def scoring(real_scoring):
+    """These tests ask paraphrases of bank questions: the real model's judgement."""
+    return real_scoring
+
+
 OFF_BANK = "කුඹුරේ මීයන් වැඩිවෙලා, මොකද කරන්නේ?"
 RAT_ANSWER = "අසල්වැසි ගොවීන් සමඟ එක්ව, වගාවට පෙර සිට සති 3 ක් යනතුරු මී පාලනය කරන්න."
 

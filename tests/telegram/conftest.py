@@ -22,12 +22,15 @@ from bot.storage.models import Embedding, QuestionLog
 from bot.telegram.app import build_application
 from bot.testing import FakeBotApi
 from tests.conftest import QUESTION_SCORES_ONLY, SMALL_BANK
+from tests.hashed_encoder import ANSWER_AT as HASHED_ANSWER_AT
+from tests.hashed_encoder import SUGGEST_AT as HASHED_SUGGEST_AT
 
 ADMIN = 9001
-# Real scores of the base model on the small bank: a bank phrasing scores 1.0, the
-# grey-zone paraphrase GREY ~0.958, the off-topic questions ~0.85-0.86.
-ANSWER_AT = 0.97
-SUGGEST_AT = 0.90
+# The bot in these tests encodes with the hashed n-gram encoder (tests/hashed_encoder.py):
+# a bank phrasing scores 1.0, the grey-zone rewording GREY 0.41 (the harvest pair), the
+# off-topic questions 0.22 at most. The flows are tested, not the model's judgement.
+ANSWER_AT = HASHED_ANSWER_AT
+SUGGEST_AT = HASHED_SUGGEST_AT
 ANSWERED = "බිත්තර වී පොඟවන්න ඕන කොච්චර වෙලාවක්ද?"
 ANSWERED_TEXT = "බීජ වී අවම වශයෙන් පැය 24"
 GREY = "ගොයම කපන්න සුදුසු කාලය මොකක්ද"
@@ -52,14 +55,14 @@ def fresh_fake(fake_api: FakeBotApi) -> Iterator[FakeBotApi]:
 
 
 @pytest.fixture(scope="session")
-def seeded_sqlite(tmp_path_factory: pytest.TempPathFactory, encoder) -> Path:
+def seeded_sqlite(tmp_path_factory: pytest.TempPathFactory, hashed_encoder) -> Path:
     """The small bank with its vectors cached, built once; each test gets a copy."""
     folder = tmp_path_factory.mktemp("seeded")
     services = open_services(
         Settings(
             data_dir=folder, database_url=f"sqlite:///{folder / 'seed.db'}", bank_path=SMALL_BANK
         ),
-        encoder=encoder,
+        encoder=hashed_encoder,
     )
     services.close()
     return folder / "seed.db"
@@ -175,14 +178,14 @@ def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
 
 @pytest.fixture
 async def start_bot(
-    make_settings: Callable[..., Settings], fake_api: FakeBotApi, encoder
+    make_settings: Callable[..., Settings], fake_api: FakeBotApi, hashed_encoder
 ) -> AsyncIterator[Callable[..., Awaitable[BotHarness]]]:
     """Start the real Application (polling the fake) with settings overrides."""
     running: list[Application] = []  # type: ignore[type-arg]
 
     async def start(**overrides: Any) -> BotHarness:
         settings = make_settings(**overrides)
-        services = open_services(settings, encoder=encoder)
+        services = open_services(settings, encoder=hashed_encoder)
         app = build_application(settings, services)
         await app.initialize()
         await app.updater.start_polling(timeout=1)  # type: ignore[union-attr]

@@ -102,8 +102,8 @@ async def test_unanswered_pages_and_its_buttons(bot):
         "මට හිසරදයක් තියෙනවා",
         "මගේ දුරකථනයේ බැටරිය ඉක්මනට බහිනවා",
         "ලංකාවේ අගමැති කවුද?",
-        "හොඳ සිංදුවක් කියන්න",
-        "ළමයින්ට ශිෂ්‍යත්ව විභාගයට පාඩම් කරන්නේ කොහොමද?",
+        "හොඳ සිංදුවක් ගයන්න",
+        "ළමයින්ට ශිෂ්‍යත්ව විභාගය ගැන උපදෙස් ඕන",
     ]
     asked = [Question(text, chat_id=400 + n) for n, text in enumerate(different)]
     bot.services.answerer.answer_many([*asked, Question(OFF_TOPIC_2, chat_id=406)])

@@ -79,12 +79,12 @@ async def test_a_failing_handler_is_logged_by_ids_and_the_farmer_still_hears_bac
 
 
 async def test_webhook_accepts_the_right_secret_and_rejects_a_wrong_one(
-    make_settings, encoder, fake_api, free_port
+    make_settings, hashed_encoder, fake_api, free_port
 ):
     from bot.service.runtime import open_services
 
     settings = make_settings()
-    app = build_application(settings, open_services(settings, encoder=encoder))
+    app = build_application(settings, open_services(settings, encoder=hashed_encoder))
     update = {
         "update_id": 1,
         "message": {
@@ -128,14 +128,14 @@ async def test_webhook_accepts_the_right_secret_and_rejects_a_wrong_one(
 
 
 async def test_webhook_refuses_a_wrong_secret_before_reading_the_body(
-    make_settings, encoder, free_port
+    make_settings, hashed_encoder, free_port
 ):
     """A 90 MB body with a wrong secret was read whole first: +480 MB of memory for six.
     Now the answer comes after the headers, while the body is still unsent."""
     from bot.service.runtime import open_services
 
     settings = make_settings()
-    app = build_application(settings, open_services(settings, encoder=encoder))
+    app = build_application(settings, open_services(settings, encoder=hashed_encoder))
     server = WebhookServer(app, "127.0.0.1", free_port, "tg", SECRET)
     await server.start()
     try:
@@ -155,21 +155,21 @@ async def test_webhook_refuses_a_wrong_secret_before_reading_the_body(
         await app.post_shutdown(app)
 
 
-def test_webhook_mode_refuses_to_start_without_a_secret(make_settings, encoder):
+def test_webhook_mode_refuses_to_start_without_a_secret(make_settings, hashed_encoder):
     from bot.service.runtime import open_services
 
     settings = make_settings(webhook_url="https://bot.example.lk/tg")
-    services = open_services(settings, encoder=encoder)
+    services = open_services(settings, encoder=hashed_encoder)
     with pytest.raises(ConfigurationError, match="AGRIBOT_WEBHOOK_SECRET"):
         run_bot(settings, services)
 
 
-def test_webhook_mode_refuses_a_plain_http_address(make_settings, encoder):
+def test_webhook_mode_refuses_a_plain_http_address(make_settings, hashed_encoder):
     from bot.service.runtime import open_services
 
     settings = make_settings(webhook_url="http://bot.example.lk/tg", webhook_secret=SECRET)
     with pytest.raises(ConfigurationError, match="https://"):
-        run_bot(settings, open_services(settings, encoder=encoder))
+        run_bot(settings, open_services(settings, encoder=hashed_encoder))
 
 
 async def test_stopping_finishes_the_questions_already_taken(bot):
