@@ -205,7 +205,7 @@ def _reply_dict(reply) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 def _print_reply(reply, *, verbose: bool, services=None) -> None:  # type: ignore[no-untyped-def]
-    from bot.storage.models import Decision
+    from bot.retrieval.decision import Decision
 
     if reply.decision is Decision.ANSWER:
         click.echo(reply.answer.answer)

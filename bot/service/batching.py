@@ -9,8 +9,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from bot.retrieval.decision import Decision
 from bot.service.answering import Answerer, Question, Reply
-from bot.storage.models import Decision
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import io
 import math
 from collections.abc import Sequence
 
-from bot.storage.models import Decision
+from bot.retrieval.decision import Decision
 from bot.storage.stats import DayStats
 
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 700, 150  # readable on a phone held sideways

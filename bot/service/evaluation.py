@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.errors import ImportRejected, RowError
-from bot.retrieval.decision import ScoredQuery, Thresholds
+from bot.retrieval.decision import Decision, ScoredQuery, Thresholds
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import QUESTIONS_ONLY, Fusion
 from bot.service.answering import Answerer, Question, Reply, RetrievalState
@@ -32,7 +32,6 @@ from bot.service.indexing import build_index
 from bot.storage import importer
 from bot.storage.db import make_engine, make_session_factory, upgrade
 from bot.storage.journal import QuestionJournal
-from bot.storage.models import Decision
 from bot.text.normalize import normalize_key
 
 logger = logging.getLogger(__name__)

@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import QueueItemNotFound
+from bot.retrieval.decision import Decision
 from bot.service.answering import Question
 from bot.storage import bank
-from bot.storage.models import Decision, QueueStatus, UnansweredQuestion
+from bot.storage.models import QueueStatus, UnansweredQuestion
 
 OFF_BANK = "කුඹුරේ මීයන් වැඩිවෙලා, මොකද කරන්නේ?"
 RAT_ANSWER = "අසල්වැසි ගොවීන් සමඟ එක්ව, වගාවට පෙර සිට සති 3 ක් යනතුරු මී පාලනය කරන්න."

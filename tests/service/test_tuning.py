@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
+from bot.retrieval.decision import Decision
 from bot.retrieval.hybrid import Fusion
 from bot.service import tuning
 from bot.service.answering import Question
 from bot.service.recalibration import held_out_phrasings, recalibrate
-from bot.storage.models import Decision
 from tests.conftest import DATA, SMALL_BANK
 
 SPLIT_EVAL = DATA / "eval_split.jsonl"

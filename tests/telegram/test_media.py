@@ -9,10 +9,10 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import func, select
 
+from bot.retrieval.decision import Decision
 from bot.service.privacy import purge_expired
 from bot.storage import bank
 from bot.storage.models import (
-    Decision,
     QAPair,
     QuestionLog,
     QueueKind,
