@@ -23,6 +23,7 @@ import numpy as np
 
 from bot.config import REPO_ROOT
 from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model, file_lock
+from bot.retrieval.model_store import save_version
 
 if TYPE_CHECKING:
     import torch
@@ -123,8 +124,6 @@ def ensure_tuned_model(
         >>> ensure_tuned_model(Path("var/models"))
         PosixPath('var/models/e5-small-paddy-si-v2')
     """
-    from bot.training.registry import save_version
-
     target = Path(models_dir) / name
     if (target / _MARKER).is_file():
         return target

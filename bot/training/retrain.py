@@ -15,6 +15,7 @@ from bot.config import BUNDLED_EVAL, BUNDLED_MODEL, Settings
 from bot.errors import ModelNotFound, NothingToTrain
 from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model
 from bot.retrieval.encoder import Encoder
+from bot.retrieval.model_store import model_dir_problem, save_version
 from bot.service.evaluation import open_eval_cache
 from bot.service.runtime import ResolvedModel, open_database, resolve_model, seed_bundled_bank
 from bot.storage import registry
@@ -34,10 +35,8 @@ from bot.training.registry import (
     Verdict,
     activate_version,
     judge,
-    model_dir_problem,
     new_version_name,
     register_version,
-    save_version,
     write_model_card,
 )
 
