@@ -997,7 +997,7 @@ def train(settings: Settings, **options: Any) -> None:
         outcome = f"kept {result.version} but did not activate it"
     else:
         outcome = f"registered {result.version} as a candidate (not activated: no --promote)"
-    summary = f"{result.table}\n\n{outcome}: " + "; ".join(result.verdict.reasons)
+    summary = f"{result.table}\n\n{outcome}: " + "; ".join(result.judgement.reasons)
     if progress_lines:
         payload = {**result.to_dict(), "summary": summary}
         click.echo(f"RESULT {json.dumps(payload, ensure_ascii=False)}")
@@ -1047,7 +1047,7 @@ def export_training(settings: Settings, file: Path, holdout: float, split_seed: 
 @translate_errors
 def model_list(settings: Settings, as_json: bool) -> None:
     """List registered models with status, figures and thresholds; MISSING if deleted."""
-    from bot.training.registry import list_models
+    from bot.training.promotion import list_models
 
     session_factory = database(settings)
     versions = list_models(session_factory)
@@ -1092,7 +1092,7 @@ def model_list(settings: Settings, as_json: bool) -> None:
 @translate_errors
 def model_activate(settings: Settings, version: str) -> None:
     """Make VERSION the active model (its bank vectors are cached first)."""
-    from bot.training.registry import activate_version
+    from bot.training.promotion import activate_version
 
     session_factory = database(settings)
     activate_version(session_factory, version, device=settings.device, note="activated by hand")
@@ -1104,7 +1104,7 @@ def model_activate(settings: Settings, version: str) -> None:
 @translate_errors
 def model_rollback(settings: Settings) -> None:
     """Reactivate the model that was active before the current one."""
-    from bot.training.registry import rollback
+    from bot.training.promotion import rollback
 
     session_factory = database(settings)
     version, previous = rollback(session_factory, device=settings.device)

@@ -27,7 +27,7 @@ from bot.retrieval.tuned_model import (
 from bot.service.evaluation import evaluate
 from bot.service.runtime import open_database, resolve_model
 from bot.storage import registry
-from bot.training.registry import rollback
+from bot.training.promotion import rollback
 
 SENTENCES = ["යූරියා දාන්නේ කවදද?", "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?", "කුඹුරේ වතුර කොච්චර තියන්නද?"]
 

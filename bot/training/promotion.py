@@ -27,7 +27,7 @@ from bot.storage.embeddings import count_vectors, load_vectors, text_hash
 from bot.storage.models import ModelStatus, ModelVersion, utcnow
 
 if TYPE_CHECKING:
-    from bot.training.evaluate import ModelScores
+    from bot.training.scoring import ModelScores
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ GUARDED = ("acc_at_1", "answered_precision", "ood_rejection")
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Judgement:
     """Whether a new model beats the active one, and why (not)."""
 
     promote: bool
@@ -58,7 +58,7 @@ class VersionInfo:
     missing: bool
 
 
-def judge(before: ModelScores, after: ModelScores, tolerance: float = TOLERANCE) -> Verdict:
+def judge(before: ModelScores, after: ModelScores, tolerance: float = TOLERANCE) -> Judgement:
     """Promote only if held-out MRR@10 improves and no guarded eval figure drops > 1 point."""
     reasons = []
     if before.heldout is None or after.heldout is None:
@@ -76,9 +76,9 @@ def judge(before: ModelScores, after: ModelScores, tolerance: float = TOLERANCE)
                     f"eval {figure} dropped {(old - new) * 100:.1f} points: {old} → {new}"
                 )
     if reasons:
-        return Verdict(False, reasons)
+        return Judgement(False, reasons)
     gain = after.heldout.mrr_at_10 - before.heldout.mrr_at_10  # type: ignore[union-attr]
-    return Verdict(True, [f"held-out MRR@10 up {gain * 100:.1f} points, no eval figure dropped"])
+    return Judgement(True, [f"held-out MRR@10 up {gain * 100:.1f} points, no eval figure dropped"])
 
 
 def new_version_name(now: datetime | None = None) -> str:
@@ -252,11 +252,11 @@ class ModelCard:
     config: dict[str, object]
     stats: dict[str, object]
     table: str
-    verdict: Verdict
+    judgement: Judgement
 
 
 def write_model_card(path: Path, card: ModelCard) -> None:
-    """README.md for a version: data counts, hyper-parameters, figures, parent and verdict."""
+    """README.md for a version: data counts, hyper-parameters, figures, parent and judgement."""
     loss = (
         "CachedMultipleNegativesRankingLoss"
         if card.config["loss"] == "cached-mnrl"
@@ -304,8 +304,8 @@ def write_model_card(path: Path, card: ModelCard) -> None:
         card.table,
         "```",
         "",
-        f"Verdict: {'promote' if card.verdict.promote else 'keep, do not activate'}: "
-        + "; ".join(card.verdict.reasons),
+        f"Verdict: {'promote' if card.judgement.promote else 'keep, do not activate'}: "
+        + "; ".join(card.judgement.reasons),
         "",
     ]
     (path / "README.md").write_text("\n".join(lines), encoding="utf-8")
