@@ -674,7 +674,7 @@ def bench(
     time of one fine-tuning epoch.
     """
     if training:
-        from bot.training.bench import run_training_bench
+        from bot.bench.training import run_training_bench
         from bot.training.finetune import FinetuneConfig
 
         report = run_training_bench(
@@ -684,21 +684,21 @@ def bench(
         return
     encoder, _ = _eval_encoder(settings, model_option)
     if soak is not None:
-        from bot.telegram.soak import run_soak
+        from bot.bench.soak import run_soak
 
         click.echo(run_soak(settings, encoder, minutes=soak, chats=chats).to_json())
         return
     if import_rows is not None:
-        from bot.service.bench import run_import_bench
+        from bot.bench.imports import run_import_bench
 
         click.echo(run_import_bench(settings, encoder, rows=import_rows).to_json())
         return
     if telegram:
-        from bot.telegram.bench import run_telegram_bench
+        from bot.bench.telegram import run_telegram_bench
 
         report = run_telegram_bench(settings, encoder, pairs=pairs, chats=chats, messages=messages)
     else:
-        from bot.service.bench import run_bench
+        from bot.bench.answering import run_bench
 
         report = run_bench(settings, encoder, pairs=pairs, questions=questions)
     click.echo(report.to_json())

@@ -19,13 +19,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bot.bench.common import JsonReport, fill_cache, percentile, synthetic_rows
+from bot.bench.fake_bot_api import ApiCall, FakeBotApi
 from bot.config import Settings
 from bot.retrieval.encoder import Encoder
-from bot.service.bench import JsonReport, fill_cache, percentile, synthetic_rows
 from bot.service.runtime import Services, open_database, open_services
 from bot.storage import importer
 from bot.telegram.app import TELEGRAM_MESSAGES_PER_SECOND, build_application
-from bot.testing import ApiCall, FakeBotApi
 
 UNLIMITED = 100_000.0
 WARM_UP = 8

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from bot.testing._http import ApiCall, BotApiHandler
-from bot.testing._images import image_size
+from bot.bench.fake_http import ApiCall, BotApiHandler
+from bot.bench.fake_images import image_size
 
 TRUE_METHODS = frozenset(
     {

@@ -13,10 +13,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.bench.common import JsonReport, synthetic_rows
 from bot.config import Settings
 from bot.errors import NothingToTrain
 from bot.retrieval.base_model import ensure_base_model
-from bot.service.bench import JsonReport, synthetic_rows
 from bot.service.runtime import open_database
 from bot.storage import importer
 from bot.training.finetune import FinetuneConfig, FinetuneStats, finetune
