@@ -14,7 +14,7 @@ import click
 from pydantic import ValidationError
 
 from bot.config import BUNDLED_EVAL, Settings
-from bot.errors import AgribotError
+from bot.errors import AgribotError, ModelVersionNotFound
 from bot.training.config import FinetuneConfig
 
 _TRAIN = FinetuneConfig()  # `agribot train`'s defaults
@@ -561,7 +561,7 @@ def calibrate(
     Prints the dev figures they were chosen on and the test figures beside them.
     """
     from bot.service.evaluation import open_eval_cache
-    from bot.service.tuning import tune_and_report
+    from bot.service.tuning import save_tuning, tune_and_report
 
     encoder, resolved = _eval_encoder(settings, model_option)
     tuning, test = tune_and_report(
@@ -578,19 +578,10 @@ def calibrate(
         )
     )
     if save:
-        from bot.storage import registry
-
-        session_factory = database(settings)
-        with session_factory() as session:
-            version = registry.find_version(session, resolved.model_id)
-            if version is None:
-                raise click.ClickException(
-                    f"{resolved.model_id} is not registered; nothing saved (--no-save)"
-                )
-            version.answer_threshold = tuning.thresholds.answer
-            version.suggest_threshold = tuning.thresholds.suggest
-            version.tuning = tuning.to_registry()
-            session.commit()
+        try:
+            save_tuning(database(settings), resolved.model_id, tuning)
+        except ModelVersionNotFound as error:
+            raise click.ClickException(f"{error} (--no-save)") from error
         click.echo(f"saved {tuning.thresholds} and {tuning.fusion} for {resolved.model_id}")
 
 
@@ -1133,47 +1124,13 @@ def model_export_delta(
     calibrated, and both are stored in OUT: it is what `knowledge/tuned/` ships, and the
     bot adds it to the converted base model on first start.
     """
-    from bot.retrieval.base_model import ensure_base_model
-    from bot.retrieval.encoder import Encoder
-    from bot.retrieval.tuned_model import apply_delta, export_delta, update_delta_info
-    from bot.service.evaluation import open_eval_cache
-    from bot.service.tuning import tune_and_report
-    from bot.storage import registry
+    from bot.training.shipping import ship_delta
 
-    session_factory = database(settings)
-    with session_factory() as session:
-        found = registry.get_version(session, version)
-        path, metrics = Path(found.path), dict(found.metrics or {})
-    base = ensure_base_model(settings.models_dir, show_progress=True)
-    count = export_delta(path, base, out)
-    shipped = Encoder(apply_delta(base, out), f"{version}-delta", str(path))
-    tuning, test = tune_and_report(
-        shipped,
-        settings.bank_path,
-        BUNDLED_EVAL,
-        target_precision=target_precision,
-        cache=open_eval_cache(settings),
+    shipped = ship_delta(
+        settings, database(settings), version, out, command=how, target_precision=target_precision
     )
-    card = path / "README.md"
-    update_delta_info(
-        out,
-        {
-            "trained_as": version,
-            "command": how,
-            "thresholds": {
-                "answer": tuning.thresholds.answer,
-                "suggest": tuning.thresholds.suggest,
-            },
-            "tuning": tuning.to_registry(),
-            "eval": {"dev": _asdict(tuning.dev), "test": _asdict(test)},
-            "metrics": metrics,
-            "card": card.read_text(encoding="utf-8") if card.is_file() else "",
-        },
-    )
-    click.echo(
-        json.dumps(
-            {"dev": _asdict(tuning.dev), "test": _asdict(test)}, ensure_ascii=False, indent=2
-        )
-    )
+    click.echo(json.dumps(shipped.figures(), ensure_ascii=False, indent=2))
     size = out.stat().st_size / 2**20
-    click.echo(f"wrote {count:,} changed parameters of {version} to {out} ({size:.1f} MiB)")
+    click.echo(
+        f"wrote {shipped.changed:,} changed parameters of {version} to {out} ({size:.1f} MiB)"
+    )
