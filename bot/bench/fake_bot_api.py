@@ -9,10 +9,8 @@ bytes, a photo missing or not a PNG/JPEG within Telegram's size limits, a file i
 issued or of another type than the method sends, getFile on a file over 20 MB) it refuses
 too, and keeps in `rejected`.
 
-Example:
-    >>> with FakeBotApi() as fake:
-    ...     fake.push_text(42, "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?")
-    ...     messages = await fake.wait_for_messages(42, 1)
+A test pushes an update and awaits what the bot sent: `fake.push_text(42, "...")`, then
+`await fake.wait_for_messages(42, 1)`, all inside `with FakeBotApi() as fake:`.
 """
 
 from __future__ import annotations

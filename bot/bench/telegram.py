@@ -68,12 +68,7 @@ class _Sample:
 def run_telegram_bench(
     settings: Settings, encoder: Encoder, *, pairs: int = 5000, chats: int = 50, messages: int = 10
 ) -> TelegramBenchReport:
-    """Build a `pairs`-pair bank, then let `chats` farmers ask `messages` questions each.
-
-    Example:
-        >>> report = run_telegram_bench(Settings(), encoder, pairs=5000, chats=50, messages=10)
-        >>> print(report.to_json())
-    """
+    """Build a `pairs`-pair bank, then let `chats` farmers ask `messages` questions each."""
     base = importer.read_bank_file(settings.bank_path)
     rows = synthetic_rows(base, pairs)
     with tempfile.TemporaryDirectory(prefix="agribot-tg-bench-") as tmp, FakeBotApi() as fake:

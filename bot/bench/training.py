@@ -47,11 +47,7 @@ def run_training_bench(
     model_path: str | None = None,
     show_progress_bar: bool = True,
 ) -> TrainingBenchReport:
-    """Fine-tune a fresh copy of the base model for one epoch on `rows` training rows.
-
-    Example:
-        >>> print(run_training_bench(Settings(), rows=5000).to_json())
-    """
+    """Fine-tune a fresh copy of the base model for one epoch on `rows` training rows."""
     import torch
     from sentence_transformers import SentenceTransformer
 

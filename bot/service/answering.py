@@ -136,10 +136,6 @@ class Answerer:
     The bank's vectors are built once (from the cache) and kept in sync on edits, so a
     question costs one encoding of its own text and one matrix product. If the database
     cannot take the log, the reply still goes out and the record waits in the journal.
-
-    Example:
-        >>> reply = answerer.answer(Question("වී වලට පොහොර දාන්නේ කවදද?", chat_id=42))
-        >>> reply.decision, reply.answer.answer
     """
 
     def __init__(

@@ -212,12 +212,7 @@ def indexed_bank(
     *,
     romanized: bool = True,
 ) -> Iterator[IndexedBank]:
-    """Import `bank_path` into a temporary SQLite database and index it with `encoder`.
-
-    Example:
-        >>> with indexed_bank(encoder, BUNDLED_BANK, thresholds, fusion, cache) as bank:
-        ...     bank.answerer.answer(Question("යූරියා කවදද"))
-    """
+    """Import `bank_path` into a temporary SQLite database and index it with `encoder`."""
     with tempfile.TemporaryDirectory(prefix="agribot-eval-") as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'eval.db'}")
         try:

@@ -99,12 +99,7 @@ def tune(
     cache: sessionmaker[Session] | None = None,
     show_progress: bool = False,
 ) -> Tuning:
-    """Fusion weights (unless given), margin, thresholds and the small-talk threshold.
-
-    Example:
-        >>> tuning = tune(encoder, BUNDLED_BANK, BUNDLED_EVAL)
-        >>> tuning.fusion, tuning.thresholds
-    """
+    """Fusion weights (unless given), margin, thresholds and the small-talk threshold."""
     queries = read_queries(queries_path, "dev")
     if not any(q.split for q in read_queries(queries_path)):
         logger.warning("%s has no dev/test split: tuning on all of it", queries_path)

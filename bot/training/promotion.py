@@ -152,9 +152,6 @@ def activate_version(
 
     The bank is encoded before the registry changes, so a bot that reloads on the new
     active version finds every vector cached and swaps in one step.
-
-    Example:
-        >>> activate_version(session_factory, "ft-20250301-101500")
     """
     with session_factory() as session:
         version = registry.get_version(session, name)

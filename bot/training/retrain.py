@@ -96,12 +96,7 @@ def retrain(
     show_progress_bar: bool = False,
     eval_cache: sessionmaker[Session] | None = None,
 ) -> RetrainResult:
-    """Train a new version, score it against the active one, register it, maybe promote it.
-
-    Example:
-        >>> result = retrain(Settings(), RetrainOptions(promote=True))
-        >>> result.promoted, result.judgement.reasons
-    """
+    """Train a new version, score it against the active one, register it, maybe promote it."""
     from sentence_transformers import SentenceTransformer
 
     set_threads(options.config.threads)
