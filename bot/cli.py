@@ -14,7 +14,7 @@ import click
 from pydantic import ValidationError
 
 from bot.config import BUNDLED_EVAL, Settings
-from bot.errors import AgribotError
+from bot.errors import AgribotError, ModelVersionNotFound
 from bot.training.config import FinetuneConfig
 
 _TRAIN = FinetuneConfig()  # `agribot train`'s defaults
@@ -205,7 +205,7 @@ def _reply_dict(reply) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 def _print_reply(reply, *, verbose: bool, services=None) -> None:  # type: ignore[no-untyped-def]
-    from bot.storage.models import Decision
+    from bot.retrieval.decision import Decision
 
     if reply.decision is Decision.ANSWER:
         click.echo(reply.answer.answer)
@@ -561,7 +561,7 @@ def calibrate(
     Prints the dev figures they were chosen on and the test figures beside them.
     """
     from bot.service.evaluation import open_eval_cache
-    from bot.service.tuning import tune_and_report
+    from bot.service.tuning import save_tuning, tune_and_report
 
     encoder, resolved = _eval_encoder(settings, model_option)
     tuning, test = tune_and_report(
@@ -578,19 +578,10 @@ def calibrate(
         )
     )
     if save:
-        from bot.storage import registry
-
-        session_factory = database(settings)
-        with session_factory() as session:
-            version = registry.find_version(session, resolved.model_id)
-            if version is None:
-                raise click.ClickException(
-                    f"{resolved.model_id} is not registered; nothing saved (--no-save)"
-                )
-            version.answer_threshold = tuning.thresholds.answer
-            version.suggest_threshold = tuning.thresholds.suggest
-            version.tuning = tuning.to_registry()
-            session.commit()
+        try:
+            save_tuning(database(settings), resolved.model_id, tuning)
+        except ModelVersionNotFound as error:
+            raise click.ClickException(f"{error} (--no-save)") from error
         click.echo(f"saved {tuning.thresholds} and {tuning.fusion} for {resolved.model_id}")
 
 
@@ -674,7 +665,7 @@ def bench(
     time of one fine-tuning epoch.
     """
     if training:
-        from bot.training.bench import run_training_bench
+        from bot.bench.training import run_training_bench
         from bot.training.finetune import FinetuneConfig
 
         report = run_training_bench(
@@ -684,21 +675,21 @@ def bench(
         return
     encoder, _ = _eval_encoder(settings, model_option)
     if soak is not None:
-        from bot.telegram.soak import run_soak
+        from bot.bench.soak import run_soak
 
         click.echo(run_soak(settings, encoder, minutes=soak, chats=chats).to_json())
         return
     if import_rows is not None:
-        from bot.service.bench import run_import_bench
+        from bot.bench.imports import run_import_bench
 
         click.echo(run_import_bench(settings, encoder, rows=import_rows).to_json())
         return
     if telegram:
-        from bot.telegram.bench import run_telegram_bench
+        from bot.bench.telegram import run_telegram_bench
 
         report = run_telegram_bench(settings, encoder, pairs=pairs, chats=chats, messages=messages)
     else:
-        from bot.service.bench import run_bench
+        from bot.bench.answering import run_bench
 
         report = run_bench(settings, encoder, pairs=pairs, questions=questions)
     click.echo(report.to_json())
@@ -997,7 +988,7 @@ def train(settings: Settings, **options: Any) -> None:
         outcome = f"kept {result.version} but did not activate it"
     else:
         outcome = f"registered {result.version} as a candidate (not activated: no --promote)"
-    summary = f"{result.table}\n\n{outcome}: " + "; ".join(result.verdict.reasons)
+    summary = f"{result.table}\n\n{outcome}: " + "; ".join(result.judgement.reasons)
     if progress_lines:
         payload = {**result.to_dict(), "summary": summary}
         click.echo(f"RESULT {json.dumps(payload, ensure_ascii=False)}")
@@ -1047,7 +1038,7 @@ def export_training(settings: Settings, file: Path, holdout: float, split_seed: 
 @translate_errors
 def model_list(settings: Settings, as_json: bool) -> None:
     """List registered models with status, figures and thresholds; MISSING if deleted."""
-    from bot.training.registry import list_models
+    from bot.training.promotion import list_models
 
     session_factory = database(settings)
     versions = list_models(session_factory)
@@ -1092,7 +1083,7 @@ def model_list(settings: Settings, as_json: bool) -> None:
 @translate_errors
 def model_activate(settings: Settings, version: str) -> None:
     """Make VERSION the active model (its bank vectors are cached first)."""
-    from bot.training.registry import activate_version
+    from bot.training.promotion import activate_version
 
     session_factory = database(settings)
     activate_version(session_factory, version, device=settings.device, note="activated by hand")
@@ -1104,7 +1095,7 @@ def model_activate(settings: Settings, version: str) -> None:
 @translate_errors
 def model_rollback(settings: Settings) -> None:
     """Reactivate the model that was active before the current one."""
-    from bot.training.registry import rollback
+    from bot.training.promotion import rollback
 
     session_factory = database(settings)
     version, previous = rollback(session_factory, device=settings.device)
@@ -1133,47 +1124,13 @@ def model_export_delta(
     calibrated, and both are stored in OUT: it is what `knowledge/tuned/` ships, and the
     bot adds it to the converted base model on first start.
     """
-    from bot.retrieval.base_model import ensure_base_model
-    from bot.retrieval.encoder import Encoder
-    from bot.retrieval.tuned_model import apply_delta, export_delta, update_delta_info
-    from bot.service.evaluation import open_eval_cache
-    from bot.service.tuning import tune_and_report
-    from bot.storage import registry
+    from bot.training.shipping import ship_delta
 
-    session_factory = database(settings)
-    with session_factory() as session:
-        found = registry.get_version(session, version)
-        path, metrics = Path(found.path), dict(found.metrics or {})
-    base = ensure_base_model(settings.models_dir, show_progress=True)
-    count = export_delta(path, base, out)
-    shipped = Encoder(apply_delta(base, out), f"{version}-delta", str(path))
-    tuning, test = tune_and_report(
-        shipped,
-        settings.bank_path,
-        BUNDLED_EVAL,
-        target_precision=target_precision,
-        cache=open_eval_cache(settings),
+    shipped = ship_delta(
+        settings, database(settings), version, out, command=how, target_precision=target_precision
     )
-    card = path / "README.md"
-    update_delta_info(
-        out,
-        {
-            "trained_as": version,
-            "command": how,
-            "thresholds": {
-                "answer": tuning.thresholds.answer,
-                "suggest": tuning.thresholds.suggest,
-            },
-            "tuning": tuning.to_registry(),
-            "eval": {"dev": _asdict(tuning.dev), "test": _asdict(test)},
-            "metrics": metrics,
-            "card": card.read_text(encoding="utf-8") if card.is_file() else "",
-        },
-    )
-    click.echo(
-        json.dumps(
-            {"dev": _asdict(tuning.dev), "test": _asdict(test)}, ensure_ascii=False, indent=2
-        )
-    )
+    click.echo(json.dumps(shipped.figures(), ensure_ascii=False, indent=2))
     size = out.stat().st_size / 2**20
-    click.echo(f"wrote {count:,} changed parameters of {version} to {out} ({size:.1f} MiB)")
+    click.echo(
+        f"wrote {shipped.changed:,} changed parameters of {version} to {out} ({size:.1f} MiB)"
+    )

@@ -17,10 +17,8 @@ BUNDLED_EVAL = REPO_ROOT / "knowledge" / "eval_si.jsonl"
 class Settings(BaseSettings):
     """Everything configurable; built once by an entry point and passed down.
 
-    Example:
-        >>> settings = Settings(data_dir="/tmp/agribot")
-        >>> settings.database_url
-        'sqlite:////tmp/agribot/agribot.db'
+    Without `AGRIBOT_DATABASE_URL` the database is `agribot.db` in `data_dir`:
+    `Settings(data_dir="/tmp/agribot")` uses `sqlite:////tmp/agribot/agribot.db`.
     """
 
     model_config = SettingsConfigDict(

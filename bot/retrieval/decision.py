@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.retrieval.index import Match
-from bot.storage.models import Decision
 
 SUGGESTION_COUNT = 3
+
+
+class Decision(enum.StrEnum):
+    """What the bot did with a question."""
+
+    ANSWER = "answer"
+    SUGGEST = "suggest"
+    DECLINE = "decline"
+    CHIT_CHAT = "chit_chat"  # greetings, thanks, emoji: a short reply, never queued
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,6 @@ class Encoder:
     Bank questions and farmers' questions are both encoded with the `query` prompt: the
     match is question to question, which E5 models treat as a symmetric task. Answers,
     when encoded, take the `passage` prompt.
-
-    Example:
-        >>> encoder = Encoder.load("var/models/multilingual-e5-small")
-        >>> encoder.encode_queries(["වී වගාවට පොහොර යොදන්නේ කවදාද?"]).shape
-        (1, 384)
     """
 
     def __init__(

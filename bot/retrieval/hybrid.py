@@ -62,9 +62,6 @@ class HybridIndex:
     romanized spellings); `answers` one vector per pair, encoded with the passage
     prompt (or none, for banks searched by question only); `lexical` the n-gram rows.
     Immutable: edits return a new index, so a search in flight is never disturbed.
-
-    Example:
-        >>> matches = index.search_many(vectors, ["වී බීජ පොඟවන්නේ"], k=3, fusion=Fusion(0.1, 0.2))
     """
 
     def __init__(

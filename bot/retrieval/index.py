@@ -34,7 +34,7 @@ class VectorIndex:
     Example:
         >>> index = VectorIndex(np.eye(2, dtype=np.float32), np.array([7, 8]))
         >>> index.search(np.array([1.0, 0.0], dtype=np.float32), k=1)
-        [Match(pair_id=7, score=1.0)]
+        [Match(pair_id=7, score=1.0, question=0.0, answer=0.0, lexical=0.0)]
     """
 
     def __init__(

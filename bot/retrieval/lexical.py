@@ -40,8 +40,8 @@ class LexicalIndex:
 
     Example:
         >>> index = LexicalIndex.build(["bg 358 වයස", "bg 360 වයස"], [1, 2])
-        >>> index.pair_scores(["bg 360"]).argmax()
-        1
+        >>> int(index.pairs[index.pair_scores(["bg 360"]).argmax()])
+        2
     """
 
     def __init__(self, vectorizer: TfidfVectorizer, rows: csr_matrix, pair_ids: np.ndarray):

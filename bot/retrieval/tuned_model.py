@@ -23,6 +23,7 @@ import numpy as np
 
 from bot.config import REPO_ROOT
 from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model, file_lock
+from bot.retrieval.model_store import save_version
 
 if TYPE_CHECKING:
     import torch
@@ -49,10 +50,6 @@ def export_delta(
     Matrices are stored as `bits`-bit integers with one float16 scale per row; vectors
     (biases, layer norms) as float16. `info` (figures, thresholds, how it was trained) is
     kept with them. Returns the number of parameters that differ.
-
-    Example:
-        >>> export_delta(Path("var/models/ft-20261128-125249"),
-        ...              Path("var/models/multilingual-e5-small"), Path("delta.npz"))
     """
     tuned, base = _state(model_dir), _state(base_dir)
     if tuned.keys() != base.keys():
@@ -117,14 +114,7 @@ def ensure_tuned_model(
     name: str = TUNED_MODEL_NAME,
     show_progress: bool = True,
 ) -> Path:
-    """Return `models_dir / name`, building it from the base model and `delta` if missing.
-
-    Example:
-        >>> ensure_tuned_model(Path("var/models"))
-        PosixPath('var/models/e5-small-paddy-si-v2')
-    """
-    from bot.training.registry import save_version
-
+    """Return `models_dir / name`, building it from the base model and `delta` if missing."""
     target = Path(models_dir) / name
     if (target / _MARKER).is_file():
         return target

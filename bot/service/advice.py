@@ -32,12 +32,7 @@ class Advice:
 
 
 class Advisor:
-    """Looks up a chat's zone (cached) and composes the answer for it.
-
-    Example:
-        >>> advisor.advice(pair_id=12, chat_id=42).needs_district
-        True
-    """
+    """Looks up a chat's zone (cached) and composes the answer for it."""
 
     def __init__(
         self,

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.retrieval.decision import SUGGESTION_COUNT, Thresholds, decide
+from bot.retrieval.decision import SUGGESTION_COUNT, Decision, Thresholds, decide
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import QUESTIONS_ONLY, Fusion, HybridIndex
 from bot.retrieval.index import Match
 from bot.service.chit_chat import ChitChat, SmallTalk, empty_message
 from bot.service.indexing import PairSummary, encode_rows, extend_index, summarize
 from bot.storage.journal import QuestionJournal, is_transient
-from bot.storage.models import Decision, QAPair
+from bot.storage.models import QAPair
 from bot.storage.questions import QuestionRecord, RecordedQuestion, record_question
 from bot.text.normalize import clean_incoming, normalize, romanized_view
 
@@ -136,10 +136,6 @@ class Answerer:
     The bank's vectors are built once (from the cache) and kept in sync on edits, so a
     question costs one encoding of its own text and one matrix product. If the database
     cannot take the log, the reply still goes out and the record waits in the journal.
-
-    Example:
-        >>> reply = answerer.answer(Question("වී වලට පොහොර දාන්නේ කවදද?", chat_id=42))
-        >>> reply.decision, reply.answer.answer
     """
 
     def __init__(

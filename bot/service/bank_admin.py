@@ -58,11 +58,7 @@ class PendingWording:
 
 
 class BankAdmin:
-    """Add, edit, delete, import and export QA pairs, keeping the answerer's index in step.
-
-    Example:
-        >>> view = admin.add("ගොයම් කපන්නේ කවදද?", "කරල් 80-85% ක් පැසුණු විට ...", by="officer:42")
-    """
+    """Add, edit, delete, import and export QA pairs, keeping the answerer's index in step."""
 
     def __init__(
         self,

@@ -9,8 +9,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from bot.retrieval.decision import Decision
 from bot.service.answering import Answerer, Question, Reply
-from bot.storage.models import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +35,6 @@ class QuestionBatcher:
     batcher's single worker thread. Questions that arrive while a batch is being encoded
     form the next batch, so under load batches grow by themselves and the event loop
     never waits on the model or the database.
-
-    Example:
-        >>> batcher = QuestionBatcher(services.answerer, window_ms=5, max_batch=16)
-        >>> reply = await batcher.answer(Question("වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?", chat_id=42))
     """
 
     def __init__(self, answerer: Answerer, window_ms: float = 5.0, max_batch: int = 16) -> None:

@@ -12,7 +12,7 @@ import io
 import math
 from collections.abc import Sequence
 
-from bot.storage.models import Decision
+from bot.retrieval.decision import Decision
 from bot.storage.stats import DayStats
 
 WIDTH_PX, HEIGHT_PX, DPI = 1200, 700, 150  # readable on a phone held sideways
@@ -30,11 +30,6 @@ ANSWER_RATE_COLOR, HELPFUL_COLOR = "#1b5e20", "#1565c0"
 def render_daily_chart(days: Sequence[DayStats]) -> bytes:
     """A PNG of WIDTH_PX x HEIGHT_PX: stacked bars of questions per day by decision, and
     on a 0-100 % axis the answer rate (chit-chat left out) and the 👍 share of the day.
-
-    Example:
-        >>> png = render_daily_chart(compute_stats(session).days)
-        >>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
-        True
     """
     from matplotlib.figure import Figure  # ~1 s to import: only when a chart is asked for
 

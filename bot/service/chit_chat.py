@@ -69,13 +69,7 @@ def example_texts(intents: Sequence[Intent] | None = None) -> list[str]:
 
 
 class ChitChat:
-    """Matches messages against small-talk examples.
-
-    Example:
-        >>> chit_chat = ChitChat.build(session, encoder)
-        >>> chit_chat.best(vectors, ["ස්තූතියි"])[0].intent
-        'thanks'
-    """
+    """Matches messages against small-talk examples."""
 
     def __init__(self, intents: Sequence[Intent], index: HybridIndex) -> None:
         self.intents = list(intents)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.errors import ImportRejected, RowError
-from bot.retrieval.decision import ScoredQuery, Thresholds
+from bot.retrieval.decision import Decision, ScoredQuery, Thresholds
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import QUESTIONS_ONLY, Fusion
 from bot.service.answering import Answerer, Question, Reply, RetrievalState
@@ -32,7 +32,6 @@ from bot.service.indexing import build_index
 from bot.storage import importer
 from bot.storage.db import make_engine, make_session_factory, upgrade
 from bot.storage.journal import QuestionJournal
-from bot.storage.models import Decision
 from bot.text.normalize import normalize_key
 
 logger = logging.getLogger(__name__)
@@ -213,12 +212,7 @@ def indexed_bank(
     *,
     romanized: bool = True,
 ) -> Iterator[IndexedBank]:
-    """Import `bank_path` into a temporary SQLite database and index it with `encoder`.
-
-    Example:
-        >>> with indexed_bank(encoder, BUNDLED_BANK, thresholds, fusion, cache) as bank:
-        ...     bank.answerer.answer(Question("යූරියා කවදද"))
-    """
+    """Import `bank_path` into a temporary SQLite database and index it with `encoder`."""
     with tempfile.TemporaryDirectory(prefix="agribot-eval-") as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'eval.db'}")
         try:

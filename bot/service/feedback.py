@@ -18,13 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.errors import PressRefused
-from bot.retrieval.decision import SUGGESTION_COUNT
+from bot.retrieval.decision import SUGGESTION_COUNT, Decision
 from bot.service.answering import Reply
 from bot.service.bank_admin import PairView
 from bot.service.runtime import Services
 from bot.storage import bank, queue
 from bot.storage.models import (
-    Decision,
     Feedback,
     FeedbackKind,
     QuestionLog,

@@ -2,10 +2,8 @@
 makes up, logged and queued for officers. No Telegram types here; sync functions for a
 worker thread, like the rest of `service/`.
 
-Example:
-    >>> suffix = image_suffix(data)            # ".jpg", or None: not a picture
-    >>> path = store(settings.media_dir, "photo", suffix, data)
-    >>> queue_media(session_factory, record, kind=QueueKind.PHOTO, file_id=fid, path=path)
+A photo's bytes pass `image_suffix` (".jpg", or None: not a picture), `store` keeps them
+under the media directory, and `queue_media` logs and queues the path it returned.
 """
 
 from __future__ import annotations

@@ -30,9 +30,7 @@ def forget_farmer(services: Services, chat_id: int, user_id: int | None) -> dict
     A question still being answered as this runs can be logged after it; /forget again
     removes it.
 
-    Example:
-        >>> forget_farmer(services, chat_id=42, user_id=42)
-        {'journal': 0, 'feedback': 2, 'unanswered': 1, 'questions': 3, 'farmer_profiles': 1}
+    The counts are keyed journal, feedback, unanswered, questions and farmer_profiles.
     """
     counts = {"journal": services.journal.drop_chat(chat_id, user_id)}
     with services.session_factory() as session:

@@ -126,12 +126,7 @@ def _item(row: UnansweredQuestion) -> QueueItem:
 
 
 class Reviewer:
-    """Turns officers' work on the queue into bank changes and notifications.
-
-    Example:
-        >>> note = reviewer.answer(7, "කොළ පාළුවට ...", admin_id=1234)
-        >>> note.chat_id, note.answer
-    """
+    """Turns officers' work on the queue into bank changes and notifications."""
 
     def __init__(self, session_factory: sessionmaker[Session], answerer: Answerer) -> None:
         self.session_factory = session_factory

@@ -127,10 +127,6 @@ def open_services(
     """Open the database, load the model, seed the bank if empty and index it.
 
     `encoder` skips model resolution and loading (tests hand in one loaded model).
-
-    Example:
-        >>> services = open_services(Settings())
-        >>> services.answerer.answer(Question("වී බීජ පොඟවන්නේ කොහොමද?")).decision
     """
     started = time.perf_counter()
     engine, session_factory = open_database(settings)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.errors import ModelVersionNotFound
 from bot.retrieval.decision import (
     DEFAULT_THRESHOLDS,
     MARGINS,
@@ -34,6 +35,7 @@ from bot.service.evaluation import (
     indexed_bank,
     read_queries,
 )
+from bot.storage import registry
 from bot.text.normalize import normalize, normalize_key
 
 logger = logging.getLogger(__name__)
@@ -97,12 +99,7 @@ def tune(
     cache: sessionmaker[Session] | None = None,
     show_progress: bool = False,
 ) -> Tuning:
-    """Fusion weights (unless given), margin, thresholds and the small-talk threshold.
-
-    Example:
-        >>> tuning = tune(encoder, BUNDLED_BANK, BUNDLED_EVAL)
-        >>> tuning.fusion, tuning.thresholds
-    """
+    """Fusion weights (unless given), margin, thresholds and the small-talk threshold."""
     queries = read_queries(queries_path, "dev")
     if not any(q.split for q in read_queries(queries_path)):
         logger.warning("%s has no dev/test split: tuning on all of it", queries_path)
@@ -284,3 +281,19 @@ def tune_and_report(
         romanized=grid.romanized,
     ).report
     return tuning, test
+
+
+def save_tuning(session_factory: sessionmaker[Session], model_id: str, tuning: Tuning) -> None:
+    """Store `tuning` as the registered version `model_id`'s thresholds and weights.
+
+    Raises `ModelVersionNotFound` if no version of that name is registered (a model
+    directory given by path has no row to keep its tuning in).
+    """
+    with session_factory() as session:
+        version = registry.find_version(session, model_id)
+        if version is None:
+            raise ModelVersionNotFound(f"{model_id} is not registered; nothing saved")
+        version.answer_threshold = tuning.thresholds.answer
+        version.suggest_threshold = tuning.thresholds.suggest
+        version.tuning = tuning.to_registry()
+        session.commit()

@@ -63,9 +63,6 @@ def add_pair(
 ) -> QAPair:
     """Add a pair (`details` as `new_pair` takes them); raises DuplicateQuestion if the bank
     already asks this (after normalization).
-
-    Example:
-        >>> pair = add_pair(session, "වී වගාවට පොහොර දාන්නේ කවදාද?", "...", ["පොහොර කවදද?"])
     """
     existing = find_pair_by_question(session, question)
     if existing is not None:

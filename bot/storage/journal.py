@@ -23,10 +23,8 @@ logger = logging.getLogger(__name__)
 class QuestionJournal:
     """Keeps `QuestionRecord`s on disk (fsynced) until `replay` writes them to the database.
 
-    Example:
-        >>> journal = QuestionJournal(Path("var/pending-questions.jsonl"))
-        >>> journal.append(record)          # the database is down
-        >>> journal.replay(write_record)    # later: returns how many were written
+    `append(record)` while the database is down; later `replay(write_record)` writes them
+    and returns how many it wrote.
     """
 
     def __init__(self, path: Path) -> None:

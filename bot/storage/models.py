@@ -41,15 +41,6 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class Decision(enum.StrEnum):
-    """What the bot did with a question."""
-
-    ANSWER = "answer"
-    SUGGEST = "suggest"
-    DECLINE = "decline"
-    CHIT_CHAT = "chit_chat"  # greetings, thanks, emoji: a short reply, never queued
-
-
 class QueueStatus(enum.StrEnum):
     OPEN = "open"
     ANSWERED = "answered"
@@ -187,7 +178,7 @@ class QuestionLog(Base):
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     raw_text: Mapped[str] = mapped_column(Text)
     normalized_text: Mapped[str] = mapped_column(Text)
-    decision: Mapped[str] = mapped_column(String(20), index=True)
+    decision: Mapped[str] = mapped_column(String(20), index=True)  # a retrieval.decision.Decision
     top_pair_id: Mapped[int | None] = mapped_column(ForeignKey("qa_pairs.id", ondelete="SET NULL"))
     top_score: Mapped[float | None] = mapped_column(Float)
     candidates: Mapped[list[Any]] = mapped_column(default=list)

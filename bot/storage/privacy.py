@@ -29,9 +29,7 @@ def forget_user(session: Session, chat_id: int, user_id: int | None) -> dict[str
     Rows that point at one of their questions go too, whoever's ids they carry. Forgetting
     someone already forgotten deletes nothing and returns zeros.
 
-    Example:
-        >>> forget_user(session, chat_id=42, user_id=42)
-        {'feedback': 2, 'unanswered': 1, 'questions': 3, 'farmer_profiles': 1}
+    The counts are keyed feedback, unanswered, questions and farmer_profiles.
     """
     return {
         "feedback": _delete(session, Feedback, _of_theirs(Feedback, chat_id, user_id)),

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.retrieval.decision import Decision
 from bot.storage.models import (
-    Decision,
     Feedback,
     FeedbackKind,
     QAPair,

@@ -51,8 +51,15 @@ def source_line(source: str | None, sources: dict[str, Source]) -> str | None:
     none that resolve gets no line.
 
     Example:
-        >>> source_line("D3; D10", read_sources())
-        'මූලාශ්‍රය: කෘෂිකර්ම දෙපාර්තමේන්තුව, වී පර්යේෂණ හා සංවර්ධන ආයතනය'
+        >>> sources = {
+        ...     "D3": Source("D3", "කෘෂිකර්ම දෙපාර්තමේන්තුව", "Urea timing"),
+        ...     "D10": Source("D10", "කෘෂිකර්ම දෙපාර්තමේන්තුව", "Seed paddy"),
+        ...     "R1": Source("R1", "වී පර්යේෂණ හා සංවර්ධන ආයතනය", "BG 358"),
+        ... }
+        >>> source_line("D3; X9, D10; R1", sources)
+        'මූලාශ්‍රය: කෘෂිකර්ම දෙපාර්තමේන්තුව; වී පර්යේෂණ හා සංවර්ධන ආයතනය'
+        >>> source_line("X9", sources) is None
+        True
     """
     publishers = list(
         dict.fromkeys(sources[code].publisher for code in split_codes(source) if code in sources)

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from bot.retrieval.decision import Decision
 from bot.storage.models import (
-    Decision,
     Feedback,
     FeedbackKind,
     QAPair,

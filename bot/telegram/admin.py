@@ -64,8 +64,8 @@ def split_id(text: str) -> tuple[str, str]:
     """`ID rest`, the ID followed by a space or a newline (officers type both).
 
     Example:
-        >>> split_id("12\nපළමු පේළිය\nදෙවැනි පේළිය")
-        ('12', 'පළමු පේළිය\nදෙවැනි පේළිය')
+        >>> split_id("12\\nපළමු පේළිය\\nදෙවැනි පේළිය")
+        ('12', 'පළමු පේළිය\\nදෙවැනි පේළිය')
     """
     parts = text.split(None, 1)
     return (parts[0] if parts else ""), (parts[1].strip() if len(parts) > 1 else "")

@@ -84,10 +84,6 @@ def build_application(
 
     `max_messages_per_second` is Telegram's overall limit for a bot; the bench lifts it to
     measure the bot itself.
-
-    Example:
-        >>> application = build_application(settings, open_services(settings))
-        >>> application.run_polling()
     """
     if settings.telegram_token is None:
         raise ConfigurationError("AGRIBOT_TELEGRAM_TOKEN is not set")

@@ -8,12 +8,12 @@ import logging
 from telegram import CallbackQuery, Message, Update
 
 from bot.errors import PairNotFound, PressRefused
+from bot.retrieval.decision import Decision
 from bot.service import feedback, topics
 from bot.service.answering import Question, Reply
 from bot.service.districts import ZONE_NAMES
 from bot.service.feedback import QuestionRef
 from bot.service.throttle import Verdict
-from bot.storage.models import Decision
 from bot.telegram import keyboards, texts
 from bot.telegram.context import CustomContext
 from bot.telegram.inbox import question_ref

@@ -31,11 +31,8 @@ COMPACT_AFTER = 2000  # lines; the replay job compacts the file past this
 class UpdateInbox:
     """An append-only JSONL file: {"update": {...}} on arrival, {"done": id} when handled.
 
-    Example:
-        >>> inbox = UpdateInbox(Path("var/inbox.jsonl"))
-        >>> inbox.record([update_dict])   # before Telegram is told
-        >>> inbox.done(update_id)         # after the reply went out
-        >>> inbox.unfinished()            # on start: what a crash left
+    `record([update])` before Telegram is told the update arrived, `done(update_id)` after
+    the reply went out, and on start `unfinished()`: what a crash left.
     """
 
     def __init__(self, path: Path) -> None:

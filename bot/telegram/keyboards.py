@@ -324,6 +324,16 @@ def parse_officer(data: str | None) -> OfficerPress | None:
 
 
 def parse_feedback(data: str | None) -> FeedbackPress | None:
+    """A 👍/👎 press, or None for data of another format.
+
+    Example:
+        >>> parse_feedback("fb:h:12:7")
+        FeedbackPress(helpful=True, ref=QuestionRef(question_id=12, client_ref=None), pair_id=7)
+        >>> parse_feedback("fb:n:r" + "0" * 32 + ":-").ref.client_ref == "0" * 32
+        True
+        >>> parse_feedback("fb:x:12:7") is None
+        True
+    """
     match = FEEDBACK.fullmatch(data or "")
     if match is None:
         return None
@@ -332,6 +342,12 @@ def parse_feedback(data: str | None) -> FeedbackPress | None:
 
 
 def parse_suggestion(data: str | None) -> SuggestionPress | None:
+    """A "did you mean" choice, or "none of these" (pair_id None).
+
+    Example:
+        >>> parse_suggestion("sg:12:7").pair_id, parse_suggestion("sn:12").pair_id
+        (7, None)
+    """
     if match := SUGGESTION.fullmatch(data or ""):
         return SuggestionPress(_ref(match), int(match["pair"]))
     if match := NONE_OF_THESE.fullmatch(data or ""):
@@ -354,6 +370,12 @@ def district_keyboard(ref: QuestionRef | None, pair_id: int | None) -> InlineKey
 
 
 def parse_district(data: str | None) -> DistrictPress | None:
+    """A district chosen, before an answer or from /district (no question, no pair).
+
+    Example:
+        >>> parse_district("dz:-:-:kurunegala")
+        DistrictPress(ref=None, pair_id=None, code='kurunegala')
+    """
     match = DISTRICT.fullmatch(data or "")
     if match is None:
         return None
@@ -363,6 +385,12 @@ def parse_district(data: str | None) -> DistrictPress | None:
 
 
 def parse_queue(data: str | None) -> QueuePress | None:
+    """A queue page, pairs close to a queued question, or a dismissal (which needs an offset).
+
+    Example:
+        >>> parse_queue("uq:d:5:20"), parse_queue("uq:d:5")
+        (QueuePress(action='d', value=5, offset=20), None)
+    """
     match = QUEUE.fullmatch(data or "")
     if match is None or (match["action"] == "d") != (match["offset"] is not None):
         return None

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from telegram import Message, Update
 from telegram.error import BadRequest
 
+from bot.retrieval.decision import Decision
 from bot.service import media
 from bot.service.throttle import Verdict
-from bot.storage.models import Decision, QueueKind
+from bot.storage.models import QueueKind
 from bot.storage.questions import QuestionRecord
 from bot.telegram import texts
 from bot.telegram.context import CustomContext

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.errors import RowError
-from bot.storage.models import Decision
+from bot.retrieval.decision import Decision
 from bot.storage.stats import Stats
 
 MAX_MESSAGE = 4096  # Telegram counts UTF-16 code units

@@ -86,12 +86,7 @@ class UpdateHandler(tornado.web.RequestHandler):
 
 
 class WebhookServer:
-    """Listens on `host:port` for updates posted to `path`.
-
-    Example:
-        >>> server = WebhookServer(application, "127.0.0.1", 8443, "agribot", secret)
-        >>> await server.start()   # ... await server.stop()
-    """
+    """Listens on `host:port` for updates posted to `path`."""
 
     def __init__(
         self,

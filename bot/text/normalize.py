@@ -85,8 +85,8 @@ def clean_incoming(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     become U+FFFD, NUL characters (which PostgreSQL refuses) go, and it is cut at `limit`.
 
     Example:
-        >>> clean_incoming("වී\x00 \ud800")
-        'වී \ufffd'
+        >>> clean_incoming("වී\\x00 \\ud800")
+        'වී �'
     """
     if "\x00" in text:
         text = text.replace("\x00", "")

@@ -67,11 +67,6 @@ async def retrain_in_background(
     Returns when the child ends. One retraining runs at a time; a second call while one
     runs returns at once, not promoted. When the outcome is promoted, the caller swaps the
     live model in: `await asyncio.to_thread(services.reload_model)`.
-
-    Example:
-        >>> outcome = await retrain_in_background(settings, send_to_admin)
-        >>> if outcome.promoted:
-        ...     await asyncio.to_thread(services.reload_model)
     """
     if _running.locked():
         return RetrainOutcome(False, "a retraining is already running", None)

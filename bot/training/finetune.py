@@ -86,10 +86,6 @@ def finetune(
 
     Batches never hold the same text twice nor two rows of one QA pair (a pair's answer
     would otherwise be an in-batch "negative" for its own phrasings).
-
-    Example:
-        >>> model = SentenceTransformer("var/models/multilingual-e5-small")
-        >>> stats = finetune(model, split.train, FinetuneConfig(max_steps=10))
     """
     from sentence_transformers import (
         SentenceTransformerTrainer,

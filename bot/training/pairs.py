@@ -97,13 +97,7 @@ class TrainingSplit:
 def build_pairs(
     session: Session, kinds: RowKinds = RowKinds()
 ) -> tuple[list[TrainingPair], dict[int, str], int]:
-    """Every training row from the bank and feedback, the pairs' questions, unused negatives.
-
-    Example:
-        >>> rows, questions, unused = build_pairs(session)
-        >>> rows[0].kind, rows[0].source
-        ('answer', 'question')
-    """
+    """Every training row from the bank and feedback, the pairs' questions, unused negatives."""
     pairs = bank.list_pairs(session)
     by_id = {pair.id: pair for pair in pairs}
     rows: list[TrainingPair] = []

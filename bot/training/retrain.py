@@ -15,10 +15,10 @@ from bot.config import BUNDLED_EVAL, BUNDLED_MODEL, Settings
 from bot.errors import ModelNotFound, NothingToTrain
 from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model
 from bot.retrieval.encoder import Encoder
+from bot.retrieval.model_store import model_dir_problem, save_version
 from bot.service.evaluation import open_eval_cache
 from bot.service.runtime import ResolvedModel, open_database, resolve_model, seed_bundled_bank
 from bot.storage import registry
-from bot.training.evaluate import ModelScores, score_model, side_by_side
 from bot.training.finetune import (
     FinetuneConfig,
     FinetuneStats,
@@ -29,17 +29,16 @@ from bot.training.finetune import (
 )
 from bot.training.negatives import attach_mined_negatives, nearest_other_pairs
 from bot.training.pairs import RowKinds, TrainingSplit, collect_split
-from bot.training.registry import (
+from bot.training.promotion import (
+    Judgement,
     ModelCard,
-    Verdict,
     activate_version,
     judge,
-    model_dir_problem,
     new_version_name,
     register_version,
-    save_version,
     write_model_card,
 )
+from bot.training.scoring import ModelScores, score_model, side_by_side
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ class RetrainResult:
     path: str
     promoted: bool
     forced: bool
-    verdict: Verdict
+    judgement: Judgement
     before: ModelScores
     after: ModelScores
     stats: FinetuneStats
@@ -79,7 +78,7 @@ class RetrainResult:
             "path": self.path,
             "promoted": self.promoted,
             "forced": self.forced,
-            "reasons": self.verdict.reasons,
+            "reasons": self.judgement.reasons,
             "before": self.before.to_dict(),
             "after": self.after.to_dict(),
             "train": asdict(self.stats),
@@ -97,12 +96,7 @@ def retrain(
     show_progress_bar: bool = False,
     eval_cache: sessionmaker[Session] | None = None,
 ) -> RetrainResult:
-    """Train a new version, score it against the active one, register it, maybe promote it.
-
-    Example:
-        >>> result = retrain(Settings(), RetrainOptions(promote=True))
-        >>> result.promoted, result.verdict.reasons
-    """
+    """Train a new version, score it against the active one, register it, maybe promote it."""
     from sentence_transformers import SentenceTransformer
 
     set_threads(options.config.threads)
@@ -170,7 +164,7 @@ def retrain(
             cache=cache,
             target_precision=options.target_precision,
         )
-        verdict = judge(before, after)
+        judgement = judge(before, after)
         table = side_by_side(before, after)
         card = ModelCard(
             name,
@@ -183,11 +177,11 @@ def retrain(
             asdict(options.config),
             asdict(stats),
             table,
-            verdict,
+            judgement,
         )
         write_model_card(path, card)
-        promoted = options.promote and (verdict.promote or options.force)
-        forced = promoted and not verdict.promote
+        promoted = options.promote and (judgement.promote or options.force)
+        forced = promoted and not judgement.promote
         with session_factory() as session:
             register_version(
                 session,
@@ -201,19 +195,19 @@ def retrain(
                 },
                 thresholds=after.thresholds,
                 fusion=after.fusion,
-                notes="; ".join(verdict.reasons),
+                notes="; ".join(judgement.reasons),
             )
             session.commit()
         if promoted and settings.model != BUNDLED_MODEL:
             on_stage(f"note: AGRIBOT_MODEL={settings.model} overrides the registry when serving")
         if promoted:
             if forced:
-                logger.warning("forcing promotion of %s despite: %s", name, verdict.reasons)
+                logger.warning("forcing promotion of %s despite: %s", name, judgement.reasons)
             on_stage(f"promoting {name}: encoding the bank into the cache")
-            note = "forced promotion despite: " + "; ".join(verdict.reasons) if forced else None
+            note = "forced promotion despite: " + "; ".join(judgement.reasons) if forced else None
             activate_version(session_factory, name, encoder=encoder, note=note)
         return RetrainResult(
-            name, str(path), promoted, forced, verdict, before, after, stats, split.counts, table
+            name, str(path), promoted, forced, judgement, before, after, stats, split.counts, table
         )
     finally:
         engine.dispose()

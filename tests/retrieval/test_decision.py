@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.retrieval.decision import ScoredQuery, Thresholds, calibrate, decide
+from bot.retrieval.decision import Decision, ScoredQuery, Thresholds, calibrate, decide
 from bot.retrieval.index import Match
-from bot.storage.models import Decision
 
 THRESHOLDS = Thresholds(answer=0.9, suggest=0.8)
 

@@ -15,6 +15,7 @@ from bot.retrieval.base_model import BASE_MODEL_NAME
 from bot.retrieval.decision import Thresholds
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import Fusion
+from bot.retrieval.model_store import save_version
 from bot.retrieval.tuned_model import (
     TUNED_DELTA,
     TUNED_MODEL_NAME,
@@ -26,7 +27,7 @@ from bot.retrieval.tuned_model import (
 from bot.service.evaluation import evaluate
 from bot.service.runtime import open_database, resolve_model
 from bot.storage import registry
-from bot.training.registry import rollback, save_version
+from bot.training.promotion import rollback
 
 SENTENCES = ["යූරියා දාන්නේ කවදද?", "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?", "කුඹුරේ වතුර කොච්චර තියන්නද?"]
 

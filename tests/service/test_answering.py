@@ -5,11 +5,11 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import event, exc
 
+from bot.retrieval.decision import Decision
 from bot.retrieval.encoder import Encoder
 from bot.service.answering import Question
 from bot.storage import bank, queue
 from bot.storage.embeddings import count_vectors
-from bot.storage.models import Decision
 from bot.storage.questions import get_question
 
 

@@ -5,10 +5,10 @@ import threading
 
 import pytest
 
+from bot.retrieval.decision import Decision
 from bot.service.answering import Question
 from bot.service.batching import QuestionBatcher
 from bot.storage import queue
-from bot.storage.models import Decision
 
 QUESTIONS = [
     "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?",

@@ -8,9 +8,10 @@ from dataclasses import replace
 
 from sqlalchemy import event, exc, func, select
 
+from bot.retrieval.decision import Decision
 from bot.service.answering import Question
 from bot.storage import queue
-from bot.storage.models import Decision, QuestionLog
+from bot.storage.models import QuestionLog
 from tests.service.test_answering import SOAKING
 
 BAD = "මේක කේතයට අමාරුයි"

@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import QueueItemNotFound
+from bot.retrieval.decision import Decision
 from bot.service.answering import Question
 from bot.storage import bank
-from bot.storage.models import Decision, QueueStatus, UnansweredQuestion
+from bot.storage.models import QueueStatus, UnansweredQuestion
 
 
 @pytest.fixture

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from bot.errors import ModelVersionNotFound
+from bot.retrieval.decision import Decision, Thresholds
 from bot.retrieval.hybrid import Fusion
 from bot.service import tuning
 from bot.service.answering import Question
 from bot.service.recalibration import held_out_phrasings, recalibrate
-from bot.storage.models import Decision
+from bot.storage import registry
 from tests.conftest import DATA, SMALL_BANK
 
 SPLIT_EVAL = DATA / "eval_split.jsonl"
@@ -84,3 +88,21 @@ def test_the_ablation_switches_each_part_on_in_turn(encoder):
     assert all(row.dev.split == "dev" and row.test.split == "test" for row in rows)
     table = markdown_table("m", rows)
     assert table.count("\n") == len(rows) + 1 and "+ Singlish rows" in table
+
+
+def test_saved_tuning_becomes_the_registered_versions_own(session_factory):
+    with session_factory() as session:
+        registry.register(session, "ft-test", "/models/ft-test")
+        session.commit()
+    chosen = tuning.Tuning(Thresholds(0.91, 0.87, margin=0.02), Fusion(0.1, 0.3), None)
+    tuning.save_tuning(session_factory, "ft-test", chosen)
+    with session_factory() as session:
+        version = registry.get_version(session, "ft-test")
+        assert (version.answer_threshold, version.suggest_threshold) == (0.91, 0.87)
+        assert version.tuning == chosen.to_registry()
+
+
+def test_saving_tuning_for_an_unregistered_model_is_refused(session_factory):
+    chosen = tuning.Tuning(Thresholds(0.91, 0.87), Fusion(), None)
+    with pytest.raises(ModelVersionNotFound, match="not registered; nothing saved"):
+        tuning.save_tuning(session_factory, "/models/somewhere", chosen)

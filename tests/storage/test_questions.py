@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bot.retrieval.decision import Decision
 from bot.storage import bank, queue
 from bot.storage.journal import QuestionJournal
-from bot.storage.models import Decision, FeedbackKind, utcnow
+from bot.storage.models import FeedbackKind, utcnow
 from bot.storage.questions import QuestionRecord, record_feedback, record_question
 from bot.storage.stats import compute_stats
 

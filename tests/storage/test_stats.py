@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from bot.retrieval.decision import Decision
 from bot.storage import bank
-from bot.storage.models import Decision, Feedback, FeedbackKind, QuestionLog
+from bot.storage.models import Feedback, FeedbackKind, QuestionLog
 from bot.storage.stats import SERIES_DAYS, compute_stats, local_date
 from bot.telegram.texts import stats_report
 

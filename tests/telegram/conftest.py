@@ -15,12 +15,12 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 from telegram.ext import Application
 
+from bot.bench.fake_bot_api import FakeBotApi
 from bot.config import Settings
 from bot.service.runtime import Services, open_services
 from bot.storage.db import make_engine, upgrade
 from bot.storage.models import Embedding, QuestionLog
 from bot.telegram.app import build_application
-from bot.testing import FakeBotApi
 from tests.conftest import QUESTION_SCORES_ONLY, SMALL_BANK
 from tests.hashed_encoder import ANSWER_AT as HASHED_ANSWER_AT
 from tests.hashed_encoder import SUGGEST_AT as HASHED_SUGGEST_AT

@@ -9,10 +9,11 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import func, select
 
+from bot.bench.fake_bot_api import SAMPLE_JPEG, SAMPLE_OGG
+from bot.retrieval.decision import Decision
 from bot.service.privacy import purge_expired
 from bot.storage import bank
 from bot.storage.models import (
-    Decision,
     QAPair,
     QuestionLog,
     QueueKind,
@@ -21,7 +22,6 @@ from bot.storage.models import (
     utcnow,
 )
 from bot.telegram import texts
-from bot.testing.fake_bot_api import SAMPLE_JPEG, SAMPLE_OGG
 from tests.telegram.conftest import ADMIN, HARVEST, buttons
 
 MB = 1024 * 1024

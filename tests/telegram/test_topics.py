@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.retrieval.decision import Decision
 from bot.service.topics import TOPICS
-from bot.storage.models import Decision, Feedback, FeedbackKind, QAPair, QuestionLog
+from bot.storage.models import Feedback, FeedbackKind, QAPair, QuestionLog
 from bot.telegram import texts
 from tests.telegram.conftest import BotHarness, buttons
 

@@ -18,10 +18,10 @@ from bot.config import Settings
 from bot.retrieval.base_model import BASE_MODEL_NAME
 from bot.service.runtime import Services, open_database, open_services, seed_bundled_bank
 from bot.storage import registry
-from bot.training.evaluate import ModelScores
 from bot.training.finetune import FinetuneConfig
 from bot.training.pairs import TrainingSplit
-from bot.training.registry import Verdict
+from bot.training.promotion import Judgement
+from bot.training.scoring import ModelScores
 
 DATA = Path(__file__).resolve().parent / "data"
 FERTILIZER_BANK = DATA / "bank_fertilizer.csv"
@@ -60,7 +60,7 @@ class Trained:
     split: TrainingSplit
     before: ModelScores
     after: ModelScores
-    verdict: Verdict
+    judgement: Judgement
     promoted: bool
 
 
@@ -95,7 +95,7 @@ def trained(base_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> T
         split,
         result.before,
         result.after,
-        result.verdict,
+        result.judgement,
         result.promoted,
     )
 

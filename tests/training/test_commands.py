@@ -77,7 +77,7 @@ def test_force_promotes_a_model_that_is_not_better_and_says_so(
 
 
 def test_training_rows_are_the_banks_grown_to_the_count_asked():
-    from bot.training.bench import training_rows
+    from bot.bench.training import training_rows
 
     rows = training_rows(FERTILIZER_BANK, 300)
     assert len(rows) == 300

@@ -26,7 +26,7 @@ def test_a_few_training_steps_raise_the_held_out_mrr(trained):
     assert before is not None and after is not None
     assert before.queries == after.queries >= 15
     assert after.mrr_at_10 > before.mrr_at_10, (before, after)
-    assert trained.verdict.promote == trained.promoted
+    assert trained.judgement.promote == trained.promoted
 
 
 def test_a_saved_version_shares_the_frozen_embeddings_and_has_a_model_card(

@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 
 from bot.service.runtime import open_database, seed_bundled_bank
-from bot.training.evaluate import heldout_task
 from bot.training.pairs import collect_split
 from bot.training.retrain import RetrainOptions, retrain
+from bot.training.scoring import heldout_task
 from tests.training.conftest import (
     FERTILIZER_BANK,
     FERTILIZER_EVAL,
@@ -57,9 +57,9 @@ def test_a_bank_without_alternates_is_judged_and_promoted(tmp_path, plain_bank, 
     )
     result = retrain(settings, options)
     assert result.before.heldout is not None and result.after.heldout is not None
-    assert not any("no held-out" in reason for reason in result.verdict.reasons)
+    assert not any("no held-out" in reason for reason in result.judgement.reasons)
     assert result.after.heldout.mrr_at_10 > result.before.heldout.mrr_at_10
-    assert result.promoted, result.verdict.reasons
+    assert result.promoted, result.judgement.reasons
 
 
 def replace_bank(settings, bank):  # type: ignore[no-untyped-def]

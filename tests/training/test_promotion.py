@@ -18,7 +18,7 @@ from bot.retrieval.hybrid import Fusion
 from bot.service.answering import Question
 from bot.storage import registry
 from bot.storage.embeddings import count_vectors
-from bot.training.registry import activate_version, list_models, register_version, rollback
+from bot.training.promotion import activate_version, list_models, register_version, rollback
 
 QUESTIONS = [
     "යූරියා දාන්නේ කවදද",

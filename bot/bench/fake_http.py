@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 if TYPE_CHECKING:
-    from bot.testing.fake_bot_api import FakeBotApi
+    from bot.bench.fake_bot_api import FakeBotApi
 
 JSON_FIELDS = frozenset(
     {

@@ -1,17 +1,12 @@
-"""Model versions on disk and in the registry: save, judge, promote, activate, roll back.
+"""Trained versions in the registry: judge, register, promote, activate, roll back, describe.
 
-A version directory shares its frozen word-embedding matrix (250k × 384, 384 MB) with
-its siblings through a hard link into `models/.shared/`, so each fine-tuned version adds
-about 90 MB rather than 470 MB, and deleting any one directory by hand harms no other.
+Their directories are saved and checked by `bot.retrieval.model_store`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +18,7 @@ from bot.errors import ModelNotFound, ModelVersionNotFound
 from bot.retrieval.decision import Thresholds
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import Fusion
+from bot.retrieval.model_store import model_dir_problem
 from bot.service.chit_chat import example_texts
 from bot.service.indexing import bank_texts, encode_cached
 from bot.service.tuning import Tuning
@@ -31,23 +27,16 @@ from bot.storage.embeddings import count_vectors, load_vectors, text_hash
 from bot.storage.models import ModelStatus, ModelVersion, utcnow
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
-
-    from bot.training.evaluate import ModelScores
+    from bot.training.scoring import ModelScores
 
 logger = logging.getLogger(__name__)
 
 TOLERANCE = 0.01  # one point: how far an eval-file figure may drop
 GUARDED = ("acc_at_1", "answered_precision", "ood_rejection")
-SHARED_DIR = ".shared"
-_WEIGHTS = "model.safetensors"
-_INDEX = "model.safetensors.index.json"
-_EMBEDDING_SHARD = "model-word-embeddings.safetensors"
-_REST_SHARD = "model-encoder.safetensors"
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Judgement:
     """Whether a new model beats the active one, and why (not)."""
 
     promote: bool
@@ -69,7 +58,7 @@ class VersionInfo:
     missing: bool
 
 
-def judge(before: ModelScores, after: ModelScores, tolerance: float = TOLERANCE) -> Verdict:
+def judge(before: ModelScores, after: ModelScores, tolerance: float = TOLERANCE) -> Judgement:
     """Promote only if held-out MRR@10 improves and no guarded eval figure drops > 1 point."""
     reasons = []
     if before.heldout is None or after.heldout is None:
@@ -87,63 +76,13 @@ def judge(before: ModelScores, after: ModelScores, tolerance: float = TOLERANCE)
                     f"eval {figure} dropped {(old - new) * 100:.1f} points: {old} → {new}"
                 )
     if reasons:
-        return Verdict(False, reasons)
+        return Judgement(False, reasons)
     gain = after.heldout.mrr_at_10 - before.heldout.mrr_at_10  # type: ignore[union-attr]
-    return Verdict(True, [f"held-out MRR@10 up {gain * 100:.1f} points, no eval figure dropped"])
+    return Judgement(True, [f"held-out MRR@10 up {gain * 100:.1f} points, no eval figure dropped"])
 
 
 def new_version_name(now: datetime | None = None) -> str:
     return f"ft-{(now or utcnow()):%Y%m%d-%H%M%S}"
-
-
-def save_version(model: SentenceTransformer, models_dir: Path, name: str) -> Path:
-    """Save `model` as `models_dir/name`, the word embeddings hard-linked from a shared file."""
-    from safetensors.torch import load_file, save_file
-
-    target = models_dir / name
-    if target.exists():
-        raise FileExistsError(f"{target} already exists")
-    staging = models_dir / f".{name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save(str(staging), create_model_card=False)
-    weights = load_file(str(staging / _WEIGHTS))
-    embedding_keys = [key for key in weights if key.endswith("word_embeddings.weight")]
-    if len(embedding_keys) == 1:
-        [key] = embedding_keys
-        embedding = weights.pop(key).contiguous()
-        digest = hashlib.sha256(embedding.numpy().tobytes()).hexdigest()[:24]
-        shared = models_dir / SHARED_DIR / f"word-embeddings-{digest}.safetensors"
-        if not shared.exists():
-            shared.parent.mkdir(parents=True, exist_ok=True)
-            save_file({key: embedding}, str(shared.with_suffix(".tmp")), metadata={"format": "pt"})
-            os.replace(shared.with_suffix(".tmp"), shared)
-        _link_or_copy(shared, staging / _EMBEDDING_SHARD)
-        save_file(weights, str(staging / _REST_SHARD), metadata={"format": "pt"})
-        weight_map = {key: _EMBEDDING_SHARD} | {k: _REST_SHARD for k in weights}
-        index = {"metadata": {"shared_embeddings": shared.name}, "weight_map": weight_map}
-        (staging / _INDEX).write_text(json.dumps(index, indent=1), encoding="utf-8")
-        (staging / _WEIGHTS).unlink()
-    for file in staging.rglob("*"):  # safetensors writes 0600; the bot may run as another user
-        if file.is_file() and not file.is_symlink():
-            file.chmod(file.stat().st_mode | 0o444)
-    os.replace(staging, target)
-    return target
-
-
-def model_dir_problem(path: str | Path) -> str | None:
-    """Why `path` is not a loadable model directory, or None if it is."""
-    path = Path(path)
-    if not (path / "modules.json").is_file():
-        return f"{path} is missing (or has no modules.json)"
-    index = path / _INDEX
-    if index.is_file():
-        shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
-        lost = sorted(shard for shard in shards if not (path / shard).is_file())
-        if lost:
-            return f"{path} lacks {', '.join(lost)}"
-    elif not (path / _WEIGHTS).is_file():
-        return f"{path} has no weights"
-    return None
 
 
 def register_version(
@@ -213,9 +152,6 @@ def activate_version(
 
     The bank is encoded before the registry changes, so a bot that reloads on the new
     active version finds every vector cached and swaps in one step.
-
-    Example:
-        >>> activate_version(session_factory, "ft-20250301-101500")
     """
     with session_factory() as session:
         version = registry.get_version(session, name)
@@ -299,13 +235,6 @@ def _prompts(path: Path) -> dict[str, str]:
     return {str(key): str(value) for key, value in prompts.items()}
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
 @dataclass(frozen=True)
 class ModelCard:
     """What a version's README.md records about how it was made and how it scored."""
@@ -320,11 +249,11 @@ class ModelCard:
     config: dict[str, object]
     stats: dict[str, object]
     table: str
-    verdict: Verdict
+    judgement: Judgement
 
 
 def write_model_card(path: Path, card: ModelCard) -> None:
-    """README.md for a version: data counts, hyper-parameters, figures, parent and verdict."""
+    """README.md for a version: data counts, hyper-parameters, figures, parent and judgement."""
     loss = (
         "CachedMultipleNegativesRankingLoss"
         if card.config["loss"] == "cached-mnrl"
@@ -372,8 +301,8 @@ def write_model_card(path: Path, card: ModelCard) -> None:
         card.table,
         "```",
         "",
-        f"Verdict: {'promote' if card.verdict.promote else 'keep, do not activate'}: "
-        + "; ".join(card.verdict.reasons),
+        f"Verdict: {'promote' if card.judgement.promote else 'keep, do not activate'}: "
+        + "; ".join(card.judgement.reasons),
         "",
     ]
     (path / "README.md").write_text("\n".join(lines), encoding="utf-8")

@@ -9,10 +9,8 @@ bytes, a photo missing or not a PNG/JPEG within Telegram's size limits, a file i
 issued or of another type than the method sends, getFile on a file over 20 MB) it refuses
 too, and keeps in `rejected`.
 
-Example:
-    >>> with FakeBotApi() as fake:
-    ...     fake.push_text(42, "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?")
-    ...     messages = await fake.wait_for_messages(42, 1)
+A test pushes an update and awaits what the bot sent: `fake.push_text(42, "...")`, then
+`await fake.wait_for_messages(42, 1)`, all inside `with FakeBotApi() as fake:`.
 """
 
 from __future__ import annotations
@@ -28,8 +26,8 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from bot.testing._http import ApiCall, BotApiHandler
-from bot.testing._images import image_size
+from bot.bench.fake_http import ApiCall, BotApiHandler
+from bot.bench.fake_images import image_size
 
 TRUE_METHODS = frozenset(
     {

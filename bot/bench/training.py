@@ -13,10 +13,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.bench.common import JsonReport, synthetic_rows
 from bot.config import Settings
 from bot.errors import NothingToTrain
 from bot.retrieval.base_model import ensure_base_model
-from bot.service.bench import JsonReport, synthetic_rows
 from bot.service.runtime import open_database
 from bot.storage import importer
 from bot.training.finetune import FinetuneConfig, FinetuneStats, finetune
@@ -47,11 +47,7 @@ def run_training_bench(
     model_path: str | None = None,
     show_progress_bar: bool = True,
 ) -> TrainingBenchReport:
-    """Fine-tune a fresh copy of the base model for one epoch on `rows` training rows.
-
-    Example:
-        >>> print(run_training_bench(Settings(), rows=5000).to_json())
-    """
+    """Fine-tune a fresh copy of the base model for one epoch on `rows` training rows."""
     import torch
     from sentence_transformers import SentenceTransformer
 

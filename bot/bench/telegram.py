@@ -19,13 +19,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bot.bench.common import JsonReport, fill_cache, percentile, synthetic_rows
+from bot.bench.fake_bot_api import ApiCall, FakeBotApi
 from bot.config import Settings
 from bot.retrieval.encoder import Encoder
-from bot.service.bench import JsonReport, fill_cache, percentile, synthetic_rows
 from bot.service.runtime import Services, open_database, open_services
 from bot.storage import importer
 from bot.telegram.app import TELEGRAM_MESSAGES_PER_SECOND, build_application
-from bot.testing import ApiCall, FakeBotApi
 
 UNLIMITED = 100_000.0
 WARM_UP = 8
@@ -68,12 +68,7 @@ class _Sample:
 def run_telegram_bench(
     settings: Settings, encoder: Encoder, *, pairs: int = 5000, chats: int = 50, messages: int = 10
 ) -> TelegramBenchReport:
-    """Build a `pairs`-pair bank, then let `chats` farmers ask `messages` questions each.
-
-    Example:
-        >>> report = run_telegram_bench(Settings(), encoder, pairs=5000, chats=50, messages=10)
-        >>> print(report.to_json())
-    """
+    """Build a `pairs`-pair bank, then let `chats` farmers ask `messages` questions each."""
     base = importer.read_bank_file(settings.bank_path)
     rows = synthetic_rows(base, pairs)
     with tempfile.TemporaryDirectory(prefix="agribot-tg-bench-") as tmp, FakeBotApi() as fake:

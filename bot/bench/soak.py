@@ -23,16 +23,16 @@ from typing import Any
 
 from sqlalchemy import event, exc, func, select
 
+from bot.bench.common import JsonReport, percentile
+from bot.bench.fake_bot_api import ApiCall, FakeBotApi
+from bot.bench.telegram import against_fake, settle
 from bot.config import BUNDLED_EVAL, Settings
 from bot.retrieval.encoder import Encoder
-from bot.service.bench import JsonReport, percentile
 from bot.service.evaluation import read_queries
 from bot.service.runtime import open_services
 from bot.storage.models import QuestionLog
 from bot.telegram import texts
 from bot.telegram.app import build_application
-from bot.telegram.bench import against_fake, settle
-from bot.testing import ApiCall, FakeBotApi
 
 HOSTILE_SHARE = 0.05
 REPLY_TIMEOUT_S = 60.0

@@ -1,0 +1,87 @@
+"""Shipping a trained version as the bundled delta: exported, rebuilt, tuned and described.
+
+`knowledge/tuned/` carries only how a version differs from the base model (see
+`bot.retrieval.tuned_model`); the thresholds and figures stored with it are those of the
+model rebuilt from the delta, since that is what a fresh install runs, not the version
+it was exported from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import BUNDLED_EVAL, Settings
+from bot.retrieval.base_model import ensure_base_model
+from bot.retrieval.encoder import Encoder
+from bot.retrieval.tuned_model import apply_delta, export_delta, update_delta_info
+from bot.service.evaluation import EvalReport, open_eval_cache
+from bot.service.tuning import Tuning, tune_and_report
+from bot.storage import registry
+
+
+@dataclass(frozen=True)
+class ShippedDelta:
+    """What `ship_delta` wrote: the file, how many parameters differ, the rebuilt model's
+    tuning (with its dev figures) and its test figures."""
+
+    path: Path
+    changed: int
+    tuning: Tuning
+    test: EvalReport
+
+    def figures(self) -> dict[str, Any]:
+        """The dev and test reports, as `agribot calibrate` prints them."""
+        dev = asdict(self.tuning.dev) if self.tuning.dev is not None else None
+        return {"dev": dev, "test": asdict(self.test)}
+
+
+def ship_delta(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    version: str,
+    out: Path,
+    *,
+    command: str = "",
+    target_precision: float = 0.95,
+    queries_path: Path = BUNDLED_EVAL,
+    show_progress: bool = True,
+) -> ShippedDelta:
+    """Write how registered `version` differs from the base model to `out`, then score the
+    model rebuilt from `out` on the eval (the bundled one), calibrate it on its dev split,
+    and store both in `out` with `command` (how the version was trained) and the version's
+    model card."""
+    with session_factory() as session:
+        found = registry.get_version(session, version)
+        path, metrics = Path(found.path), dict(found.metrics or {})
+    base = ensure_base_model(settings.models_dir, show_progress=show_progress)
+    changed = export_delta(path, base, out)
+    shipped = Encoder(apply_delta(base, out), f"{version}-delta", str(path))
+    tuning, test = tune_and_report(
+        shipped,
+        settings.bank_path,
+        queries_path,
+        target_precision=target_precision,
+        cache=open_eval_cache(settings),
+    )
+    result = ShippedDelta(out, changed, tuning, test)
+    card = path / "README.md"
+    update_delta_info(
+        out,
+        {
+            "trained_as": version,
+            "command": command,
+            "thresholds": {
+                "answer": tuning.thresholds.answer,
+                "suggest": tuning.thresholds.suggest,
+            },
+            "tuning": tuning.to_registry(),
+            "eval": result.figures(),
+            "metrics": metrics,
+            "card": card.read_text(encoding="utf-8") if card.is_file() else "",
+        },
+    )
+    return result
