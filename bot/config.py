@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     flood_limit: int = 20
     flood_window_s: float = 60.0
     alert_every_s: float = 300.0  # officers hear of new questions at most this often
+    # how often a running bot looks for bank changes made by another process (a replica,
+    # `agribot qa import`): one small query when there are none
+    bank_follow_every_s: float = Field(2.0, gt=0)
     max_upload_rows: int = 5000  # pairs one Telegram upload may bring; the CLI has no cap
     max_media_mb: float = Field(
         20.0,

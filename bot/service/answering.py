@@ -49,6 +49,7 @@ class RetrievalState:
     thresholds: Thresholds
     fusion: Fusion = QUESTIONS_ONLY
     chit_chat: ChitChat | None = None
+    bank_revision: int = 0  # the bank revision read before the index was built
 
     @property
     def model_id(self) -> str:
@@ -307,29 +308,72 @@ class Answerer:
     # Keeping the index in step with the bank ------------------------------------------
 
     def refresh_pairs(
-        self, session: Session, pairs: Sequence[QAPair], *, show_progress: bool = False
+        self,
+        session: Session,
+        pairs: Sequence[QAPair],
+        *,
+        own_revision: int | None = None,
+        show_progress: bool = False,
     ) -> None:
         """Encode (through the cache) new or edited pairs and put them in the index."""
-        if not pairs:
-            return
+        if pairs:
+            self.apply_bank_changes(
+                session, pairs, own_revision=own_revision, show_progress=show_progress
+            )
+
+    def apply_bank_changes(
+        self,
+        session: Session,
+        pairs: Sequence[QAPair],
+        gone: Sequence[int] = (),
+        *,
+        revision: int | None = None,
+        own_revision: int | None = None,
+        show_progress: bool = False,
+    ) -> bool:
+        """Index `pairs` (encoded through the cache) and drop the pairs `gone`.
+
+        `revision`: the index now holds the bank as of that revision (what the follower
+        read). `own_revision`: the revision this process's own change took; it counts as
+        followed only if it is the next one, else other processes' changes lie between.
+        False, and nothing changed, if a model swap happened meanwhile: the new index was
+        built from the bank afresh."""
         state = self.state
-        encoded = encode_rows(session, state.encoder, pairs, show_progress=show_progress)
+        encoded = (
+            encode_rows(session, state.encoder, pairs, show_progress=show_progress)
+            if pairs
+            else None
+        )
         with self._write_lock:
             current = self.state
             if current.encoder is not state.encoder:
-                return  # a model swap happened meanwhile and indexed the bank afresh
-            summaries = {pair.id: summarize(pair) for pair in pairs}
+                return False
+            index, summaries = current.index, dict(current.pairs)
+            for pair_id in gone:
+                if pair_id in summaries:
+                    index = index.without_pair(pair_id)
+                    del summaries[pair_id]
+            if encoded is not None:
+                index = extend_index(index, encoded)
+                summaries.update((pair.id, summarize(pair)) for pair in pairs)
             self.state = replace(
                 current,
-                index=extend_index(current.index, encoded),
-                pairs={**current.pairs, **summaries},
+                index=index,
+                pairs=summaries,
+                bank_revision=_followed(current.bank_revision, revision, own_revision),
             )
+            return True
 
-    def forget_pair(self, pair_id: int) -> None:
+    def forget_pair(self, pair_id: int, *, own_revision: int | None = None) -> None:
         with self._write_lock:
             current = self.state
             pairs = {k: v for k, v in current.pairs.items() if k != pair_id}
-            self.state = replace(current, index=current.index.without_pair(pair_id), pairs=pairs)
+            self.state = replace(
+                current,
+                index=current.index.without_pair(pair_id),
+                pairs=pairs,
+                bank_revision=_followed(current.bank_revision, None, own_revision),
+            )
 
     def swap(self, state: RetrievalState) -> None:
         """Switch to another model and its index at once; replies in flight keep the old one."""
@@ -361,3 +405,11 @@ def query_views(normalized: Sequence[str], raw: Sequence[str]) -> tuple[list[str
             texts.append(latin)
             owners.append(number)
     return texts, owners
+
+
+def _followed(current: int, revision: int | None, own_revision: int | None) -> int:
+    if revision is not None:
+        return max(current, revision)
+    if own_revision == current + 1:
+        return own_revision
+    return current

@@ -15,7 +15,7 @@ from bot.errors import ImportTooLarge
 from bot.service.answering import Answerer, Candidate
 from bot.service.indexing import ENCODE_CHUNK, encode_cached
 from bot.service.recalibration import changed_enough, recalibrate
-from bot.storage import bank, importer, registry
+from bot.storage import bank, importer, registry, revisions
 from bot.storage.importer import ImportReport, OnDuplicate
 from bot.storage.models import QAPair
 from bot.text.normalize import normalize
@@ -85,8 +85,7 @@ class BankAdmin:
             pair = bank.add_pair(
                 session, question, answer, alternates, topic=topic, source=source, created_by=by
             )
-            self.answerer.refresh_pairs(session, [pair])
-            session.commit()
+            self._commit_then_index(session, [pair])
             view = PairView.of(pair)
         self._note_changes(1)
         return view
@@ -94,8 +93,7 @@ class BankAdmin:
     def update(self, pair_id: int, *, by: str | None = None, **changes: object) -> PairView:
         with self.session_factory() as session:
             pair = bank.update_pair(session, pair_id, updated_by=by, **changes)  # type: ignore[arg-type]
-            self.answerer.refresh_pairs(session, [pair])
-            session.commit()
+            self._commit_then_index(session, [pair])
             view = PairView.of(pair)
         self._note_changes(1)
         return view
@@ -104,8 +102,7 @@ class BankAdmin:
         with self.session_factory() as session:
             bank.add_phrasing(session, pair_id, text, origin)
             pair = bank.get_pair(session, pair_id)
-            self.answerer.refresh_pairs(session, [pair])
-            session.commit()
+            self._commit_then_index(session, [pair])
             return PairView.of(pair)
 
     def add_pending_phrasing(self, pair_id: int, text: str, origin: str) -> bool:
@@ -130,16 +127,15 @@ class BankAdmin:
             reviewed = PendingWording(
                 wording.id, wording.text, pair.id, pair.question, wording.origin
             )
-            if approve:
-                self.answerer.refresh_pairs(session, [pair])
-            session.commit()
+            self._commit_then_index(session, [pair] if approve else [])
             return reviewed
 
     def delete(self, pair_id: int) -> None:
         with self.session_factory() as session:
             bank.delete_pair(session, pair_id)
+            revision = revisions.taken_revision(session)
             session.commit()
-        self.answerer.forget_pair(pair_id)
+        self.answerer.forget_pair(pair_id, own_revision=revision)
         self._note_changes(1)
 
     def get(self, pair_id: int) -> PairView:
@@ -201,8 +197,7 @@ class BankAdmin:
             )
             touched = bank.get_pairs(session, report.pair_ids)
             clock.lap("write")
-            self.answerer.refresh_pairs(session, touched, show_progress=show_progress)
-            session.commit()
+            self._commit_then_index(session, touched, show_progress=show_progress)
             clock.lap("index")
         report.timings = clock.laps
         logger.info(
@@ -238,6 +233,11 @@ class BankAdmin:
                 progress.update(len(chunk))
         progress.close()
 
+    def _commit_then_index(
+        self, session: Session, pairs: Sequence[QAPair], *, show_progress: bool = False
+    ) -> None:
+        commit_then_index(session, self.answerer, pairs, show_progress=show_progress)
+
     def _note_changes(self, count: int) -> None:
         """After changes to more than a tenth of the bank, re-calibrate the thresholds."""
         self._changed += count
@@ -255,6 +255,17 @@ class BankAdmin:
     def export_csv_bytes(self) -> bytes:
         with self.session_factory() as session:
             return importer.bank_csv_bytes(bank.list_pairs(session))
+
+
+def commit_then_index(
+    session: Session, answerer: Answerer, pairs: Sequence[QAPair], *, show_progress: bool = False
+) -> None:
+    """Commit a change to the bank, then put its pairs in the index: a commit that fails
+    leaves the index as it was. Vectors the index had to encode are committed after."""
+    revision = revisions.taken_revision(session)
+    session.commit()
+    answerer.refresh_pairs(session, pairs, own_revision=revision, show_progress=show_progress)
+    session.commit()
 
 
 class StageClock:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import AnswerWouldReplace
 from bot.service.answering import Answerer
+from bot.service.bank_admin import commit_then_index
 from bot.service.grouping import group_indices, threshold_for
 from bot.service.indexing import encode_cached
 from bot.service.media import MEDIA_KINDS
@@ -226,9 +227,9 @@ class Reviewer:
                 queue.resolve(session, item, QueueStatus.ANSWERED, by=admin_id)
                 session.commit()
                 return self._notification(session, item, answer, None)
-            existing = (
-                bank.find_pair_by_question(session, item.text) if keep_words else None
-            ) or (bank.find_pair_by_question(session, question) if question else None)
+            existing = (bank.find_pair_by_question(session, item.text) if keep_words else None) or (
+                bank.find_pair_by_question(session, question) if question else None
+            )
             if existing is not None and not replace:
                 raise AnswerWouldReplace(existing.id, existing.question, existing.answer)
             if existing is not None:
@@ -247,8 +248,7 @@ class Reviewer:
             queue.resolve(session, item, QueueStatus.ANSWERED, by=admin_id, pair_id=pair.id)
             members = self._open(session, others)
             self._join(session, members, pair.id, QueueStatus.ANSWERED, admin_id)
-            self.answerer.refresh_pairs(session, [bank.get_pair(session, pair.id)])
-            session.commit()
+            commit_then_index(session, self.answerer, [bank.get_pair(session, pair.id)])
             return self._notification(session, item, pair.answer, pair.id, members)
 
     def link(self, item_id: int, pair_id: int, *, admin_id: int | None) -> Notification:
@@ -261,8 +261,7 @@ class Reviewer:
             pair = bank.get_pair(session, pair_id)
             members = self._open(session, others)
             self._join(session, [item, *members], pair_id, QueueStatus.LINKED, admin_id)
-            self.answerer.refresh_pairs(session, [bank.get_pair(session, pair_id)])
-            session.commit()
+            commit_then_index(session, self.answerer, [bank.get_pair(session, pair_id)])
             return self._notification(session, item, pair.answer, pair.id, members)
 
     @staticmethod

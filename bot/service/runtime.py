@@ -20,7 +20,7 @@ from bot.service.bank_admin import BankAdmin
 from bot.service.chit_chat import ChitChat
 from bot.service.indexing import build_index
 from bot.service.review import Reviewer
-from bot.storage import bank, importer, registry
+from bot.storage import bank, importer, registry, revisions
 from bot.storage.db import make_engine, make_session_factory, upgrade
 from bot.storage.journal import QuestionJournal
 from bot.storage.models import ModelVersion
@@ -78,6 +78,23 @@ class Services:
             or thresholds != in_use.thresholds
             or fusion != in_use.fusion
         )
+
+    def follow_bank(self) -> int:
+        """Bring the index up to the bank's latest revision: the pairs another process (a
+        replica, `agribot qa import`) added, edited or deleted since. Returns how many
+        pairs changed; a cheap query when none did, so the bot polls it."""
+        state = self.answerer.state
+        with self.session_factory() as session:
+            latest = revisions.current_revision(session)
+            if latest <= state.bank_revision:
+                return 0
+            changed = revisions.changed_pair_ids(session, state.bank_revision, latest)
+            present = bank.get_pairs(session, changed)  # the active ones
+            gone = sorted(set(changed) - {pair.id for pair in present})
+            self.answerer.apply_bank_changes(session, present, gone, revision=latest)
+            session.commit()  # vectors the writer had not cached (it used another model)
+        logger.info("followed the bank to revision %d: %d pair(s) changed", latest, len(changed))
+        return len(changed)
 
     def reload_model(self) -> str:
         """Load the registry's active model and swap it in without a restart.
@@ -188,14 +205,20 @@ def load_state(
     show_progress: bool = False,
     cache_dir: Path | None = None,
 ) -> RetrievalState:
-    """The bank indexed with `encoder` (vectors from the cache), small talk beside it."""
+    """The bank indexed with `encoder` (vectors from the cache), small talk beside it.
+
+    The bank's revision is read first: what changes while the index is built is applied
+    by the next `Services.follow_bank`, so nothing added meanwhile is lost.
+    """
+    with session_factory() as session:
+        revision = revisions.current_revision(session)
     index, pairs = build_index(
         session_factory, encoder, show_progress=show_progress, cache_dir=cache_dir
     )
     with session_factory() as session:
         chit_chat = ChitChat.build(session, encoder)
         session.commit()
-    return RetrievalState(encoder, index, pairs, thresholds, fusion, chit_chat)
+    return RetrievalState(encoder, index, pairs, thresholds, fusion, chit_chat, revision)
 
 
 def seed_bundled_bank(session_factory: sessionmaker[Session], path: Path) -> int:

@@ -9,6 +9,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.storage.revisions import track_bank_changes
+
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
@@ -38,7 +40,10 @@ def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-unt
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that keep loaded objects after commit and record each bank revision."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    track_bank_changes(factory)
+    return factory
 
 
 def alembic_config(url: str):  # type: ignore[no-untyped-def]

@@ -268,6 +268,29 @@ class FarmerProfile(Base):
     )
 
 
+class BankRevision(Base):
+    """One row: the bank's revision, bumped by every transaction that changes a pair.
+
+    The bump holds this row's lock until the transaction ends, so bank writers take
+    revisions in commit order and a process following them never skips one.
+    """
+
+    __tablename__ = "bank_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class BankChange(Base):
+    """A pair touched (added, edited, deleted) by the transaction that took `revision`."""
+
+    __tablename__ = "bank_changes"
+
+    revision: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    pair_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Officer(Base):
     """An admin's preferences: whether new questions in the queue are announced to them."""
 

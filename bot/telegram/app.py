@@ -7,6 +7,7 @@ import logging
 import os
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -133,6 +134,12 @@ def build_application(
             name="announce-new-questions",
         )
         application.job_queue.run_repeating(
+            follow_bank,
+            interval=settings.bank_follow_every_s,
+            first=settings.bank_follow_every_s,
+            name="follow-bank",
+        )
+        application.job_queue.run_repeating(
             follow_model_registry,
             interval=REGISTRY_CHECK_EVERY_S,
             first=REGISTRY_CHECK_EVERY_S,
@@ -145,6 +152,14 @@ def build_application(
             name="purge-expired-data",
         )
     return application
+
+
+async def follow_bank(context: CustomContext) -> None:
+    """Job: index the pairs another process (a replica, `agribot qa import`) changed."""
+    try:
+        await asyncio.to_thread(context.bot_data.services.follow_bank)
+    except SQLAlchemyError as error:  # the database is away: the next run catches up
+        logger.warning("could not follow the bank's changes: %s", error.__class__.__name__)
 
 
 async def follow_model_registry(context: CustomContext) -> None:
