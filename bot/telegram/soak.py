@@ -118,7 +118,9 @@ async def _soak(
     logging.getLogger().addHandler(errors)
     outage = {"down": False}
 
-    def refuse(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def refuse(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         if outage["down"] and not statement.lstrip().upper().startswith("SELECT"):
             raise exc.OperationalError(statement, parameters, Exception("database is down"))
 
@@ -172,14 +174,15 @@ async def _soak(
         journaled_during_outage = len(services.journal.pending()) - before
 
     fake.listeners.append(on_call)
+    assert application.updater is not None  # build_application keeps PTB's updater
     try:
         async with application:
-            await application.updater.start_polling(timeout=1)  # type: ignore[union-attr]
+            await application.updater.start_polling(timeout=1)
             await application.start()
             try:
                 await asyncio.gather(database_outage(), *(farmer(10_000 + c) for c in range(chats)))
             finally:
-                await application.updater.stop()  # type: ignore[union-attr]
+                await application.updater.stop()
                 await application.stop()
         await application.bot_data.batcher.close()
         await asyncio.to_thread(services.answerer.replay_journal)
