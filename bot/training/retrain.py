@@ -18,9 +18,9 @@ from bot.retrieval.encoder import Encoder
 from bot.service.evaluation import open_eval_cache
 from bot.service.runtime import ResolvedModel, open_database, resolve_model, seed_bundled_bank
 from bot.storage import registry
+from bot.training.config import FinetuneConfig
 from bot.training.evaluate import ModelScores, score_model, side_by_side
 from bot.training.finetune import (
-    FinetuneConfig,
     FinetuneStats,
     Progress,
     finetune,
