@@ -167,7 +167,7 @@ class BankAdmin:
         with self.session_factory() as session:
             return bank.count_pairs(session)
 
-    def find(self, text: str, limit: int = 5) -> builtins.list[Candidate]:  # not .list
+    def find(self, text: str, limit: int = 5) -> builtins.list[Candidate]:  # `list` is the method
         """The pairs closest in meaning to `text`, without logging it as a farmer question."""
         state = self.answerer.state
         normalized = normalize(text) or text

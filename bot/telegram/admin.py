@@ -52,7 +52,7 @@ def admin_only(handler: Handler) -> Handler:
         if update.callback_query is not None:
             await update.callback_query.answer(texts.ADMINS_ONLY, show_alert=True)
         elif update.effective_message is not None:
-            await require_message(update).reply_text(texts.ADMINS_ONLY)
+            await update.effective_message.reply_text(texts.ADMINS_ONLY)
 
     return guarded
 

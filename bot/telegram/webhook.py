@@ -15,14 +15,15 @@ import json
 import logging
 import signal
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tornado.web
 from telegram import Update
 from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
 
-from bot.telegram.context import BotApplication
+if TYPE_CHECKING:
+    from bot.telegram.context import BotApplication
 
 logger = logging.getLogger(__name__)
 
