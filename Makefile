@@ -18,6 +18,7 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check bot tests migrations/env.py
+	$(BIN)/mypy
 	$(BIN)/agribot qa check knowledge/paddy_bank_si.csv --quiet
 	$(BIN)/python -m pytest
 
@@ -34,4 +35,4 @@ eval: setup
 	$(BIN)/agribot eval
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache

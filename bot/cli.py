@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -17,22 +17,33 @@ from bot.config import BUNDLED_EVAL, Settings
 from bot.errors import AgribotError, ModelVersionNotFound
 from bot.training.config import FinetuneConfig
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from bot.bench.common import JsonReport
+    from bot.retrieval.encoder import Encoder
+    from bot.service.answering import Reply
+    from bot.service.runtime import ResolvedModel, Services
+    from bot.storage.importer import OnDuplicate
+    from bot.training.finetune import Progress
+
 _TRAIN = FinetuneConfig()  # `agribot train`'s defaults
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def translate_errors(func: F) -> F:
+def translate_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn agribot's exceptions into clean CLI errors (no traceback for expected failures)."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except AgribotError as error:
             raise click.ClickException(str(error)) from error
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def configure_logging(level: str) -> None:
@@ -87,7 +98,7 @@ def settings_problem(error: ValidationError) -> str:
     return "bad configuration: " + "; ".join(problems)
 
 
-def database(settings: Settings):  # type: ignore[no-untyped-def]
+def database(settings: Settings) -> sessionmaker[Session]:
     """The settings' database (migrated) for this command, disposed when the command ends,
     as sqlite-utils registers its cleanup with the click context."""
     from bot.service.runtime import open_database
@@ -97,7 +108,7 @@ def database(settings: Settings):  # type: ignore[no-untyped-def]
     return session_factory
 
 
-def _services(settings: Settings, **kwargs: Any):  # type: ignore[no-untyped-def]
+def _services(settings: Settings, **kwargs: Any) -> Services:
     from bot.service.runtime import open_services
 
     return open_services(settings, show_progress=True, **kwargs)
@@ -188,7 +199,7 @@ def chat(settings: Settings) -> None:
             _print_reply(reply, verbose=False, services=services)
 
 
-def _reply_dict(reply) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _reply_dict(reply: Reply) -> dict[str, Any]:
     return {
         "decision": reply.decision.value,
         "answer": reply.answer.answer if reply.answer else None,
@@ -204,15 +215,17 @@ def _reply_dict(reply) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     }
 
 
-def _print_reply(reply, *, verbose: bool, services=None) -> None:  # type: ignore[no-untyped-def]
+def _print_reply(reply: Reply, *, verbose: bool, services: Services | None = None) -> None:
     from bot.retrieval.decision import Decision
 
     if reply.decision is Decision.ANSWER:
+        assert reply.answer is not None  # an answer decision carries its pair
         click.echo(reply.answer.answer)
         advice = services.advisor.advice(reply.answer.pair_id, None) if services else None
         if advice is not None and advice.source:
             click.echo(f"\n{advice.source}")
     elif reply.decision is Decision.CHIT_CHAT:
+        assert reply.small_talk is not None  # and small talk its reply
         click.echo(reply.small_talk.reply)
     elif reply.decision is Decision.SUGGEST:
         click.echo("ඔබ අසන්නේ මේ ගැනද?")
@@ -266,7 +279,7 @@ def qa_import(settings: Settings, file: Path, on_duplicate: str) -> None:
         click.echo(f"line {line}: already in the bank as pair {pair_id} ({on_duplicate})")
 
 
-def _within_file(mode):  # type: ignore[no-untyped-def]
+def _within_file(mode: OnDuplicate) -> OnDuplicate:
     """How repeats inside one file are treated: update has no meaning there (fail)."""
     from bot.storage.importer import OnDuplicate
 
@@ -415,7 +428,9 @@ def model_bootstrap(settings: Settings) -> None:
 # --- evaluation and calibration ------------------------------------------------------
 
 
-def _eval_encoder(settings: Settings, model_option: str | None):  # type: ignore[no-untyped-def]
+def _eval_encoder(
+    settings: Settings, model_option: str | None
+) -> tuple[Encoder, ResolvedModel]:
     """The encoder to evaluate, with its tuning: --model if given (a registered model's
     own thresholds and weights when it is registered), else the active model."""
     from bot.service.runtime import load_encoder, resolve_model, resolve_path
@@ -664,9 +679,9 @@ def bench(
     outage loses; with --import-rows, how long a big import takes; with --training, the
     time of one fine-tuning epoch.
     """
+    report: JsonReport
     if training:
         from bot.bench.training import run_training_bench
-        from bot.training.finetune import FinetuneConfig
 
         report = run_training_bench(
             settings, rows=rows, config=FinetuneConfig(device=device), model_path=model_option
@@ -722,7 +737,9 @@ def serve(
 # --- training and the model registry -------------------------------------------------
 
 
-def _progress_printer(progress_lines: bool):  # type: ignore[no-untyped-def]
+def _progress_printer(
+    progress_lines: bool,
+) -> tuple[Callable[[str], None], Callable[[Progress], None]]:
     """Stage and step reporters: `PROGRESS {json}` lines for a parent process, or plain text.
 
     Steps are reported at each tenth of the run (and the last step), so a Telegram chat
@@ -737,7 +754,7 @@ def _progress_printer(progress_lines: bool):  # type: ignore[no-untyped-def]
         else:
             click.echo(message, err=True)
 
-    def step(progress) -> None:  # type: ignore[no-untyped-def]
+    def step(progress: Progress) -> None:
         if not progress_lines or not progress.total:
             return
         tenth = progress.step * 10 // progress.total
@@ -1044,9 +1061,10 @@ def model_list(settings: Settings, as_json: bool) -> None:
     versions = list_models(session_factory)
     for v in versions:
         status = "MISSING" if v.missing else v.status
-        after = v.metrics.get("after") or {}
-        heldout = after.get("heldout") or {}  # type: ignore[union-attr]
-        figures = after.get("eval") or {}  # type: ignore[union-attr]
+        after = v.metrics.get("after")
+        after = after if isinstance(after, dict) else {}  # the JSON stored with the version
+        heldout = after.get("heldout") or {}
+        figures = after.get("eval") or {}
         if as_json:
             row = {**v.__dict__, "status": status, "created_at": v.created_at.isoformat()}
             click.echo(json.dumps(row, ensure_ascii=False, default=str))

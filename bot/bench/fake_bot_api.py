@@ -23,10 +23,9 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from bot.bench.fake_http import ApiCall, BotApiHandler
+from bot.bench.fake_http import ApiCall, BotApiHandler, FakeBotServer
 from bot.bench.fake_images import image_size
 
 TRUE_METHODS = frozenset(
@@ -85,15 +84,15 @@ class FakeBotApi:
         self._file_kinds: dict[str, str] = {}  # file id -> "voice", "audio", "photo", ...
         self.downloads: list[str] = []  # file paths the bot fetched
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: FakeBotServer | None = None
         self._stopping = False
 
     # Life cycle -------------------------------------------------------------------------
 
     def start(self) -> FakeBotApi:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), BotApiHandler)
+        self._server = FakeBotServer(("127.0.0.1", 0), BotApiHandler)
         self._server.daemon_threads = True
-        self._server.fake = self  # type: ignore[attr-defined]
+        self._server.fake = self
         threading.Thread(
             target=self._server.serve_forever, daemon=True, name="fake-bot-api"
         ).start()
@@ -172,7 +171,7 @@ class FakeBotApi:
         chat_type: str = "private",
         edited: dict[str, Any] | None = None,
         **content: Any,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """A farmer's message of any kind (`text=...`, `voice=...`); returns the Update dict.
 
         `chat_type` "group" sends it in a group; `edited` (an earlier pushed message) sends
@@ -201,7 +200,7 @@ class FakeBotApi:
         user_id: int | None = None,
         chat_type: str = "private",
         edited: dict[str, Any] | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         content: dict[str, Any] = {"text": text}
         if text.startswith("/"):
             command = text.split(None, 1)[0]
@@ -210,7 +209,7 @@ class FakeBotApi:
 
     def push_callback(
         self, chat_id: int, message: dict[str, Any], data: str, *, user_id: int | None = None
-    ) -> dict:
+    ) -> dict[str, Any]:
         """A press on a button of `message` (one of the bot's sent messages)."""
         query = {
             "id": str(next(self._ids)),
@@ -238,7 +237,7 @@ class FakeBotApi:
         *,
         user_id: int | None = None,
         mime_type: str = "text/csv",
-    ) -> dict:
+    ) -> dict[str, Any]:
         document = {
             **self.add_file(data, f"documents/{file_name}", "document"),
             "file_name": file_name,
@@ -254,7 +253,7 @@ class FakeBotApi:
         mime_type: str | None = "audio/ogg",
         file_size: int | None = None,
         **kw: Any,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """A voice note; `file_size` overrides the size Telegram declares for it."""
         voice = {**self.add_file(data, f"voice/file_{next(self._ids)}.oga", "voice"), "duration": 3}
         if mime_type is not None:
@@ -265,7 +264,7 @@ class FakeBotApi:
 
     def push_audio(
         self, chat_id: int, data: bytes, *, mime_type: str = "audio/mpeg", **kw: Any
-    ) -> dict:
+    ) -> dict[str, Any]:
         """A recording sent as a music file (Telegram's Audio, not a voice note)."""
         path = f"music/file_{next(self._ids)}.mp3"
         audio = {**self.add_file(data, path, "audio"), "duration": 3, "mime_type": mime_type}
@@ -278,7 +277,7 @@ class FakeBotApi:
         caption: str | None = None,
         file_sizes: list[int | None] | None = None,
         **kw: Any,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """A photo as Telegram sends it: one PhotoSize per size in `sizes` (smallest first;
         SAMPLE_JPEG if none), each with its own file id; `file_sizes` overrides the sizes
         declared."""
@@ -297,7 +296,7 @@ class FakeBotApi:
             kw["caption"] = caption
         return self.push_message(chat_id, photo=photo, **kw)
 
-    def push_sticker(self, chat_id: int, **kw: Any) -> dict:
+    def push_sticker(self, chat_id: int, **kw: Any) -> dict[str, Any]:
         sticker = {
             **self.add_file(b"RIFF", "stickers/s.webp"),
             "type": "regular",
@@ -308,7 +307,7 @@ class FakeBotApi:
         }
         return self.push_message(chat_id, sticker=sticker, **kw)
 
-    def push_location(self, chat_id: int, **kw: Any) -> dict:
+    def push_location(self, chat_id: int, **kw: Any) -> dict[str, Any]:
         return self.push_message(chat_id, location={"latitude": 7.29, "longitude": 80.63}, **kw)
 
     # What the bot did -------------------------------------------------------------------
@@ -434,7 +433,7 @@ class FakeBotApi:
         return True
 
     def _new_message(self, chat_id: int, **content: Any) -> dict[str, Any]:
-        message = {
+        message: dict[str, Any] = {
             "message_id": next(self._ids),
             "date": int(time.time()),
             "chat": {"id": chat_id, "type": "private"},

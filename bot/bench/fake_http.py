@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -47,11 +47,18 @@ def decode_field(name: str, value: str) -> Any:
     return value
 
 
+class FakeBotServer(ThreadingHTTPServer):
+    """The fake's HTTP server; its handlers reach the fake through `fake`."""
+
+    fake: FakeBotApi
+
+
 class BotApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects
+    server: FakeBotServer
 
     def do_POST(self) -> None:
-        fake: FakeBotApi = self.server.fake  # type: ignore[attr-defined]
+        fake = self.server.fake
         prefix = f"/bot{fake.token}/"
         path = unquote(urlsplit(self.path).path)
         length = int(self.headers.get("Content-Length") or 0)
@@ -66,7 +73,7 @@ class BotApiHandler(BaseHTTPRequestHandler):
         self._reply(status, payload)
 
     def do_GET(self) -> None:
-        fake: FakeBotApi = self.server.fake  # type: ignore[attr-defined]
+        fake = self.server.fake
         prefix = f"/file/bot{fake.token}/"
         path = unquote(urlsplit(self.path).path)  # httpx sends the token's ':' as %3A
         data = fake.file_by_path(path[len(prefix) :]) if path.startswith(prefix) else None
@@ -87,11 +94,13 @@ class BotApiHandler(BaseHTTPRequestHandler):
         )
         params: dict[str, Any] = {}
         files: dict[str, tuple[str, bytes]] = {}
-        for part in message.iter_parts():  # type: ignore[attr-defined]
+        for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
             data = part.get_payload(decode=True) or b""
-            if part.get_filename():
-                files[name] = (part.get_filename(), data)
+            assert isinstance(name, str) and isinstance(data, bytes)  # PTB names each part
+            filename = part.get_filename()
+            if filename:
+                files[name] = (filename, data)
             else:
                 params[name] = decode_field(name, data.decode("utf-8"))
         return params, files

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import csv
 import gc
+import io
 import os
 import re
 import resource
@@ -125,7 +126,7 @@ def _run_cli_import(
         child = subprocess.Popen(
             command, env=environment, stdout=output_file, stderr=subprocess.PIPE
         )
-        assert child.stderr is not None
+        assert isinstance(child.stderr, io.BufferedReader)  # a PIPE with the default buffer
         log = b""
         while chunk := child.stderr.read1(4096):  # its progress bars, shown as they come
             if show_progress:

@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import event, exc, func, select
 
 from bot.bench.common import JsonReport, percentile
-from bot.bench.fake_bot_api import ApiCall, FakeBotApi
+from bot.bench.fake_bot_api import FakeBotApi
+from bot.bench.fake_http import ApiCall
 from bot.bench.telegram import against_fake, settle
 from bot.config import BUNDLED_EVAL, Settings
 from bot.retrieval.encoder import Encoder
@@ -118,7 +119,9 @@ async def _soak(
     logging.getLogger().addHandler(errors)
     outage = {"down": False}
 
-    def refuse(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def refuse(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         if outage["down"] and not statement.lstrip().upper().startswith("SELECT"):
             raise exc.OperationalError(statement, parameters, Exception("database is down"))
 
@@ -172,14 +175,15 @@ async def _soak(
         journaled_during_outage = len(services.journal.pending()) - before
 
     fake.listeners.append(on_call)
+    assert application.updater is not None  # build_application keeps PTB's updater
     try:
         async with application:
-            await application.updater.start_polling(timeout=1)  # type: ignore[union-attr]
+            await application.updater.start_polling(timeout=1)
             await application.start()
             try:
                 await asyncio.gather(database_outage(), *(farmer(10_000 + c) for c in range(chats)))
             finally:
-                await application.updater.stop()  # type: ignore[union-attr]
+                await application.updater.stop()
                 await application.stop()
         await application.bot_data.batcher.close()
         await asyncio.to_thread(services.answerer.replay_journal)

@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from bot.bench.common import JsonReport, fill_cache, percentile, synthetic_rows
-from bot.bench.fake_bot_api import ApiCall, FakeBotApi
+from bot.bench.fake_bot_api import FakeBotApi
+from bot.bench.fake_http import ApiCall
 from bot.config import Settings
 from bot.retrieval.encoder import Encoder
 from bot.service.runtime import Services, open_database, open_services
@@ -158,8 +159,9 @@ async def _run(
             samples.append(_Sample((replied_at - delivered) * 1000, _has_feedback(message)))
 
     fake.listeners.append(on_call)
+    assert application.updater is not None  # build_application keeps PTB's updater
     async with application:
-        await application.updater.start_polling(timeout=1)  # type: ignore[union-attr]
+        await application.updater.start_polling(timeout=1)
         await application.start()
         try:
             warm: list[_Sample] = []
@@ -180,7 +182,7 @@ async def _run(
             elapsed = time.perf_counter() - began
             stats = batcher.stats
         finally:
-            await application.updater.stop()  # type: ignore[union-attr]
+            await application.updater.stop()
             await application.stop()
     await application.bot_data.batcher.close()
     latencies = sorted(sample.latency_ms for sample in samples)

@@ -19,8 +19,9 @@ from bot.errors import NothingToTrain
 from bot.retrieval.base_model import ensure_base_model
 from bot.service.runtime import open_database
 from bot.storage import importer
-from bot.training.finetune import FinetuneConfig, FinetuneStats, finetune
-from bot.training.pairs import collect_split
+from bot.training.config import FinetuneConfig
+from bot.training.finetune import FinetuneStats, finetune
+from bot.training.pairs import TrainingPair, collect_split
 
 
 @dataclass
@@ -72,7 +73,7 @@ def run_training_bench(
     )
 
 
-def training_rows(bank_path: Path, count: int) -> list:  # type: ignore[type-arg]
+def training_rows(bank_path: Path, count: int) -> list[TrainingPair]:
     """The first `count` training rows of the bank, grown with tagged copies if needed."""
     base = importer.read_bank_file(bank_path)
     per_pair = max(1, sum(1 + 2 * len(row.alternates) for row in base) // len(base))

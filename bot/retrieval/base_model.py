@@ -131,7 +131,7 @@ def _read_bundle(path: Path) -> _Bundle:
     )  # fmt: skip
 
 
-def _dequantize_q4_0(raw: memoryview, count: int, bar: tqdm | None = None) -> np.ndarray:
+def _dequantize_q4_0(raw: memoryview, count: int, bar: tqdm[Any] | None = None) -> np.ndarray:
     """Q4_0 blocks -> flat fp32: byte j holds weight j (low nibble) and j+16 (high nibble)."""
     blocks = np.frombuffer(raw, np.uint8).reshape(-1, _Q4_BYTES)
     if blocks.shape[0] * _Q4_BLOCK != count:
@@ -352,12 +352,18 @@ def _transformers_progress(show: bool) -> Iterator[None]:
     """Switch transformers' own progress bars (loading, writing shards) on or off for a block."""
     from transformers.utils import logging as hf_logging
 
+    def switch(on: bool) -> None:  # a call by name, which mypy's untyped_calls_exclude sees
+        if on:
+            hf_logging.enable_progress_bar()
+        else:
+            hf_logging.disable_progress_bar()
+
     was_enabled = hf_logging.is_progress_bar_enabled()
-    (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
+    switch(show)
     try:
         yield
     finally:
-        (hf_logging.enable_progress_bar if was_enabled else hf_logging.disable_progress_bar)()
+        switch(was_enabled)
 
 
 def _save_sentence_transformer(transformer_dir: Path, out: Path, show_progress: bool) -> None:
@@ -381,7 +387,7 @@ def _save_sentence_transformer(transformer_dir: Path, out: Path, show_progress: 
 
 
 @contextlib.contextmanager
-def _step(bar: tqdm, timings: dict[str, float], name: str) -> Iterator[None]:
+def _step(bar: tqdm[Any], timings: dict[str, float], name: str) -> Iterator[None]:
     """Time one conversion step into `timings` and advance the steps bar."""
     bar.set_postfix_str(name)
     started = time.perf_counter()

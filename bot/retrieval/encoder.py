@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from bot.errors import ModelNotFound
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from transformers import PreTrainedModel
 
     from bot.retrieval.onnx_backend import OnnxEncoder
 
@@ -164,6 +165,12 @@ class Encoder:
             cut.append(text)
             lengths.append(len(offsets))
         return cut, lengths
+
+
+def backbone(model: SentenceTransformer) -> PreTrainedModel:
+    """The transformers model inside `model`: its first module is a `Transformer` in every
+    model agribot builds or loads (sentence-transformers types it as any module)."""
+    return cast("PreTrainedModel", model[0].auto_model)
 
 
 def length_groups(lengths: list[int], batch_size: int) -> list[list[int]]:

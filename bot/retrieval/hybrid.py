@@ -188,9 +188,9 @@ def _best_view(
     question: np.ndarray, answer: np.ndarray, lexical: np.ndarray, owners: Sequence[int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Collapse views to queries: per pair, the best question, answer and lexical score."""
-    owners = np.asarray(owners)
-    queries = int(owners.max()) + 1
+    rows = np.asarray(owners)
+    queries = int(rows.max()) + 1
     out = [np.full((queries, question.shape[1]), -1.0, dtype=np.float32) for _ in range(3)]
     for part, result in zip((question, answer, lexical), out, strict=True):
-        np.maximum.at(result, owners, part)
+        np.maximum.at(result, rows, part)
     return out[0], out[1], out[2]

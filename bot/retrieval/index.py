@@ -61,7 +61,7 @@ class VectorIndex:
 
     @property
     def dim(self) -> int:
-        return self.vectors.shape[1]
+        return int(self.vectors.shape[1])
 
     def pair_scores(self, queries: np.ndarray) -> np.ndarray:
         """Each query's best row score for every pair: shape (queries, len(self.pairs))."""

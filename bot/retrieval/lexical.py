@@ -88,10 +88,10 @@ class LexicalIndex:
         """A new index where each pair in `pair_ids` has exactly the given texts."""
         from scipy.sparse import vstack
 
-        pair_ids = np.asarray(pair_ids, dtype=np.int64)
-        keep = ~np.isin(self.pair_ids, pair_ids)
+        ids = np.asarray(pair_ids, dtype=np.int64)
+        keep = ~np.isin(self.pair_ids, ids)
         rows = vstack([self.rows[keep], _transform(self.vectorizer, texts)]).tocsr()
-        return LexicalIndex(self.vectorizer, rows, np.concatenate([self.pair_ids[keep], pair_ids]))
+        return LexicalIndex(self.vectorizer, rows, np.concatenate([self.pair_ids[keep], ids]))
 
     def without_pair(self, pair_id: int) -> LexicalIndex:
         keep = self.pair_ids != pair_id
@@ -103,5 +103,6 @@ def _transform(vectorizer: TfidfVectorizer, texts: Sequence[str]) -> csr_matrix:
     if not texts:
         from scipy.sparse import csr_matrix
 
-        return csr_matrix((0, len(vectorizer.vocabulary_)), dtype=np.float32)
-    return vectorizer.transform(list(texts))
+        return csr_matrix(np.zeros((0, len(vectorizer.vocabulary_)), dtype=np.float32))
+    rows: csr_matrix = vectorizer.transform(list(texts))  # sklearn is untyped
+    return rows

@@ -58,7 +58,7 @@ class OnnxEncoder:
     knob governs both backends; it is rebuilt if that number changes.
     """
 
-    def __init__(self, onnx_path: Path, tokenizer: Any, max_length: int) -> None:
+    def __init__(self, onnx_path: Path, tokenizer: Any, max_length: int | None) -> None:
         self.onnx_path = onnx_path
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -124,6 +124,7 @@ class OnnxEncoder:
 def export(model: SentenceTransformer, path: Path) -> None:
     """Write transformer + mean pooling + normalize as one ONNX graph (atomically)."""
     from bot.retrieval.base_model import file_lock
+    from bot.retrieval.encoder import backbone
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(path.parent / ".export.lock"):
@@ -135,7 +136,7 @@ def export(model: SentenceTransformer, path: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's notes on tracing
             torch.onnx.export(
-                _Pooled(model[0].auto_model).eval(),
+                _Pooled(backbone(model)).eval(),
                 (sample["input_ids"], sample["attention_mask"]),
                 str(partial),
                 input_names=["input_ids", "attention_mask"],

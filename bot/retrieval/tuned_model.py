@@ -23,6 +23,7 @@ import numpy as np
 
 from bot.config import REPO_ROOT
 from bot.retrieval.base_model import BASE_MODEL_NAME, ensure_base_model, file_lock
+from bot.retrieval.encoder import backbone
 from bot.retrieval.model_store import save_version
 
 if TYPE_CHECKING:
@@ -76,13 +77,18 @@ def export_delta(
     meta = {"format": DELTA_FORMAT, "base": BASE_MODEL_NAME, "bits": bits, "info": info or {}}
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as handle:
-        np.savez_compressed(handle, __meta__=np.array(json.dumps(meta)), **arrays)
+        np.savez_compressed(
+            handle,
+            __meta__=np.array(json.dumps(meta)),
+            **arrays,  # type: ignore[arg-type]  # numpy's stub: it might fill `allow_pickle`
+        )
     return changed
 
 
 def read_delta_info(delta: Path = TUNED_DELTA) -> dict[str, Any]:
     """The metadata stored with a delta: figures, thresholds, training settings."""
-    return _meta(delta)["info"]
+    info: dict[str, Any] = _meta(delta)["info"]
+    return info
 
 
 def update_delta_info(delta: Path, info: dict[str, Any]) -> None:
@@ -101,7 +107,7 @@ def _meta(delta: Path) -> dict[str, Any]:
     with np.load(delta, allow_pickle=False) as arrays:
         if "__meta__" not in arrays.files:
             raise ValueError(f"{delta} is not an agribot model delta")
-        meta = json.loads(str(arrays["__meta__"]))
+        meta: dict[str, Any] = json.loads(str(arrays["__meta__"]))
     if meta.get("format") != DELTA_FORMAT:
         raise ValueError(f"{delta} is not an agribot model delta ({DELTA_FORMAT})")
     return meta
@@ -143,8 +149,8 @@ def apply_delta(base_dir: Path, delta: Path) -> Any:
 
     _meta(delta)  # refuses a file of another kind
     model = SentenceTransformer(str(base_dir), device="cpu")
-    backbone = model[0].auto_model
-    state = backbone.state_dict()
+    weights = backbone(model)
+    state = weights.state_dict()
     with np.load(delta, allow_pickle=False) as arrays:
         for name in arrays.files:
             kind, _, key = name.partition(":")
@@ -157,7 +163,7 @@ def apply_delta(base_dir: Path, delta: Path) -> Any:
                 values = values * arrays[f"s:{key}"].astype(np.float32)
             target = state[key]
             state[key] = target + torch.from_numpy(values).to(target.dtype)
-    backbone.load_state_dict(state)
+    weights.load_state_dict(state)
     return model
 
 
@@ -165,4 +171,4 @@ def _state(model_dir: Path) -> dict[str, torch.Tensor]:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(model_dir), device="cpu")
-    return {key: value.detach().clone() for key, value in model[0].auto_model.state_dict().items()}
+    return {key: value.detach().clone() for key, value in backbone(model).state_dict().items()}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm.auto import tqdm
@@ -90,9 +92,11 @@ class BankAdmin:
         self._note_changes(1)
         return view
 
-    def update(self, pair_id: int, *, by: str | None = None, **changes: object) -> PairView:
+    def update(
+        self, pair_id: int, *, by: str | None = None, **changes: Unpack[bank.PairChanges]
+    ) -> PairView:
         with self.session_factory() as session:
-            pair = bank.update_pair(session, pair_id, updated_by=by, **changes)  # type: ignore[arg-type]
+            pair = bank.update_pair(session, pair_id, updated_by=by, **changes)
             self._commit_then_index(session, [pair])
             view = PairView.of(pair)
         self._note_changes(1)
@@ -155,7 +159,7 @@ class BankAdmin:
         with self.session_factory() as session:
             return bank.count_pairs(session)
 
-    def find(self, text: str, limit: int = 5) -> list[Candidate]:
+    def find(self, text: str, limit: int = 5) -> builtins.list[Candidate]:  # `list` is the method
         """The pairs closest in meaning to `text`, without logging it as a farmer question."""
         state = self.answerer.state
         normalized = normalize(text) or text

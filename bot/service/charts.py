@@ -32,6 +32,7 @@ def render_daily_chart(days: Sequence[DayStats]) -> bytes:
     on a 0-100 % axis the answer rate (chit-chat left out) and the 👍 share of the day.
     """
     from matplotlib.figure import Figure  # ~1 s to import: only when a chart is asked for
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
     bars = figure.add_subplot()
@@ -45,7 +46,9 @@ def render_daily_chart(days: Sequence[DayStats]) -> bytes:
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     bars.set_ylabel("questions (bars)")
     bars.set_ylim(0, max([*bottom, 1]) * 1.05)
-    bars.yaxis.get_major_locator().set_params(integer=True)
+    locator = bars.yaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # the default AutoLocator is one
+        locator.set_params(integer=True)
     every = max(1, math.ceil(len(days) / 10))
     ticks = [n for n in positions if (len(days) - 1 - n) % every == 0]
     bars.set_xticks(ticks, [f"{days[n].day:%d %b}" for n in ticks], fontsize=8)

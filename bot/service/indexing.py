@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +22,9 @@ from bot.storage.embeddings import load_vectors, store_vectors, text_hash
 from bot.storage.models import QAPair
 from bot.text.normalize import normalize
 from bot.text.romanize import romanized_variants
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +245,7 @@ def bank_texts(pairs: Iterable[QAPair]) -> tuple[list[str], list[str]]:
     return rows.questions, rows.answers
 
 
-def _progress(total: int, enabled: bool, what: str):  # type: ignore[no-untyped-def]
+def _progress(total: int, enabled: bool, what: str) -> tqdm[NoReturn]:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=f"encoding {what}", unit="text", disable=not enabled)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from bot.retrieval.decision import ScoredQuery, Thresholds, calibrate_with_margi
 from bot.retrieval.hybrid import HybridIndex
 from bot.service.answering import RetrievalState
 from bot.text.normalize import normalize_key
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -120,11 +124,12 @@ def _lexical_without_self(index: HybridIndex, held: np.ndarray) -> np.ndarray:
     return np.maximum.reduceat(scores, _starts(lexical.pair_ids), axis=1).astype(np.float32)
 
 
-def _question_row_texts(index: HybridIndex, held: np.ndarray):  # type: ignore[no-untyped-def]
+def _question_row_texts(index: HybridIndex, held: np.ndarray) -> csr_matrix | None:
     texts = index.questions.texts
     if texts is None:
         return None
-    return index.lexical.vectorizer.transform([str(texts[i]) for i in held])
+    rows: csr_matrix = index.lexical.vectorizer.transform([str(texts[i]) for i in held])
+    return rows
 
 
 def changed_enough(changed: int, total: int) -> bool:

@@ -196,8 +196,9 @@ def choose_fusion(scores: DevScores, target_precision: float = 0.95, grid: Grid 
         for lexical_weight in grid.lexical_weights:
             fusion = Fusion(answer_weight, lexical_weight)
             ranked = rank_answers(scores, fusion)
-            accuracy = sum(ranked[i].rank == 1 for i in in_domain) / max(len(in_domain), 1)
-            mrr = sum(1 / ranked[i].rank for i in in_domain if ranked[i].rank)
+            ranks = [ranked[i].rank for i in in_domain]
+            accuracy = sum(rank == 1 for rank in ranks) / max(len(in_domain), 1)
+            mrr = sum(1 / rank for rank in ranks if rank)
             scored = _scored(scores, ranked)
             chosen = calibrate_with_margin(
                 scored, target_precision, margins=grid.margins, confidence_z=CONFIDENCE_Z

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -121,6 +121,18 @@ def question_keys(session: Session) -> dict[str, int]:
     for key, pair_id in rows:
         keys[key] = min(pair_id, keys.get(key, pair_id))
     return keys
+
+
+class PairChanges(TypedDict, total=False):
+    """The fields `update_pair` can change, for callers that pass them on as `**changes`."""
+
+    question: str | None
+    answer: str | None
+    alternates: Sequence[str] | None
+    topic: str | None
+    source: str | None
+    review_by: date | None
+    variants: Sequence[VariantRow] | None
 
 
 def update_pair(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -194,7 +195,7 @@ def _jsonl_rows(text: str, errors: list[RowError]) -> Iterator[_FlatRow]:
             yield row
 
 
-def _validated(line: int, item: dict, errors: list[RowError]) -> _FlatRow | None:
+def _validated(line: int, item: dict[str, Any], errors: list[RowError]) -> _FlatRow | None:
     problems = []
     question, answer = item.get("question"), item.get("answer")
     for name, value, limit in (
@@ -228,6 +229,7 @@ def _validated(line: int, item: dict, errors: list[RowError]) -> _FlatRow | None
     if problems:
         errors.append(RowError(line, "; ".join(problems)))
         return None
+    assert isinstance(question, str) and isinstance(answer, str)  # or problems said so
     return _FlatRow(
         line=line,
         question=question.strip(),
@@ -491,7 +493,7 @@ def defuse_formula(value: object) -> object:
     return value
 
 
-def _records(pair: QAPair) -> list[dict]:
+def _records(pair: QAPair) -> list[dict[str, Any]]:
     general = {
         "id": pair.id,
         "question": pair.question,

@@ -9,9 +9,9 @@ to the caller, so a dry run is the same statements rolled back.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, delete, or_, select
+from sqlalchemy import ColumnElement, CursorResult, Select, delete, or_, select
 from sqlalchemy.orm import Session
 
 from bot.storage.models import (
@@ -105,14 +105,14 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _waiting() -> Select[tuple[int | None]]:
+def _waiting() -> Select[int | None]:
     """The questions an open queue item still needs."""
     return select(UnansweredQuestion.question_id).where(
         UnansweredQuestion.status == QueueStatus.OPEN, UnansweredQuestion.question_id.is_not(None)
     )
 
 
-def _old_questions(cutoff: datetime) -> Select[tuple[int]]:
+def _old_questions(cutoff: datetime) -> Select[int]:
     return select(QuestionLog.id).where(
         QuestionLog.asked_at < cutoff, QuestionLog.id.not_in(_waiting())
     )
@@ -128,11 +128,12 @@ def _closed_items(cutoff: datetime) -> ColumnElement[bool]:
 
 
 def _owned(model: Any, chat_id: int, user_id: int | None) -> ColumnElement[bool]:
+    by_chat: ColumnElement[bool] = model.chat_id == chat_id  # `model` is one of four tables
     if user_id is None:
-        return model.chat_id == chat_id
-    return or_(model.chat_id == chat_id, model.user_id == user_id)
+        return by_chat
+    return or_(by_chat, model.user_id == user_id)
 
 
 def _delete(session: Session, model: Any, where: ColumnElement[bool]) -> int:
     statement = delete(model).where(where).execution_options(synchronize_session=False)
-    return session.execute(statement).rowcount or 0
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount or 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import QueueItemNotFound
@@ -98,12 +99,13 @@ def not_alerted(session: Session, limit: int) -> tuple[list[UnansweredQuestion],
 def claim_alerts(session: Session, before: datetime) -> int:
     """Mark every open item queued up to `before` as announced; returns how many this call
     claimed (another replica that claimed them first leaves none)."""
-    result = session.execute(
+    statement = (
         update(UnansweredQuestion)
         .where(*_not_alerted(), UnansweredQuestion.created_at <= before)
         .values(alerted_at=utcnow())
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    result = cast("CursorResult[Any]", session.execute(statement))  # an UPDATE's result
+    return result.rowcount or 0
 
 
 def muted_officers(session: Session, user_ids: Sequence[int]) -> set[int]:

@@ -153,12 +153,14 @@ def compute_stats(session: Session, now: datetime | None = None) -> Stats:
         .limit(5)
     ).all()
     latencies = sorted(
-        session.scalars(
+        latency  # never None (the query says so; the column type cannot)
+        for latency in session.scalars(
             select(QuestionLog.latency_ms)
             .where(QuestionLog.asked_at >= week_start, QuestionLog.latency_ms.is_not(None))
             .order_by(QuestionLog.id.desc())
             .limit(1000)
         )
+        if latency is not None
     )
     return Stats(
         stale_pairs=stale_pair_ids(session, today),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from telegram import Message, Update
 
@@ -19,13 +20,15 @@ from bot.errors import (
     PairNotFound,
 )
 from bot.service.charts import render_daily_chart
+from bot.storage.bank import PairChanges
 from bot.storage.stats import Stats, compute_stats
 from bot.telegram import keyboards, texts
 from bot.telegram.context import CustomContext
+from bot.telegram.updates import require_chat_id, require_message
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[Update, CustomContext], Awaitable[None]]
+Handler = Callable[[Update, CustomContext], Coroutine[Any, Any, None]]
 IMPORT_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 MAX_DOWNLOAD = 20 * 1024 * 1024  # the Bot API's getFile limit
 
@@ -36,7 +39,7 @@ def admin_only(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def guarded(update: Update, context: CustomContext) -> None:
         user = update.effective_user
-        if context.is_admin(user and user.id):
+        if context.is_admin(user.id if user else None):
             await handler(update, context)
             return
         chat = update.effective_chat
@@ -87,13 +90,14 @@ def parse_pair(text: str) -> tuple[str, str, list[str]] | None:
 
 
 async def reply(update: Update, text: str) -> None:
+    message = require_message(update)
     for part in texts.split_message(text):
-        await update.effective_message.reply_text(part)  # type: ignore[union-attr]
+        await message.reply_text(part)
 
 
 @admin_only
 async def add_pair(update: Update, context: CustomContext) -> None:
-    parsed = parse_pair(command_text(update.effective_message))  # type: ignore[arg-type]
+    parsed = parse_pair(command_text(require_message(update)))
     if parsed is None or not parsed[0] or not parsed[1]:
         await reply(update, texts.USAGE_ADD)
         return
@@ -113,15 +117,15 @@ async def add_pair(update: Update, context: CustomContext) -> None:
 
 @admin_only
 async def edit_pair(update: Update, context: CustomContext) -> None:
-    head, rest = split_id(command_text(update.effective_message))  # type: ignore[arg-type]
+    head, rest = split_id(command_text(require_message(update)))
     parsed = parse_pair(rest)
     if not head.isdigit() or parsed is None or not (parsed[0] or parsed[1] or parsed[2]):
         await reply(update, texts.USAGE_EDIT)
         return
     question, answer, alternates = parsed
-    changes = {"question": question or None, "answer": answer or None}
+    changes: PairChanges = {"question": question or None, "answer": answer or None}
     if alternates:
-        changes["alternates"] = alternates  # type: ignore[assignment]
+        changes["alternates"] = alternates
     try:
         view = await asyncio.to_thread(
             context.services.bank.update, int(head), by=_by(update), **changes
@@ -140,7 +144,7 @@ async def edit_pair(update: Update, context: CustomContext) -> None:
 
 @admin_only
 async def delete_pair(update: Update, context: CustomContext) -> None:
-    body = command_text(update.effective_message)  # type: ignore[arg-type]
+    body = command_text(require_message(update))
     if not body.isdigit():
         await reply(update, texts.USAGE_DELETE)
         return
@@ -149,7 +153,7 @@ async def delete_pair(update: Update, context: CustomContext) -> None:
     except PairNotFound:
         await reply(update, texts.pair_not_found(body))
         return
-    await update.effective_message.reply_text(  # type: ignore[union-attr]
+    await require_message(update).reply_text(
         texts.confirm_delete(view.id, view.question),
         reply_markup=keyboards.confirm_delete_keyboard(view.id),
     )
@@ -157,7 +161,7 @@ async def delete_pair(update: Update, context: CustomContext) -> None:
 
 @admin_only
 async def find_pairs(update: Update, context: CustomContext) -> None:
-    body = command_text(update.effective_message)  # type: ignore[arg-type]
+    body = command_text(require_message(update))
     if not body:
         await reply(update, texts.USAGE_FIND)
     elif body.isdigit():
@@ -210,7 +214,7 @@ async def import_bank(update: Update, context: CustomContext) -> None:
 async def export_bank(update: Update, context: CustomContext) -> None:
     data = await asyncio.to_thread(context.services.bank.export_csv_bytes)
     count = await asyncio.to_thread(context.services.bank.count)
-    await update.effective_message.reply_document(  # type: ignore[union-attr]
+    await require_message(update).reply_document(
         document=data,
         filename=f"agribot-bank-{date.today():%Y%m%d}.csv",
         caption=texts.export_caption(count),
@@ -230,7 +234,7 @@ async def show_stats(update: Update, context: CustomContext) -> None:
     if not any(day.questions for day in stats.days):
         return
     png = await asyncio.to_thread(render_daily_chart, stats.days)
-    await update.effective_message.reply_photo(  # type: ignore[union-attr]
+    await require_message(update).reply_photo(
         photo=png, filename="agribot-stats.png", caption=texts.STATS_CHART_CAPTION
     )
 
@@ -248,7 +252,7 @@ async def retrain(update: Update, context: CustomContext) -> None:
         logger.exception("retraining is not available")
         await reply(update, texts.RETRAIN_UNAVAILABLE)
         return
-    chat_id = update.effective_chat.id  # type: ignore[union-attr]
+    chat_id = require_chat_id(update)
     services, bot = context.services, context.bot
 
     async def report(text: str) -> None:

@@ -12,7 +12,6 @@ from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Up
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
-    Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
@@ -29,7 +28,7 @@ from bot.service.batching import QuestionBatcher
 from bot.service.runtime import Services
 from bot.service.throttle import ChatGuard
 from bot.telegram import admin, farmer, keyboards, media, privacy, review, texts
-from bot.telegram.context import BotData, CustomContext
+from bot.telegram.context import BotApplication, BotData, CustomContext
 from bot.telegram.errors import handle_error
 from bot.telegram.inbox import RecordingBot, UpdateInbox, claim_update, mark_done
 from bot.telegram.webhook import serve_webhook
@@ -80,7 +79,7 @@ def build_application(
     services: Services,
     *,
     max_messages_per_second: float = TELEGRAM_MESSAGES_PER_SECOND,
-) -> Application:  # type: ignore[type-arg]
+) -> BotApplication:
     """The bot with every handler, talking to `settings.telegram_base_url`.
 
     `max_messages_per_second` is Telegram's overall limit for a bot; the bench lifts it to
@@ -191,7 +190,7 @@ def leave_a_core_to_the_loop() -> int:
     return threads
 
 
-def _register(application: Application, admin_ids: frozenset[int]) -> None:  # type: ignore[type-arg]
+def _register(application: BotApplication, admin_ids: frozenset[int]) -> None:
     application.add_handler(TypeHandler(Update, claim_update), group=-1)
     application.add_handler(TypeHandler(Update, mark_done), group=1)
     # New messages in private chats only: an edited /add must not add a second pair, and
@@ -231,16 +230,17 @@ def _register(application: Application, admin_ids: frozenset[int]) -> None:  # t
     application.add_error_handler(handle_error)
 
 
-async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
+async def _post_init(application: BotApplication) -> None:
     """Command menus: /start and /help for everyone, the officer commands for each admin;
     then the updates a crash left unhandled are queued again."""
     await set_commands(application)
     await replay_inbox(application)
 
 
-async def replay_inbox(application: Application) -> int:  # type: ignore[type-arg]
+async def replay_inbox(application: BotApplication) -> int:
     """Queue the updates recorded but not handled before the last stop; returns how many."""
-    inbox: UpdateInbox = application.bot_data.inbox
+    inbox = application.bot_data.inbox
+    assert inbox is not None  # build_application gives every Application one
     pending = await asyncio.to_thread(inbox.unfinished)
     for raw in pending:
         await application.update_queue.put(Update.de_json(raw, application.bot))
@@ -250,7 +250,7 @@ async def replay_inbox(application: Application) -> int:  # type: ignore[type-ar
     return len(pending)
 
 
-async def set_commands(application: Application) -> None:  # type: ignore[type-arg]
+async def set_commands(application: BotApplication) -> None:
     farmer_menu = [BotCommand(name, text) for name, text in texts.FARMER_COMMANDS]
     admin_menu = farmer_menu + [BotCommand(name, text) for name, text in texts.ADMIN_COMMANDS]
     await application.bot.set_my_commands(farmer_menu, scope=BotCommandScopeDefault())
@@ -261,7 +261,7 @@ async def set_commands(application: Application) -> None:  # type: ignore[type-a
             logger.warning("could not set the admin menu for %s: %s", admin_id, error)
 
 
-async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+async def _post_shutdown(application: BotApplication) -> None:
     """Answer what is still queued, stop retraining, close the database."""
     data: BotData = application.bot_data
     if data.retrain_task is not None and not data.retrain_task.done():

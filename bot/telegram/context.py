@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from telegram.ext import Application, CallbackContext, ExtBot
+from telegram.ext import Application, CallbackContext
+
+from bot.telegram.inbox import RecordingBot
 
 if TYPE_CHECKING:
     from bot.service.batching import QuestionBatcher
@@ -35,12 +37,12 @@ class BotData:
         self.drafts: dict[tuple[int, int], AnswerDraft] = {}
 
 
-class CustomContext(CallbackContext[ExtBot[None], dict, dict, BotData]):
+class CustomContext(CallbackContext[RecordingBot, dict[Any, Any], dict[Any, Any], BotData]):
     """PTB's context with properties for agribot's services, like examples/contexttypesbot.py."""
 
     def __init__(
         self,
-        application: Application,  # type: ignore[type-arg]
+        application: BotApplication,
         chat_id: int | None = None,
         user_id: int | None = None,
     ) -> None:
@@ -60,3 +62,10 @@ class CustomContext(CallbackContext[ExtBot[None], dict, dict, BotData]):
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.bot_data.admin_ids
+
+
+# The Application `build_application` makes. Its job queue's type is left open: the
+# builder types it loosely, and `application.job_queue` is typed by the context anyway.
+BotApplication = Application[
+    RecordingBot, CustomContext, dict[Any, Any], dict[Any, Any], BotData, Any
+]

@@ -17,6 +17,7 @@ from bot.service.throttle import Verdict
 from bot.telegram import keyboards, texts
 from bot.telegram.context import CustomContext
 from bot.telegram.inbox import question_ref
+from bot.telegram.updates import require_message
 
 logger = logging.getLogger(__name__)
 
@@ -25,14 +26,15 @@ async def start(update: Update, context: CustomContext) -> None:
     """The welcome, with topic buttons for farmers who would rather tap than type."""
     welcome = texts.welcome(context.services.settings.retention_days)
     markup = keyboards.topics_keyboard(list(topics.TOPICS))
-    await update.effective_message.reply_text(welcome, reply_markup=markup)  # type: ignore[union-attr]
+    await require_message(update).reply_text(welcome, reply_markup=markup)
 
 
 async def help_command(update: Update, context: CustomContext) -> None:
     user = update.effective_user
-    text = texts.HELP + (texts.ADMIN_HELP if context.is_admin(user and user.id) else "")
+    text = texts.HELP + (texts.ADMIN_HELP if context.is_admin(user.id if user else None) else "")
+    message = require_message(update)
     for part in texts.split_message(text):
-        await update.effective_message.reply_text(part)  # type: ignore[union-attr]
+        await message.reply_text(part)
 
 
 async def answer_question(update: Update, context: CustomContext) -> None:
@@ -95,14 +97,14 @@ async def send_answer(context: CustomContext, chat_id: int, pair_id: int, ref: Q
     zone_name = ZONE_NAMES.get(advice.zone or "")
     parts = texts.split_message(texts.answer_text(advice.answer, advice.source, zone_name))
     for number, part in enumerate(parts, 1):
-        markup = keyboards.feedback_keyboard(ref, pair_id) if number == len(parts) else None
-        await context.bot.send_message(chat_id, part, reply_markup=markup)
+        buttons = keyboards.feedback_keyboard(ref, pair_id) if number == len(parts) else None
+        await context.bot.send_message(chat_id, part, reply_markup=buttons)
 
 
 async def district_command(update: Update, context: CustomContext) -> None:
     """/district: choose (or change) the district answers are given for."""
     markup = keyboards.district_keyboard(None, None)
-    await update.effective_message.reply_text(texts.CHOOSE_DISTRICT, reply_markup=markup)  # type: ignore[union-attr]
+    await require_message(update).reply_text(texts.CHOOSE_DISTRICT, reply_markup=markup)
 
 
 async def choose_district(update: Update, context: CustomContext) -> None:
@@ -114,11 +116,11 @@ async def choose_district(update: Update, context: CustomContext) -> None:
         return
     assert press is not None and query.message is not None
     chat_id, user_id = query.message.chat.id, query.from_user.id
-    waiting = press.pair_id is not None and press.ref is not None
-    if waiting:
+    pair_id, ref = press.pair_id, press.ref
+    if pair_id is not None and ref is not None:
         try:
             await asyncio.to_thread(
-                feedback.check_answered, context.services, press.ref, press.pair_id, chat_id
+                feedback.check_answered, context.services, ref, pair_id, chat_id
             )
         except PressRefused as refused:
             await _refuse_press(query, refused)
@@ -132,9 +134,9 @@ async def choose_district(update: Update, context: CustomContext) -> None:
         return
     await query.answer()
     await query.edit_message_text(texts.district_saved(chosen.name, ZONE_NAMES[chosen.zone]))
-    if waiting:
+    if pair_id is not None and ref is not None:  # the question waiting for the district
         try:
-            await send_answer(context, chat_id, press.pair_id, press.ref)  # type: ignore[arg-type]
+            await send_answer(context, chat_id, pair_id, ref)
         except PairNotFound:
             await context.bot.send_message(chat_id, texts.ANSWER_GONE)
 

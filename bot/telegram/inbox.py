@@ -137,7 +137,7 @@ class UpdateInbox:
         return entries
 
 
-class RecordingBot(ExtBot[None]):
+class RecordingBot(ExtBot[int]):  # int: AIORateLimiter's rate_limit_args (max_retries)
     """ExtBot whose `get_updates` records each batch in the inbox before returning it."""
 
     def set_inbox(self, inbox: UpdateInbox) -> None:

@@ -310,7 +310,7 @@ def parse_officer(data: str | None) -> OfficerPress | None:
     needs_value = kind in ("al:l", "dm", "rw", "pd", "pv")
     if needs_value != (value is not None):
         return None
-    if kind == "al:l" and not value.isdigit():  # type: ignore[union-attr]
+    if kind == "al:l" and not value.isdigit():
         return None
     if kind == "dm" and value not in (*texts.DISMISS_REASONS, "x"):
         return None

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from telegram import Bot, ForceReply, InlineKeyboardMarkup, Message, ReplyParameters, Update
@@ -19,6 +20,12 @@ from bot.storage.models import DismissReason
 from bot.telegram import keyboards, texts
 from bot.telegram.admin import admin_only, command_text, reply, split_id
 from bot.telegram.context import CustomContext
+from bot.telegram.updates import (
+    require_accessible,
+    require_chat_id,
+    require_message,
+    require_user_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +36,10 @@ ALERT_CHECK_S = 15.0  # how often the queue is looked at for news
 
 @admin_only
 async def list_unanswered(update: Update, context: CustomContext) -> None:
-    body = command_text(update.effective_message)  # type: ignore[arg-type]
+    body = command_text(require_message(update))
     offset = (int(body) - 1) * PAGE_SIZE if body.isdigit() and int(body) > 0 else 0
     text, markup = await _queue_page(context, offset)
-    await update.effective_message.reply_text(text, reply_markup=markup)  # type: ignore[union-attr]
+    await require_message(update).reply_text(text, reply_markup=markup)
 
 
 async def _queue_page(
@@ -58,7 +65,7 @@ async def _queue_page(
 async def work_queue(update: Update, context: CustomContext) -> None:
     """Buttons under /unanswered: next page, pairs close to an item, dismiss an item."""
     query = update.callback_query
-    assert query is not None
+    assert query is not None and query.message is not None
     press = keyboards.parse_queue(query.data)
     if press is None:
         await query.answer()
@@ -72,18 +79,18 @@ async def work_queue(update: Update, context: CustomContext) -> None:
         if item.is_media:  # hear or see it again; replying to it answers it
             await query.answer()
             caption = texts.media_caption(item.id, _shown(item))
-            await send_item_media(context.bot, query.message.chat.id, item, caption)  # type: ignore[union-attr]
+            await send_item_media(context.bot, query.message.chat.id, item, caption)
             if not item.captioned:
                 return  # no words to look up in the bank
         found = await asyncio.to_thread(context.services.bank.find, item.text, 5)
         rows = [(c.pair_id, c.score, c.question) for c in found]
         await query.answer()
         for part in texts.split_message(texts.queue_candidates(item.id, item.text, rows)):
-            await context.bot.send_message(query.message.chat.id, part)  # type: ignore[union-attr]
+            await context.bot.send_message(query.message.chat.id, part)
         return
     if press.action == "d":  # the reasons are the confirmation step
         await query.answer()
-        await _ask_dismiss_reason(context, query.message.chat.id, press.value)  # type: ignore[union-attr]
+        await _ask_dismiss_reason(context, query.message.chat.id, press.value)
         return
     await query.answer()
     text, markup = await _queue_page(context, press.value)
@@ -92,7 +99,7 @@ async def work_queue(update: Update, context: CustomContext) -> None:
 
 @admin_only
 async def answer_queued(update: Update, context: CustomContext) -> None:
-    head, answer = split_id(command_text(update.effective_message))  # type: ignore[arg-type]
+    head, answer = split_id(command_text(require_message(update)))
     if not head.isdigit() or not answer.strip():
         await reply(update, texts.USAGE_ANSWER)
         return
@@ -106,7 +113,7 @@ async def answer_by_reply(update: Update, context: CustomContext) -> None:
     message = update.effective_message
     assert message is not None
     edited = replied_item(message, context.bot.id, texts.QUESTION_MARKER)
-    admin_id = update.effective_user.id  # type: ignore[union-attr]
+    admin_id = require_user_id(update)
     draft = context.bot_data.drafts.get((admin_id, edited)) if edited is not None else None
     if draft is not None and (message.text or "").strip():
         await _answer_item(
@@ -119,7 +126,7 @@ async def answer_by_reply(update: Update, context: CustomContext) -> None:
 
         await answer_question(update, context)
         return
-    await _answer_item(update, context, item_id, message.text.strip())  # type: ignore[union-attr]
+    await _answer_item(update, context, item_id, (message.text or "").strip())
 
 
 def replied_item(
@@ -147,7 +154,7 @@ async def _answer_item(
     changes nothing in the bank: its answer goes out at once."""
     message = update.effective_message
     assert message is not None
-    admin_id = update.effective_user.id  # type: ignore[union-attr]
+    admin_id = require_user_id(update)
     reviewer = context.services.reviewer
     try:
         draft = await asyncio.to_thread(
@@ -237,12 +244,12 @@ async def _tell_farmer(
 
 @admin_only
 async def link_queued(update: Update, context: CustomContext) -> None:
-    args = command_text(update.effective_message).split()  # type: ignore[arg-type]
+    args = command_text(require_message(update)).split()
     if len(args) != 2 or not all(arg.isdigit() for arg in args):
         await reply(update, texts.USAGE_LINK)
         return
     item_id, pair_id = int(args[0]), int(args[1])
-    admin_id = update.effective_user.id  # type: ignore[union-attr]
+    admin_id = require_user_id(update)
     try:
         note = await asyncio.to_thread(
             context.services.reviewer.link, item_id, pair_id, admin_id=admin_id
@@ -262,16 +269,16 @@ async def link_queued(update: Update, context: CustomContext) -> None:
 @admin_only
 async def dismiss_queued(update: Update, context: CustomContext) -> None:
     """/dismiss ID REASON dismisses; /dismiss ID asks for the reason first."""
-    args = command_text(update.effective_message).split()  # type: ignore[arg-type]
+    args = command_text(require_message(update)).split()
     if not args or not args[0].isdigit() or len(args) > 2:
         await reply(update, texts.USAGE_DISMISS)
         return
     item_id = int(args[0])
     reason = _reason(args[1]) if len(args) == 2 else None
     if reason is None:
-        await _ask_dismiss_reason(context, update.effective_chat.id, item_id)  # type: ignore[union-attr]
+        await _ask_dismiss_reason(context, require_chat_id(update), item_id)
         return
-    text = await _dismiss(context, item_id, reason, update.effective_user.id)  # type: ignore[union-attr]
+    text = await _dismiss(context, item_id, reason, require_user_id(update))
     await reply(update, text)
 
 
@@ -313,7 +320,9 @@ async def _dismiss(
         return done
     off_topic = reason is DismissReason.OFF_TOPIC
     note = texts.FARMER_OFF_TOPIC if off_topic else texts.FARMER_NOT_PADDY
-    for item in (item for item in items if item.chat_id is not None):
+    for item in items:
+        if item.chat_id is None:
+            continue
         try:
             await context.bot.send_message(
                 item.chat_id, note, reply_parameters=quoting(item.reply_to_message_id)
@@ -364,20 +373,25 @@ async def work_officer_buttons(update: Update, context: CustomContext) -> None:
         if press.value == "x":
             await query.edit_message_text(texts.CANCELLED)
             return
+        assert press.value is not None  # parse_officer insists on one for "dm"
         text = await _dismiss(context, press.id, DismissReason(press.value), admin_id)
         await query.edit_message_text(text)
     elif press.kind == "al:l":
         await query.answer()
-        await _link(query.message, context, press.id, int(press.value or 0), admin_id)  # type: ignore[arg-type]
+        message = require_accessible(query.message)
+        await _link(message, context, press.id, int(press.value or 0), admin_id)
     elif press.kind == "rw":
-        await _choose_replace(query.message, context, press.id, press.value or "x", admin_id)  # type: ignore[arg-type]
+        message = require_accessible(query.message)
+        await _choose_replace(message, context, press.id, press.value or "x", admin_id)
         await query.answer()
     elif press.kind == "pv":
         await query.answer()
-        await _work_preview(query.message, context, press.id, press.value or "x", admin_id)  # type: ignore[arg-type]
+        message = require_accessible(query.message)
+        await _work_preview(message, context, press.id, press.value or "x", admin_id)
     elif press.kind == "pd":
         await query.answer()
-        await _confirm_delete(query.message, context, press.id, press.value == "y")  # type: ignore[arg-type]
+        message = require_accessible(query.message)
+        await _confirm_delete(message, context, press.id, press.value == "y")
 
 
 async def _choose_replace(
@@ -452,7 +466,7 @@ async def _confirm_delete(
 async def list_pending(update: Update, context: CustomContext) -> None:
     """/pending: farmers' "did you mean" wordings waiting for approval, ✅ / ❌ each."""
     text, markup = await _pending_page(context)
-    await update.effective_message.reply_text(text, reply_markup=markup)  # type: ignore[union-attr]
+    await require_message(update).reply_text(text, reply_markup=markup)
 
 
 async def _pending_page(context: CustomContext) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -491,12 +505,12 @@ async def review_wording(update: Update, context: CustomContext) -> None:
 @admin_only
 async def set_alerts(update: Update, context: CustomContext) -> None:
     """/alerts off mutes the officer's alerts about new questions; /alerts on restores them."""
-    body = command_text(update.effective_message).strip().lower()  # type: ignore[arg-type]
+    body = command_text(require_message(update)).strip().lower()
     if body not in ("on", "off"):
         await reply(update, texts.USAGE_ALERTS)
         return
     muted = body == "off"
-    user_id = update.effective_user.id  # type: ignore[union-attr]
+    user_id = require_user_id(update)
     await asyncio.to_thread(context.services.reviewer.set_alerts, user_id, muted=muted)
     await reply(update, texts.ALERTS_OFF if muted else texts.ALERTS_ON)
 
@@ -572,9 +586,9 @@ async def send_item_media(
 ) -> Message:
     """Show a farmer's voice note or photo to an officer again, by its Telegram file id;
     if Telegram no longer knows the id (another bot token), upload the bot's own copy."""
-    send = {"photo": bot.send_photo, "audio": bot.send_audio}.get(
-        item.sent_as or "", bot.send_voice
-    )
+    senders: dict[str, Callable[..., Awaitable[Message]]]
+    senders = {"photo": bot.send_photo, "audio": bot.send_audio}
+    send = senders.get(item.sent_as or "", bot.send_voice)
     try:
         return await send(chat_id, item.file_id, caption=caption, reply_markup=reply_markup)
     except BadRequest as error:

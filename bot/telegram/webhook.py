@@ -14,12 +14,16 @@ import hmac
 import json
 import logging
 import signal
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import tornado.web
 from telegram import Update
-from telegram.ext import Application
+from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
+
+if TYPE_CHECKING:
+    from bot.telegram.context import BotApplication
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ MAX_UPDATE_BYTES = 1024 * 1024
 class UpdateHandler(tornado.web.RequestHandler):
     """POST one update: checked before the body is read, then queued for the Application."""
 
-    def initialize(self, bot_application: Application, secret: str) -> None:  # type: ignore[type-arg]
+    def initialize(self, bot_application: BotApplication, secret: str) -> None:
         self.bot_application = bot_application
         self.secret = secret
         self.body = bytearray()
@@ -49,7 +53,9 @@ class UpdateHandler(tornado.web.RequestHandler):
         declared = self.request.headers.get("Content-Length")
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_UPDATE_BYTES):
             raise tornado.web.HTTPError(413)
-        self.request.connection.set_max_body_size(MAX_UPDATE_BYTES)  # type: ignore[attr-defined]
+        connection = self.request.connection
+        assert isinstance(connection, HTTP1Connection)  # what tornado's HTTPServer makes
+        connection.set_max_body_size(MAX_UPDATE_BYTES)
 
     def data_received(self, chunk: bytes) -> None:
         if len(self.body) + len(chunk) > MAX_UPDATE_BYTES:
@@ -80,7 +86,12 @@ class UpdateHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.finish({"ok": False, "status": status_code})
 
-    def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if not isinstance(value, tornado.web.HTTPError):
             super().log_exception(typ, value, tb)
 
@@ -90,7 +101,7 @@ class WebhookServer:
 
     def __init__(
         self,
-        application: Application,  # type: ignore[type-arg]
+        application: BotApplication,
         host: str,
         port: int,
         path: str,
@@ -113,7 +124,7 @@ class WebhookServer:
 
 
 async def serve_webhook(
-    application: Application,  # type: ignore[type-arg]
+    application: BotApplication,
     *,
     host: str,
     port: int,

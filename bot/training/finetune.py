@@ -21,6 +21,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from bot.errors import InvalidTrainingConfig, NothingToTrain
+from bot.retrieval.encoder import backbone as model_backbone
 from bot.training.config import LOSSES, FinetuneConfig
 from bot.training.pairs import TO_ANSWER, TrainingPair
 
@@ -157,14 +158,15 @@ def freeze(model: SentenceTransformer, config: FinetuneConfig) -> tuple[int, int
     touches a few thousand rows of it; freezing it spares AdamW 96M parameters a step and
     lets saved versions share one copy of it. Returns (trainable, total) parameter counts.
     """
-    backbone = model[0].auto_model
+    backbone = model_backbone(model)
     if config.freeze_embeddings:
         backbone.get_input_embeddings().weight.requires_grad_(False)
     if config.train_layers is not None:
         layers = _layers(backbone)
         if not 0 < config.train_layers <= len(layers):
             raise InvalidTrainingConfig(f"train_layers must be between 1 and {len(layers)}")
-        frozen = [*backbone.embeddings.parameters()] if hasattr(backbone, "embeddings") else []
+        embeddings: Any = getattr(backbone, "embeddings", None)
+        frozen = [*embeddings.parameters()] if embeddings is not None else []
         for layer in layers[: len(layers) - config.train_layers]:
             frozen.extend(layer.parameters())
         for parameter in frozen:

@@ -212,7 +212,8 @@ def read_training_file(path: Path) -> tuple[list[TrainingPair], list[TrainingPai
     else:
         with path.open(encoding="utf-8", newline="") as source:
             records = list(csv.DictReader(source))
-    train, heldout = [], []
+    train: list[TrainingPair] = []
+    heldout: list[TrainingPair] = []
     for record in records:
         row = TrainingPair(
             anchor=record["sentence_0"],
@@ -303,9 +304,8 @@ def _feedback(
         kind = feedback.kind
         if kind in (FeedbackKind.HELPFUL, FeedbackKind.CHOSE_SUGGESTION):
             # a chosen suggestion teaches only once an officer approved the wording
-            approved = kind == FeedbackKind.HELPFUL or key in _approved_keys(
-                pairs.get(feedback.pair_id)  # type: ignore[arg-type]
-            )
+            chosen = pairs.get(feedback.pair_id) if feedback.pair_id is not None else None
+            approved = kind == FeedbackKind.HELPFUL or key in _approved_keys(chosen)
             if feedback.pair_id in pairs and approved:
                 positives.setdefault((key, feedback.pair_id), (text, str(kind)))
             if kind == FeedbackKind.CHOSE_SUGGESTION:
@@ -371,8 +371,8 @@ def _record(row: TrainingPair, split: str) -> dict[str, object]:
     }
 
 
-def _optional_int(value: object) -> int | None:
-    return None if value in (None, "") else int(value)  # type: ignore[arg-type]
+def _optional_int(value: str | int | None) -> int | None:
+    return None if value in (None, "") else int(value)
 
 
 def texts_of(rows: Iterable[TrainingPair]) -> set[str]:

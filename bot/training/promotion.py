@@ -77,7 +77,8 @@ def judge(before: ModelScores, after: ModelScores, tolerance: float = TOLERANCE)
                 )
     if reasons:
         return Judgement(False, reasons)
-    gain = after.heldout.mrr_at_10 - before.heldout.mrr_at_10  # type: ignore[union-attr]
+    assert before.heldout is not None and after.heldout is not None  # or reasons said so
+    gain = after.heldout.mrr_at_10 - before.heldout.mrr_at_10
     return Judgement(True, [f"held-out MRR@10 up {gain * 100:.1f} points, no eval figure dropped"])
 
 

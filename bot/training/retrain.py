@@ -19,8 +19,8 @@ from bot.retrieval.model_store import model_dir_problem, save_version
 from bot.service.evaluation import open_eval_cache
 from bot.service.runtime import ResolvedModel, open_database, resolve_model, seed_bundled_bank
 from bot.storage import registry
+from bot.training.config import FinetuneConfig
 from bot.training.finetune import (
-    FinetuneConfig,
     FinetuneStats,
     Progress,
     finetune,

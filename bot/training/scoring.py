@@ -125,8 +125,8 @@ def score_heldout(encoder: Encoder, split: TrainingSplit) -> HeldOutReport | Non
     if not task.queries:
         return None
     evaluator = InformationRetrievalEvaluator(
-        task.queries,
-        task.corpus,
+        dict(task.queries),  # copies typed as the evaluator's wider dicts
+        dict(task.corpus),
         task.relevant,
         mrr_at_k=[10],
         ndcg_at_k=[10],
