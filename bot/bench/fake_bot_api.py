@@ -61,7 +61,13 @@ class _Failure:
 class FakeBotApi:
     """The fake server; start it with `start()` or `with FakeBotApi() as fake:`."""
 
-    def __init__(self, token: str = "123456:TEST-token", *, username: str = "agribot_test_bot"):
+    def __init__(
+        self,
+        token: str = "123456:TEST-token",
+        *,
+        username: str = "agribot_test_bot",
+        first_update_id: int = 1,
+    ):
         self.token = token
         self.bot_user = {
             "id": int(token.split(":")[0]),
@@ -74,7 +80,7 @@ class FakeBotApi:
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.listeners: list[Callable[[ApiCall, dict[str, Any] | None], None]] = []
         self._cond = threading.Condition()
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(first_update_id)
         self._updates: deque[dict[str, Any]] = deque()
         self._pushed_at: dict[int, float] = {}
         self.delivered_at: dict[int, float] = {}
@@ -155,13 +161,25 @@ class FakeBotApi:
                 _Failure(status, text, retry_after if status == 429 else None)
             )
 
-    def push_update(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def push_update(self, payload: dict[str, Any], update_id: int | None = None) -> dict[str, Any]:
+        """Queue an update for getUpdates (`update_id`: one Telegram gave out already, as
+        when it delivers an update again)."""
         with self._cond:
-            update = {"update_id": next(self._ids), **payload}
+            update = {"update_id": next(self._ids) if update_id is None else update_id, **payload}
             self._updates.append(update)
             self._pushed_at[update["update_id"]] = time.perf_counter()
             self._cond.notify_all()
         return update
+
+    def redeliver(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Deliver, with its id, an update another fake gave out: what a second replica
+        sees when Telegram retries a webhook delivery through the load balancer."""
+        message = update.get("message") or update.get("edited_message")
+        if message is not None:
+            with self._cond:
+                self._messages[message["message_id"]] = message
+        payload = {key: value for key, value in update.items() if key != "update_id"}
+        return self.push_update(payload, update_id=update["update_id"])
 
     def push_message(
         self,

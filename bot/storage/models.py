@@ -291,6 +291,17 @@ class BankChange(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class UpdateClaim(Base):
+    """A Telegram update taken by one replica: a redelivery to another is not handled twice."""
+
+    __tablename__ = "update_claims"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    replica: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Officer(Base):
     """An admin's preferences: whether new questions in the queue are announced to them."""
 

@@ -7,6 +7,7 @@ import logging
 import os
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
@@ -25,6 +26,7 @@ from telegram.request import HTTPXRequest
 from bot.config import Settings
 from bot.errors import ConfigurationError
 from bot.service.batching import QuestionBatcher
+from bot.service.replicas import PRUNE_EVERY_S, UpdateClaims, replica_id
 from bot.service.runtime import Services
 from bot.service.throttle import ChatGuard
 from bot.telegram import admin, farmer, keyboards, media, privacy, review, texts
@@ -118,6 +120,9 @@ def build_application(
     data.guard = ChatGuard(settings.repeat_window_s, settings.flood_limit, settings.flood_window_s)
     data.admin_ids = frozenset(settings.admin_ids)
     data.inbox = inbox
+    if make_url(settings.database_url).get_backend_name() == "postgresql":
+        # the database replicas can share: each update is handled by one of them
+        data.claims = UpdateClaims(services.session_factory, replica_id(settings.data_dir))
     _register(application, data.admin_ids)
     if application.job_queue is not None:
         application.job_queue.run_repeating(
@@ -144,6 +149,10 @@ def build_application(
             first=REGISTRY_CHECK_EVERY_S,
             name="follow-model-registry",
         )
+        if data.claims is not None:
+            application.job_queue.run_repeating(
+                prune_update_claims, interval=PRUNE_EVERY_S, first=60, name="prune-update-claims"
+            )
         application.job_queue.run_repeating(
             privacy.purge_expired_data,
             interval=privacy.PURGE_EVERY_S,
@@ -151,6 +160,17 @@ def build_application(
             name="purge-expired-data",
         )
     return application
+
+
+async def prune_update_claims(context: CustomContext) -> None:
+    """Job: forget update claims older than Telegram's redeliveries."""
+    claims = context.bot_data.claims
+    if claims is None:
+        return
+    try:
+        await asyncio.to_thread(claims.prune)
+    except SQLAlchemyError as error:
+        logger.warning("could not prune update claims: %s", error.__class__.__name__)
 
 
 async def follow_bank(context: CustomContext) -> None:

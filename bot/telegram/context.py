@@ -11,6 +11,7 @@ from bot.telegram.inbox import RecordingBot
 
 if TYPE_CHECKING:
     from bot.service.batching import QuestionBatcher
+    from bot.service.replicas import UpdateClaims
     from bot.service.review import AnswerDraft
     from bot.service.runtime import Services
     from bot.service.throttle import ChatGuard
@@ -25,9 +26,11 @@ class BotData:
     guard: ChatGuard
     admin_ids: frozenset[int]
     inbox: UpdateInbox | None
+    claims: UpdateClaims | None  # on PostgreSQL, which replicas can share
 
     def __init__(self) -> None:
         self.inbox = None
+        self.claims = None
         self.retrain_task: asyncio.Task[None] | None = None
         self.last_alert = float("-inf")
         self.last_queue_alert = float("-inf")  # when officers last heard of new questions

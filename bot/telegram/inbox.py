@@ -158,15 +158,25 @@ def question_ref(bot_id: int, update_id: int) -> str:
 
 
 async def claim_update(update: object, context: Any) -> None:
-    """Group -1: an update this process has met already is not handled twice."""
+    """Group -1: an update this process has met already, or another replica took, is not
+    handled twice."""
+    if not isinstance(update, Update):
+        return
     inbox: UpdateInbox | None = context.bot_data.inbox
-    if inbox is not None and isinstance(update, Update) and not inbox.claim(update.update_id):
+    if inbox is not None and not inbox.claim(update.update_id):
         logger.info("update %d was handled already (replayed after a restart)", update.update_id)
+        raise ApplicationHandlerStop
+    claims = context.bot_data.claims
+    if claims is not None and not await asyncio.to_thread(claims.claim, update.update_id):
         raise ApplicationHandlerStop
 
 
 async def mark_done(update: object, context: Any) -> None:
     """Last group: the update's handlers have finished."""
+    if not isinstance(update, Update):
+        return
     inbox: UpdateInbox | None = context.bot_data.inbox
-    if inbox is not None and isinstance(update, Update):
+    if inbox is not None:
         await asyncio.to_thread(inbox.done, update.update_id)
+    if context.bot_data.claims is not None:
+        await asyncio.to_thread(context.bot_data.claims.finish, update.update_id)
