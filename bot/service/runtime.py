@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -55,6 +56,8 @@ class Services:
     bank: BankAdmin
     reviewer: Reviewer
     advisor: Advisor
+    # the poll and a PostgreSQL listener may both follow the bank: one at a time
+    _following: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -83,6 +86,10 @@ class Services:
         """Bring the index up to the bank's latest revision: the pairs another process (a
         replica, `agribot qa import`) added, edited or deleted since. Returns how many
         pairs changed; a cheap query when none did, so the bot polls it."""
+        with self._following:
+            return self._follow_bank()
+
+    def _follow_bank(self) -> int:
         state = self.answerer.state
         with self.session_factory() as session:
             latest = revisions.current_revision(session)

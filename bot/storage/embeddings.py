@@ -7,9 +7,10 @@ from collections.abc import Iterable
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bot.storage.models import Embedding
+from bot.storage.models import Embedding, utcnow
 
 _CHUNK = 500
 
@@ -35,20 +36,25 @@ def load_vectors(session: Session, model_id: str, hashes: Iterable[str]) -> dict
 
 
 def store_vectors(session: Session, model_id: str, vectors: dict[str, np.ndarray]) -> None:
-    """Add vectors not yet cached; the caller commits."""
+    """Add vectors not yet cached; the caller commits. Another process caching the same
+    text meanwhile (a replica following a change the writer is still encoding) is fine:
+    the first row stays."""
     if not vectors:
         return
-    existing = load_vectors(session, model_id, vectors)
-    session.add_all(
-        Embedding(
-            model_id=model_id,
-            text_hash=digest,
-            dim=int(vector.shape[0]),
-            vector=np.asarray(vector, dtype=np.float32).tobytes(),
-        )
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [
+        {
+            "model_id": model_id,
+            "text_hash": digest,
+            "dim": int(vector.shape[0]),
+            "vector": np.asarray(vector, dtype=np.float32).tobytes(),
+            "created_at": utcnow(),
+        }
         for digest, vector in vectors.items()
-        if digest not in existing
-    )
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(insert(Embedding).on_conflict_do_nothing(), rows[start : start + _CHUNK])
 
 
 def count_vectors(session: Session, model_id: str) -> int:

@@ -6,14 +6,15 @@ pairs it touched. The bump holds the `bank_revision` row's lock until the transa
 ends, so bank writers take revisions in commit order: a process that has applied
 revision r and reads revision n may refresh the pairs changed in (r, n] and miss nothing.
 The CLI, the bot and every replica write through sessions from `make_session_factory`,
-which calls `track_bank_changes`.
+which calls `track_bank_changes`. On PostgreSQL each revision is also announced with
+NOTIFY when it commits, so followers listening need not wait for their next poll.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, event, insert, inspect, select, update
+from sqlalchemy import delete, event, insert, inspect, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.storage.models import AnswerVariant, BankChange, BankRevision, Phrasing, QAPair, utcnow
@@ -21,6 +22,8 @@ from bot.storage.models import AnswerVariant, BankChange, BankRevision, Phrasing
 _REVISION = "bank_revision"  # session.info: (transaction, revision) taken in it
 _RECORDED = "bank_changes"  # session.info: pair ids recorded in that transaction
 _BANK = (QAPair, Phrasing, AnswerVariant)
+# PostgreSQL: every revision is announced on this channel when its transaction commits
+NOTIFY_CHANNEL = "agribot_bank"
 
 
 def track_bank_changes(session_factory: sessionmaker[Session]) -> None:
@@ -91,8 +94,14 @@ def _take_revision(session: Session, flush_context: Any, instances: Any) -> None
         .values(revision=BankRevision.revision + 1)
         .returning(BankRevision.revision)
     )
-    session.info[_REVISION] = (transaction, bumped.scalar_one())
+    revision = bumped.scalar_one()
+    session.info[_REVISION] = (transaction, revision)
     session.info[_RECORDED] = set()
+    if session.get_bind().dialect.name == "postgresql":  # delivered at commit, or never
+        session.connection().execute(
+            text("SELECT pg_notify(:channel, :revision)"),
+            {"channel": NOTIFY_CHANNEL, "revision": str(revision)},
+        )
 
 
 def _record_changes(session: Session, flush_context: Any) -> None:

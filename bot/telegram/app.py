@@ -25,6 +25,7 @@ from telegram.request import HTTPXRequest
 
 from bot.config import Settings
 from bot.errors import ConfigurationError
+from bot.service.bank_listener import BankListener
 from bot.service.batching import QuestionBatcher
 from bot.service.replicas import PRUNE_EVERY_S, UpdateClaims, replica_id
 from bot.service.runtime import Services
@@ -174,7 +175,15 @@ async def prune_update_claims(context: CustomContext) -> None:
 
 
 async def follow_bank(context: CustomContext) -> None:
-    """Job: index the pairs another process (a replica, `agribot qa import`) changed."""
+    """Job: index the pairs another process (a replica, `agribot qa import`) changed.
+
+    On PostgreSQL its first run also starts a listener that follows each change as it
+    commits; this poll stays as the fallback for what a reconnecting listener missed.
+    """
+    data: BotData = context.bot_data
+    if data.bank_listener is None and data.claims is not None:  # i.e. on PostgreSQL
+        url = data.services.settings.database_url
+        data.bank_listener = BankListener(url, data.services.follow_bank).start()
     try:
         await asyncio.to_thread(context.bot_data.services.follow_bank)
     except SQLAlchemyError as error:  # the database is away: the next run catches up
@@ -287,6 +296,8 @@ async def _post_shutdown(application: BotApplication) -> None:
     if data.retrain_task is not None and not data.retrain_task.done():
         data.retrain_task.cancel()
     await data.batcher.close()
+    if data.bank_listener is not None:
+        await asyncio.to_thread(data.bank_listener.stop)
     await asyncio.to_thread(data.services.close)
 
 

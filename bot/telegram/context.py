@@ -10,6 +10,7 @@ from telegram.ext import Application, CallbackContext
 from bot.telegram.inbox import RecordingBot
 
 if TYPE_CHECKING:
+    from bot.service.bank_listener import BankListener
     from bot.service.batching import QuestionBatcher
     from bot.service.replicas import UpdateClaims
     from bot.service.review import AnswerDraft
@@ -31,6 +32,7 @@ class BotData:
     def __init__(self) -> None:
         self.inbox = None
         self.claims = None
+        self.bank_listener: BankListener | None = None
         self.retrain_task: asyncio.Task[None] | None = None
         self.last_alert = float("-inf")
         self.last_queue_alert = float("-inf")  # when officers last heard of new questions

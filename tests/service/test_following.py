@@ -3,15 +3,18 @@ of the database."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 
 from bot.cli import cli
 from bot.retrieval.decision import Decision
 from bot.service.answering import Question
+from bot.service.bank_listener import BankListener
 from bot.service.runtime import load_state
 
 WEEDS = "වල් පැළෑටි මර්දනය කරන්නේ කවදාද?"
@@ -98,3 +101,20 @@ def test_a_cli_import_reaches_a_running_bot(
     assert result.exit_code == 0, result.output
     assert running.follow_bank() == 1
     assert asked(running).answer.answer == WEEDS_ANSWER
+
+
+def test_on_postgresql_a_listener_follows_a_change_as_it_commits(two_processes, database_url):
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    one, two = two_processes
+    listener = BankListener(database_url, two.follow_bank).start()
+    try:
+        assert listener.listening.wait(10)
+        added = one.bank.add(WEEDS, WEEDS_ANSWER)
+        deadline = time.monotonic() + 2
+        while added.id not in two.answerer.state.pairs and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert added.id in two.answerer.state.pairs  # nobody called follow_bank
+        assert asked(two).answer.answer == WEEDS_ANSWER
+    finally:
+        listener.stop()
