@@ -17,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -129,7 +130,7 @@ def caddy_site() -> Directive:
 
 @pytest.fixture(scope="module")
 def webhook_route(caddy_site: Directive) -> Directive:
-    """The `handle` that reverse-proxies, with its matcher's definition."""
+    """The matcher of the `handle` that reverse-proxies: what reaches the bots."""
     [handle] = [each for each in caddy_site.find("handle") if each.find("reverse_proxy")]
     assert len(handle.words) == 2, "the proxied route needs a matcher"
     return caddy_site.one(handle.words[1])
@@ -151,7 +152,8 @@ def started(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
             patch.setattr(telegram_app, "build_application", lambda settings, services: None)
             patch.setattr(telegram_app, "serve_webhook", serve_webhook)
-            telegram_app.run_bot(Settings(_env_file=None), services=None)
+            no_services = SimpleNamespace(close=lambda: None)  # closed if the settings fail
+            telegram_app.run_bot(Settings(_env_file=None), no_services)
     return captured
 
 
