@@ -16,10 +16,12 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY bot ./bot
 COPY migrations ./migrations
 COPY knowledge ./knowledge
+# models/ and media/ exist in the image so that volumes mounted there (docker-compose.yml
+# shares them between replicas) start out owned by agribot, not root.
 # Editable, so the package finds migrations/ and knowledge/ beside it, as in a checkout.
 RUN pip install -e . \
     && useradd --create-home --uid 1000 agribot \
-    && mkdir -p /data && chown agribot /data
+    && mkdir -p /data/models /data/media && chown -R agribot /data
 
 USER agribot
 VOLUME ["/data"]
