@@ -647,6 +647,12 @@ def _asdict(report: Any) -> Any:
     help="Time `agribot qa import` of a synthetic ROWS-row file, stage by stage.",
 )
 @click.option(
+    "--serve-memory",
+    is_flag=True,
+    help="Start `agribot serve` as its own process (empty database, then warm), time each "
+    "start to its first answer, then read its memory after --questions questions.",
+)
+@click.option(
     "--training",
     is_flag=True,
     help="Time one epoch of fine-tuning the base model with `agribot train`'s defaults.",
@@ -667,6 +673,7 @@ def bench(
     messages: int,
     soak: float | None,
     import_rows: int | None,
+    serve_memory: bool,
     training: bool,
     rows: int,
     device: str | None,
@@ -677,9 +684,15 @@ def bench(
     With --telegram, messages per second and latency through the real Telegram
     Application; with --soak MINUTES, what a long run with hostile messages and a database
     outage loses; with --import-rows, how long a big import takes; with --training, the
-    time of one fine-tuning epoch.
+    time of one fine-tuning epoch; with --serve-memory, start-up times and resident
+    memory of `agribot serve` answering the configured bank.
     """
     report: JsonReport
+    if serve_memory:
+        from bot.bench.serve import run_serve_bench
+
+        click.echo(run_serve_bench(settings, questions=questions).to_json())
+        return
     if training:
         from bot.bench.training import run_training_bench
 

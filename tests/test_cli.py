@@ -116,6 +116,19 @@ def test_import_bench_times_each_stage(tmp_path, base_model_dir, monkeypatch):
     assert report["encode_estimate_s"] > 0 and report["texts"] >= 120
 
 
+def test_serve_bench_starts_the_bot_twice_and_weighs_it(tmp_path, base_model_dir, monkeypatch):
+    monkeypatch.setenv("AGRIBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGRIBOT_MODEL", str(base_model_dir))
+    monkeypatch.setenv("AGRIBOT_BANK_PATH", str(SMALL_BANK))
+    monkeypatch.delenv("AGRIBOT_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(cli, ["bench", "--serve-memory", "--questions", "12"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["questions"] == 12 and report["replies"] >= 12
+    assert report["warm_start_s"] > 0 and report["first_start_s"] > 0
+    assert 50 < report["rss_mb"] <= report["peak_rss_mb"]
+
+
 def test_db_purge_dry_run_counts_and_keeps_then_purge_deletes(cli_env, database_url):
     from datetime import timedelta
 
