@@ -469,8 +469,9 @@ def model_trim(source: Path, out: Path, check: bool, bank_path: Path, queries_pa
 
         result = check_trim(source, out, read_check_texts(bank_path, queries_path))
         click.echo(
-            f"min cosine {result.min_cosine:.6f} over {result.queries:,} questions and "
-            f"{result.passages:,} answers (lowest: {result.worst}) in {result.seconds:.0f}s"
+            f"min cosine {result.min_cosine:.7f} over {result.queries:,} questions and "
+            f"{result.passages:,} answers (1 - cosine {1 - result.min_cosine:.1e} at "
+            f"{result.worst}) in {result.seconds:.0f}s"
         )
         if not result.identical:
             raise click.ClickException(f"vectors differ: cosine under {IDENTICAL_COSINE}")

@@ -20,17 +20,23 @@ import os
 import shutil
 import tempfile
 import time
-import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bot.errors import ModelNotFound, VocabularyNotTrimmable
+from bot.retrieval.serving_pieces import serving_piece
+from bot.retrieval.token_ids import (
+    referenced_ids,
+    remap_config,
+    remap_tokenizer,
+    remap_tokenizer_config,
+    unigram_vocab,
+)
 
 logger = logging.getLogger(__name__)
 
-METASPACE = "\u2581"
 TRIMMED_SUFFIX = "-trimmed"
 _MARKER = ".complete"
 _TRIMMER_VERSION = 1
@@ -38,48 +44,6 @@ _WEIGHTS = "model.safetensors"
 _INDEX = "model.safetensors.index.json"
 _REWRITTEN = {"tokenizer.json", "config.json", _WEIGHTS, _INDEX, _MARKER}
 _NOT_COPIED_DIRS = {"onnx", "openvino"}  # exported graphs hold the whole matrix
-_SINHALA = (0x0D80, 0x0DFF)
-_JOINERS = (0x200C, 0x200D)  # ZWNJ, ZWJ: inside Sinhala conjuncts and rakaransaya
-_GENERAL_PUNCTUATION = (0x2000, 0x206F)
-# Symbols farmers type or paste: 🙏 👍 → and bullets are in knowledge/eval_si.jsonl, and
-# with only the issue's Latin-1 symbols 19 of its queries changed vector. 1,149 rows.
-_SYMBOL_BLOCKS = (
-    (0x2070, 0x218F),  # superscripts, currency (₹), letterlike (℃), number forms
-    (0x2190, 0x27BF),  # arrows, math, technical, shapes, misc symbols, dingbats
-    (0xFE00, 0xFE0F),  # variation selectors (the emoji style of ❤️)
-    (0x1F1E6, 0x1F1FF),  # regional indicators (flags)
-    (0x1F300, 0x1FAFF),  # emoji
-)
-
-
-def serving_char(char: str) -> bool:
-    """Whether the serving model keeps pieces with this character.
-
-    Example:
-        >>> [serving_char(c) for c in "වීaé7,→🙏"]
-        [True, True, True, True, True, True, True, True]
-        >>> [serving_char(c) for c in "稻Жب२"]
-        [False, False, False, False]
-    """
-    code = ord(char)
-    if _SINHALA[0] <= code <= _SINHALA[1] or code in _JOINERS:
-        return True
-    kind = unicodedata.category(char)[0]
-    if code < 0x100:  # Basic Latin and Latin-1: letters, ASCII digits, punctuation, symbols
-        return kind in "LPS" or "0" <= char <= "9"
-    if _GENERAL_PUNCTUATION[0] <= code <= _GENERAL_PUNCTUATION[1]:
-        return kind in "PS"
-    return any(low <= code <= high for low, high in _SYMBOL_BLOCKS)
-
-
-def serving_piece(piece: str) -> bool:
-    """Whether every character of `piece`, the metaspace aside, is a `serving_char`.
-
-    Example:
-        >>> serving_piece("▁වී"), serving_piece("▁rice"), serving_piece("▁"), serving_piece("▁稻")
-        (True, True, True, False)
-    """
-    return all(serving_char(char) for char in piece.replace(METASPACE, ""))
 
 
 @dataclass(frozen=True)
@@ -100,7 +64,12 @@ class TrimReport:
 
 
 def trimmed_path(model_dir: Path) -> Path:
-    """Where a model's trimmed copy lives: `<model>-trimmed` beside it."""
+    """Where a model's trimmed copy lives: `<model>-trimmed` beside it.
+
+    Example:
+        >>> trimmed_path(Path("models/e5-small-paddy-si-v2")).name
+        'e5-small-paddy-si-v2-trimmed'
+    """
     return model_dir.with_name(model_dir.name + TRIMMED_SUFFIX)
 
 
@@ -120,26 +89,59 @@ def trim_vocabulary(
 
     Example:
         >>> trim_vocabulary(base, trimmed_path(base)).rows_after  # doctest: +SKIP
-        103354
+        103308
     """
     from bot.retrieval.base_model import file_lock
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
+    _refuse_unless_trimmable(model_dir, out_dir)
+    with file_lock(_lock_path(out_dir)):
+        return _trim(model_dir, out_dir, keep, export_onnx)
+
+
+def ensure_trimmed_model(model_dir: Path) -> Path:
+    """`<model>-trimmed` beside `model_dir`, built first if missing or made from other weights.
+
+    Concurrent callers serialize on a lock file, so only the first of them builds it.
+    """
+    from bot.retrieval.base_model import file_lock
+
+    target = trimmed_path(Path(model_dir))
+    if _is_current(target, model_dir):
+        return target
+    _refuse_unless_trimmable(Path(model_dir), target)
+    with file_lock(_lock_path(target)):
+        if not _is_current(target, model_dir):
+            logger.info("building %s", target)
+            _trim(Path(model_dir), target, serving_piece, export_onnx=True)
+    return target
+
+
+def _refuse_unless_trimmable(model_dir: Path, out_dir: Path) -> None:
     if not (model_dir / "modules.json").is_file() or not (model_dir / "tokenizer.json").is_file():
         raise ModelNotFound(f"{model_dir} is not a sentence-transformers model with tokenizer.json")
     if out_dir.resolve() == model_dir.resolve():
         raise VocabularyNotTrimmable(f"{out_dir} is the model itself: write the copy elsewhere")
+
+
+def _lock_path(out_dir: Path) -> Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    return out_dir.parent / f".{out_dir.name}.lock"
+
+
+def _trim(
+    model_dir: Path, out_dir: Path, keep: Callable[[str], bool], export_onnx: bool
+) -> TrimReport:
+    """`trim_vocabulary` without the lock (its callers hold it)."""
     started = time.perf_counter()
-    with file_lock(out_dir.parent / f".{out_dir.name}.lock"):
-        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        try:
-            report = _build(model_dir, work / "model", keep, export_onnx)
-            if out_dir.exists():
-                os.replace(out_dir, work / "old")
-            os.replace(work / "model", out_dir)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        report = _build(model_dir, work / "model", keep, export_onnx)
+        if out_dir.exists():
+            os.replace(out_dir, work / "old")
+        os.replace(work / "model", out_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     report = _finish(report, out_dir, time.perf_counter() - started)
     logger.info(
         "trimmed %s: %d of %d rows kept, weights %d -> %d bytes, in %.1fs",
@@ -147,16 +149,6 @@ def trim_vocabulary(
         report.weights_before, report.weights_after, report.seconds,
     )  # fmt: skip
     return report
-
-
-def ensure_trimmed_model(model_dir: Path) -> Path:
-    """`<model>-trimmed` beside `model_dir`, built first if missing or made from other weights."""
-    target = trimmed_path(Path(model_dir))
-    if _is_current(target, model_dir):
-        return target
-    logger.info("building %s", target)
-    trim_vocabulary(model_dir, target)
-    return target
 
 
 def _is_current(target: Path, model_dir: Path) -> bool:
@@ -175,20 +167,24 @@ def _build(
 ) -> TrimReport:
     tokenizer = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    vocab = _unigram_vocab(tokenizer)
-    forced = _referenced_ids(tokenizer, config)
+    vocab = unigram_vocab(tokenizer)
+    forced = referenced_ids(tokenizer, config)
     kept = [i for i, (piece, _) in enumerate(vocab) if i in forced or keep(piece)]
     new_id = {old: new for new, old in enumerate(kept)}
 
     _copy_other_files(model_dir, out)
     rows_before = _write_weights(model_dir, out, kept)
     tokenizer["model"]["vocab"] = [vocab[i] for i in kept]
-    _remap_tokenizer(tokenizer, new_id)
+    remap_tokenizer(tokenizer, new_id)
     _write_json(out / "tokenizer.json", tokenizer, indent=2)
-    _remap_config(config, new_id)
+    remap_config(config, new_id)
     config["vocab_size"] = len(kept)
     _write_json(out / "config.json", config, indent=2)
-    _remap_tokenizer_config(out / "tokenizer_config.json", new_id)
+    tokenizer_config = out / "tokenizer_config.json"
+    if tokenizer_config.is_file():
+        data = json.loads(tokenizer_config.read_text(encoding="utf-8"))
+        if remap_tokenizer_config(data, new_id):
+            _write_json(tokenizer_config, data, indent=2)
     _note_in_card(out / "README.md", model_dir.name, len(kept), len(vocab))
 
     if export_onnx:
@@ -217,8 +213,6 @@ def _build(
 
 def _finish(report: TrimReport, out_dir: Path, seconds: float) -> TrimReport:
     """The report with the target's final path and sizes."""
-    from dataclasses import replace
-
     return replace(
         report,
         target=out_dir,
@@ -226,86 +220,6 @@ def _finish(report: TrimReport, out_dir: Path, seconds: float) -> TrimReport:
         onnx_after=_size(out_dir / "onnx" / "encoder.onnx"),
         seconds=seconds,
     )
-
-
-def _unigram_vocab(tokenizer: dict[str, Any]) -> list[list[Any]]:
-    model = tokenizer.get("model") or {}
-    if model.get("type") != "Unigram":
-        raise VocabularyNotTrimmable(
-            f"only Unigram tokenizers can be trimmed, not {model.get('type')!r}"
-        )
-    vocab: list[list[Any]] = model["vocab"]
-    return vocab
-
-
-def _referenced_ids(tokenizer: dict[str, Any], config: dict[str, Any]) -> set[int]:
-    """Ids something names directly: unknown, added and special tokens, config's token ids."""
-    ids = {int(tokenizer["model"]["unk_id"])}
-    ids.update(int(token["id"]) for token in tokenizer.get("added_tokens") or [])
-    padding = tokenizer.get("padding") or {}
-    if "pad_id" in padding:
-        ids.add(int(padding["pad_id"]))
-
-    def collect(old: int) -> int:
-        ids.add(int(old))
-        return old
-
-    _remap_processor(tokenizer.get("post_processor"), collect)
-    ids.update(value for key, value in config.items() if _is_token_id(key, value))
-    return ids
-
-
-def _remap_tokenizer(tokenizer: dict[str, Any], new_id: dict[int, int]) -> None:
-    def remap(old: int) -> int:
-        return new_id[int(old)]
-
-    tokenizer["model"]["unk_id"] = remap(tokenizer["model"]["unk_id"])
-    for token in tokenizer.get("added_tokens") or []:
-        token["id"] = remap(token["id"])
-    padding = tokenizer.get("padding") or {}
-    if "pad_id" in padding:
-        padding["pad_id"] = remap(padding["pad_id"])
-    _remap_processor(tokenizer.get("post_processor"), remap)
-
-
-def _remap_processor(processor: dict[str, Any] | None, remap: Callable[[int], int]) -> None:
-    """Rewrite each token id a post-processor holds through `remap`."""
-    if processor is None:
-        return
-    kind = processor.get("type")
-    if kind == "TemplateProcessing":
-        for special in processor["special_tokens"].values():
-            special["ids"] = [remap(i) for i in special["ids"]]
-    elif kind in ("RobertaProcessing", "BertProcessing"):
-        for key in ("sep", "cls"):
-            token, old = processor[key]
-            processor[key] = [token, remap(old)]
-    elif kind == "Sequence":
-        for inner in processor["processors"]:
-            _remap_processor(inner, remap)
-    elif kind != "ByteLevel":
-        raise VocabularyNotTrimmable(f"unknown post-processor {kind!r}: its ids cannot be mapped")
-
-
-def _is_token_id(key: str, value: Any) -> bool:
-    return key.endswith("_token_id") and isinstance(value, int) and not isinstance(value, bool)
-
-
-def _remap_config(config: dict[str, Any], new_id: dict[int, int]) -> None:
-    for key, value in config.items():
-        if _is_token_id(key, value):
-            config[key] = new_id[value]
-
-
-def _remap_tokenizer_config(path: Path, new_id: dict[int, int]) -> None:
-    """transformers keys `added_tokens_decoder` by id, where a tokenizer_config has one."""
-    if not path.is_file():
-        return
-    data = json.loads(path.read_text(encoding="utf-8"))
-    decoder = data.get("added_tokens_decoder")
-    if decoder:
-        data["added_tokens_decoder"] = {str(new_id[int(k)]): v for k, v in decoder.items()}
-        _write_json(path, data, indent=2)
 
 
 def _weight_files(model_dir: Path) -> list[Path]:

@@ -14,12 +14,8 @@ from safetensors.numpy import load_file
 from bot.errors import ModelNotFound, VocabularyNotTrimmable
 from bot.retrieval.model_store import save_version
 from bot.retrieval.onnx_backend import ONNX_FILE
-from bot.retrieval.vocab_trim import (
-    ensure_trimmed_model,
-    serving_piece,
-    trim_vocabulary,
-    trimmed_path,
-)
+from bot.retrieval.serving_pieces import serving_piece
+from bot.retrieval.vocab_trim import ensure_trimmed_model, trim_vocabulary, trimmed_path
 from tests.tiny_model import KEPT, PIECES, SPARE_ROWS, build_tiny_model
 
 EMBEDDINGS = "embeddings.word_embeddings.weight"
