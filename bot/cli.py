@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import click
 from pydantic import ValidationError
 
-from bot.config import BUNDLED_EVAL, Settings
+from bot.config import BUNDLED_BANK, BUNDLED_EVAL, Settings
 from bot.errors import AgribotError, ModelVersionNotFound
 from bot.training.config import FinetuneConfig
 
@@ -423,6 +423,58 @@ def model_bootstrap(settings: Settings) -> None:
     if TUNED_DELTA.is_file():
         tuned = ensure_tuned_model(settings.models_dir, show_progress=True)
         click.echo(f"tuned model ready at {tuned}")
+
+
+@model.command("trim")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Then encode every bank text and eval query with both models and print the "
+    "lowest cosine between them (a few minutes on two cores).",
+)
+@click.option(
+    "--bank",
+    "bank_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=BUNDLED_BANK,
+    help="Bank file for --check (default: the bundled bank).",
+)
+@click.option(
+    "--queries",
+    "queries_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=BUNDLED_EVAL,
+    help="Eval JSONL for --check (default: the bundled eval file).",
+)
+@translate_errors
+def model_trim(source: Path, out: Path, check: bool, bank_path: Path, queries_path: Path) -> None:
+    """Write a copy of model SOURCE at OUT whose vocabulary keeps only Sinhala, Latin,
+    digits, punctuation, symbols and emoji (other scripts become <unk>), with its ONNX graph."""
+    from bot.retrieval.vocab_trim import trim_vocabulary
+
+    report = trim_vocabulary(source, out)
+    mb = 1e6
+    click.echo(
+        f"{out}: kept {report.rows_after:,} of {report.rows_before:,} embedding rows "
+        f"({report.pieces_dropped:,} pieces dropped) in {report.seconds:.0f}s"
+    )
+    click.echo(f"weights {report.weights_before / mb:.1f} MB -> {report.weights_after / mb:.1f} MB")
+    if report.onnx_after is not None:
+        before = "none" if report.onnx_before is None else f"{report.onnx_before / mb:.1f} MB"
+        click.echo(f"onnx {before} -> {report.onnx_after / mb:.1f} MB")
+    if check:
+        from bot.service.trim_check import IDENTICAL_COSINE, check_trim, read_check_texts
+
+        result = check_trim(source, out, read_check_texts(bank_path, queries_path))
+        click.echo(
+            f"min cosine {result.min_cosine:.7f} over {result.queries:,} questions and "
+            f"{result.passages:,} answers (1 - cosine {1 - result.min_cosine:.1e} at "
+            f"{result.worst}) in {result.seconds:.0f}s"
+        )
+        if not result.identical:
+            raise click.ClickException(f"vectors differ: cosine under {IDENTICAL_COSINE}")
 
 
 # --- evaluation and calibration ------------------------------------------------------

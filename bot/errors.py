@@ -14,6 +14,7 @@ AgribotError
 ├── NothingToTrain
 ├── InvalidTrainingConfig
 ├── ModelNotFound
+├── VocabularyNotTrimmable  (a tokenizer or weights layout the trimmer does not know)
 ├── ModelVersionNotFound
 └── PromotionRefused
 """
@@ -110,6 +111,10 @@ class InvalidTrainingConfig(AgribotError):
 
 class ModelNotFound(AgribotError):
     """The model directory is missing or incomplete."""
+
+
+class VocabularyNotTrimmable(AgribotError):
+    """The model's tokenizer or weights are of a kind the vocabulary trimmer cannot remap."""
 
 
 class ModelVersionNotFound(AgribotError):

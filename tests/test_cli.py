@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import click
 import pytest
@@ -169,3 +170,18 @@ def test_calibrate_prints_the_figures_and_refuses_to_save_for_an_unregistered_mo
     assert result.exit_code == 1
     assert '"dev"' in result.output and '"test"' in result.output
     assert "is not registered; nothing saved (--no-save)" in result.output
+
+
+def test_model_trim_prints_rows_sizes_and_with_check_the_lowest_cosine(tmp_path):
+    from tests.tiny_model import KEPT, PIECES, build_tiny_model
+
+    source = build_tiny_model(tmp_path / "tiny")
+    args = ["model", "trim", str(source), str(tmp_path / "small"), "--check"]
+    args += ["--bank", str(SMALL_BANK), "--queries", str(DATA / "eval_small.jsonl")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"kept {len(KEPT)} of {len(PIECES) + 3} embedding rows" in result.output
+    assert "weights " in result.output and "onnx " in result.output
+    lowest = re.search(r"min cosine ([\d.]+) over (\d+) questions", result.output)
+    assert lowest and float(lowest[1]) >= 0.9999 and int(lowest[2]) > 10
+    assert (tmp_path / "small" / "onnx" / "encoder.onnx").is_file()

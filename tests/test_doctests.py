@@ -19,6 +19,8 @@ MODULES = [
     "bot.retrieval.encoder",
     "bot.retrieval.index",
     "bot.retrieval.lexical",
+    "bot.retrieval.serving_pieces",
+    "bot.retrieval.vocab_trim",
     "bot.service.grouping",
     "bot.service.throttle",
     "bot.storage.sources",
