@@ -19,6 +19,7 @@ MODULES = [
     "bot.retrieval.encoder",
     "bot.retrieval.index",
     "bot.retrieval.lexical",
+    "bot.retrieval.model_config",
     "bot.service.grouping",
     "bot.service.throttle",
     "bot.storage.sources",

@@ -5,7 +5,6 @@ Their directories are saved and checked by `bot.retrieval.model_store`.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from bot.errors import ModelNotFound, ModelVersionNotFound
 from bot.retrieval.decision import Thresholds
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import Fusion
+from bot.retrieval.model_config import read_prompts
 from bot.retrieval.model_store import model_dir_problem
 from bot.service.chit_chat import example_texts
 from bot.service.indexing import bank_texts, encode_cached
@@ -128,7 +128,7 @@ def cache_bank(
         texts, answers = bank_texts(bank.list_pairs(session))
         texts += example_texts()  # small talk is matched with the same model
         if encoder is None:
-            prompts = _prompts(Path(path))
+            prompts = read_prompts(Path(path))
             hashes = {text_hash(prompts.get("query", ""), text) for text in texts}
             hashes |= {text_hash(prompts.get("passage", ""), text) for text in answers}
             if len(load_vectors(session, name, hashes)) == len(hashes):
@@ -225,15 +225,6 @@ def list_models(session_factory: sessionmaker[Session]) -> list[VersionInfo]:
             )
             for v in registry.list_versions(session)
         ]
-
-
-def _prompts(path: Path) -> dict[str, str]:
-    """The model's prompts, read from its config as sentence-transformers would."""
-    config = path / "config_sentence_transformers.json"
-    if not config.is_file():
-        return {}
-    prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts") or {}
-    return {str(key): str(value) for key, value in prompts.items()}
 
 
 @dataclass(frozen=True)
