@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from bot.errors import ModelNotFound
-from bot.retrieval.model_config import ModelConfig, configured, load_tokenizer
+from bot.retrieval.model_config import ModelConfig, load_tokenizer
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -150,7 +150,7 @@ class Encoder:
         return cls(
             model_id,
             path or model_id,
-            tokenizer=_tokenizer_copy(model, config.max_length),
+            tokenizer=None,  # its own (transformers') counts tokens
             config=config,
             model=model,
             device=str(model.device),
@@ -225,20 +225,36 @@ class Encoder:
         return np.asarray(vectors, dtype=np.float32)
 
     def _cut(self, texts: list[str], max_tokens: int | None) -> tuple[list[str], list[int]]:
-        """Each text's token count (up to the model's input length, beyond which the model
-        never looks), and the texts cut after `max_tokens` tokens (at a token's end, so
-        what is kept encodes exactly as before)."""
-        if self.tokenizer is None:
+        """Each text's token count, and the texts cut after `max_tokens` tokens (at a
+        token's end, so what is kept encodes exactly as before)."""
+        spans = self._token_spans(texts)
+        if spans is None:
             return texts, [len(text) for text in texts]
-        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         lengths, cut = [], []
-        for text, encoding in zip(texts, encodings, strict=True):
-            offsets = encoding.offsets
+        for text, offsets in zip(texts, spans, strict=True):
             if max_tokens is not None and len(offsets) > max_tokens:
                 text, offsets = text[: offsets[max_tokens - 1][1]], offsets[:max_tokens]
             cut.append(text)
             lengths.append(len(offsets))
         return cut, lengths
+
+    def _token_spans(self, texts: list[str]) -> list[list[tuple[int, int]]] | None:
+        """Each text's tokens as character spans, without special tokens; None where no
+        fast tokenizer can tell.
+
+        The `tokenizers` tokenizer stops at the model's input length, beyond which the
+        model never looks; transformers' (the torch backend) counts every token.
+        """
+        if self.tokenizer is not None:
+            encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+            return [encoding.offsets for encoding in encodings]
+        if self._model is None or not getattr(self._model.tokenizer, "is_fast", False):
+            return None
+        with self._torch_lock:  # transformers' tokenizer reconfigures itself on each call
+            tokens = self._model.tokenizer(
+                texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+            )
+        return list(tokens["offset_mapping"])
 
 
 def load_sentence_transformer(path: str, device: str = "cpu") -> SentenceTransformer:
@@ -275,14 +291,3 @@ def length_groups(lengths: list[int], batch_size: int) -> list[list[int]]:
             groups.append([])
         groups[-1].append(index)
     return groups
-
-
-def _tokenizer_copy(model: SentenceTransformer, max_length: int | None) -> Tokenizer | None:
-    """A `tokenizers` copy of the model's fast tokenizer, for counting and cutting tokens
-    apart from transformers' own (which reconfigures itself on every call)."""
-    from tokenizers import Tokenizer
-
-    fast = getattr(model.tokenizer, "backend_tokenizer", None)
-    if fast is None:
-        return None
-    return configured(Tokenizer.from_str(fast.to_str()), max_length)

@@ -65,14 +65,10 @@ def load_tokenizer(model_dir: Path, max_length: int | None) -> Tokenizer:
     of threads (transformers' tokenizers set truncation and padding on each call, and
     raise "Already borrowed" when two threads call at once).
     """
-    return configured(Tokenizer.from_file(str(model_dir / TOKENIZER_FILE)), max_length)
-
-
-def configured(tokenizer: Tokenizer, max_length: int | None) -> Tokenizer:
-    """`tokenizer` set to cut at `max_length` tokens (special tokens included) and not pad."""
-    tokenizer.no_padding()
+    tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
+    tokenizer.no_padding()  # batches are padded by the caller, to their longest text
     if max_length:
-        tokenizer.enable_truncation(max_length)
+        tokenizer.enable_truncation(max_length)  # special tokens included, as transformers
     else:
         tokenizer.no_truncation()
     return tokenizer
