@@ -206,7 +206,9 @@ def retrain(
                 logger.warning("forcing promotion of %s despite: %s", name, judgement.reasons)
             on_stage(f"promoting {name}: encoding the bank into the cache")
             note = "forced promotion despite: " + "; ".join(judgement.reasons) if forced else None
-            activate_version(session_factory, name, encoder=encoder, note=note)
+            activate_version(
+                session_factory, name, encoder=encoder, device=settings.device, note=note
+            )
         return RetrainResult(
             name, str(path), promoted, forced, judgement, before, after, stats, split.counts, table
         )
