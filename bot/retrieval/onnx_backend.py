@@ -5,9 +5,9 @@ exported graph with fused kernels. Measured on the 2-core target with multilingu
 one question in 10 ms instead of 19-26 ms, cosine to PyTorch's vector >= 0.99999, so the
 embedding cache stays valid and the model id stays the same.
 
-Answering needs only ONNX Runtime, the `tokenizers` library and numpy: no torch, no
-transformers, about 550 MB less memory. The graph is exported once by
-`bot.retrieval.onnx_export` (which does import torch) where the directory lacks it.
+Answering needs only ONNX Runtime, the `tokenizers` library and numpy: no torch and no
+transformers, which kept 400 MB more resident in `agribot ask`. The graph is exported
+once by `bot.retrieval.onnx_export` (which does import torch) where the directory lacks it.
 """
 
 from __future__ import annotations
