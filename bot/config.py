@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     top_k: int = 10
     device: str = "cpu"
     encoder_backend: Literal["auto", "torch", "onnx"] = "auto"  # auto: ONNX Runtime on a CPU
+    encoder_threads: int | None = Field(
+        None,
+        ge=1,
+        description="ONNX Runtime's threads for encoding (default: every core the process "
+        "may use; its idle threads sleep, so the event loop keeps its share).",
+    )
 
     telegram_token: SecretStr | None = None
     admin_ids: Annotated[list[int], NoDecode] = []

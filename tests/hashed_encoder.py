@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 
 from bot.retrieval.encoder import Encoder
+from bot.retrieval.model_config import ModelConfig
 from bot.text.normalize import normalize
 
 DIM = 384
@@ -34,16 +35,8 @@ class HashedEncoder(Encoder):
     """Character n-grams hashed into a fixed-size vector: same text, same vector, always."""
 
     def __init__(self, model_id: str = MODEL_ID) -> None:
-        self.model = None  # type: ignore[assignment]
-        self.model_id = model_id
-        self.path = model_id
-        self.onnx = None
-        self.query_prompt = "query: "
-        self.passage_prompt = "passage: "
-
-    @property
-    def dim(self) -> int:
-        return DIM
+        prompts = {"query": "query: ", "passage": "passage: "}
+        super().__init__(model_id, model_id, tokenizer=None, config=ModelConfig(prompts, None, DIM))
 
     @property
     def backend(self) -> str:

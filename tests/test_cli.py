@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import click
 import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from tests.conftest import DATA, SMALL_BANK
+from tests.conftest import DATA, REPO_ROOT, SMALL_BANK
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
@@ -74,6 +77,50 @@ def test_ask_prints_decision_and_candidates_as_json(cli_env):
     reply = json.loads(result.output[result.output.index("{") :])
     assert reply["decision"] == "answer"
     assert reply["candidates"][0]["question"] == "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?"
+
+
+# Runs `python -m bot ask` in a fresh interpreter and says, as it exits, which of the
+# torch libraries it imported.
+ASK_AND_LIST_IMPORTS = """
+import atexit, json, runpy, sys
+HEAVY = ("torch", "transformers", "sentence_transformers")
+atexit.register(lambda: print(json.dumps([m for m in HEAVY if m in sys.modules])))
+sys.argv = ["agribot", "ask", "--json", sys.argv[1]]
+runpy.run_module("bot", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_ask_answers_without_importing_torch(tmp_path, base_model_dir):
+    """The answering path runs on ONNX Runtime, `tokenizers` and numpy: torch, transformers
+    and sentence-transformers are for training, conversion and export only."""
+    from bot.retrieval.onnx_backend import ONNX_FILE
+    from bot.retrieval.onnx_export import export_model_dir
+
+    export_model_dir(base_model_dir, base_model_dir / ONNX_FILE)  # conversion, done ahead
+    env = {
+        **os.environ,
+        "AGRIBOT_DATA_DIR": str(tmp_path / "data"),
+        "AGRIBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'agribot.db'}",
+        "AGRIBOT_MODEL": str(base_model_dir),
+        "AGRIBOT_BANK_PATH": str(SMALL_BANK),
+        "AGRIBOT_DEVICE": "cpu",
+        "AGRIBOT_ENCODER_BACKEND": "auto",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", ASK_AND_LIST_IMPORTS, "බිත්තර වී පොඟවන්න ඕන කොච්චර වෙලාවක්ද"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    output, _, imported = done.stdout.rstrip("\n").rpartition("\n")
+    reply = json.loads(output[output.index("{") :])
+    assert reply["decision"] == "answer"
+    assert reply["answer"].startswith("බීජ වී අවම වශයෙන් පැය 24")
+    assert json.loads(imported) == []
 
 
 def test_eval_json_has_the_contract_keys(cli_env):

@@ -19,6 +19,7 @@ MODULES = [
     "bot.retrieval.encoder",
     "bot.retrieval.index",
     "bot.retrieval.lexical",
+    "bot.retrieval.model_config",
     "bot.retrieval.serving_pieces",
     "bot.retrieval.vocab_trim",
     "bot.service.grouping",

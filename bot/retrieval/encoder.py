@@ -1,8 +1,14 @@
-"""Loads a sentence-transformers model once and encodes queries and passages with its prompts."""
+"""Loads a model once and encodes queries and passages with its prompts.
+
+On a CPU the model answers through ONNX Runtime and the `tokenizers` library, so the bot's
+answering path never imports torch, transformers or sentence-transformers; the torch
+model (`Encoder.sentence_transformer`) is loaded only for training, conversion and export.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -10,9 +16,11 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from bot.errors import ModelNotFound
+from bot.retrieval.model_config import ModelConfig, load_tokenizer
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
     from transformers import PreTrainedModel
 
     from bot.retrieval.onnx_backend import OnnxEncoder
@@ -35,23 +43,34 @@ class Encoder:
     Bank questions and farmers' questions are both encoded with the `query` prompt: the
     match is question to question, which E5 models treat as a symmetric task. Answers,
     when encoded, take the `passage` prompt.
+
+    It may be called from several threads at once (the batcher, /find, an import): the
+    `tokenizers` tokenizer is never reconfigured after loading, ONNX Runtime's session is
+    made under a lock, and the torch model, whose transformers tokenizer is not
+    thread-safe, encodes one call at a time.
     """
 
     def __init__(
         self,
-        model: SentenceTransformer,
         model_id: str,
-        path: str | None = None,
+        path: str,
         *,
+        tokenizer: Tokenizer | None,
+        config: ModelConfig,
         onnx: OnnxEncoder | None = None,
+        model: SentenceTransformer | None = None,
+        device: str = "cpu",
     ) -> None:
-        self.model = model
         self.model_id = model_id
-        self.path = path or model_id
+        self.path = path
+        self.tokenizer = tokenizer
         self.onnx = onnx
-        prompts = getattr(model, "prompts", None) or {}
-        self.query_prompt: str = prompts.get("query", "")
-        self.passage_prompt: str = prompts.get("passage", "")
+        self.device = device
+        self.query_prompt = config.query_prompt
+        self.passage_prompt = config.passage_prompt
+        self._dim = config.dim or 0
+        self._model = model
+        self._torch_lock = threading.RLock()
 
     @property
     def backend(self) -> str:
@@ -65,14 +84,14 @@ class Encoder:
         device: str = "cpu",
         *,
         backend: str = "torch",
+        threads: int | None = None,
     ) -> Encoder:
         """Load a model directory (or a hub id, where the internet is reachable).
 
         `backend`: "torch"; "onnx" (ONNX Runtime, exported into the model directory on
-        first use); or "auto", ONNX on a CPU where it can, else torch.
+        first use); or "auto", ONNX on a CPU where it can, else torch. `threads`: ONNX
+        Runtime's threads (default: every core this process may use).
         """
-        from sentence_transformers import SentenceTransformer
-
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
         local = Path(path).expanduser()
@@ -80,23 +99,78 @@ class Encoder:
         if looks_local and not (local / "modules.json").is_file():
             raise ModelNotFound(f"{local} is not a sentence-transformers model directory")
         started = time.perf_counter()
-        model = SentenceTransformer(str(path), device=device)
-        model.eval()
-        onnx = _onnx_for(model, local, device, backend) if looks_local else None
+        model_id = model_id or str(path)
+        wants_onnx = backend == "onnx" or (backend == "auto" and device == "cpu")
+        encoder = None
+        if wants_onnx and looks_local:
+            encoder = cls._load_onnx(local, model_id, backend, threads)
+        if encoder is None:
+            model = load_sentence_transformer(str(path), device)
+            encoder = cls.from_sentence_transformer(model, model_id, str(path))
         logger.info(
-            "loaded model %s in %.1fs (%s)",
-            path,
-            time.perf_counter() - started,
-            "onnx" if onnx else "torch",
+            "loaded model %s in %.1fs (%s)", path, time.perf_counter() - started, encoder.backend
         )
-        return cls(model, model_id or str(path), str(path), onnx=onnx)
+        return encoder
+
+    @classmethod
+    def _load_onnx(
+        cls, model_dir: Path, model_id: str, backend: str, threads: int | None
+    ) -> Encoder | None:
+        """The model on ONNX Runtime, torch-free; None where torch should run it."""
+        from bot.retrieval.onnx_backend import OnnxEncoder, supports
+
+        problem = supports(model_dir)
+        if problem is None:
+            config = ModelConfig.read(model_dir)
+            tokenizer = load_tokenizer(model_dir, config.max_length)
+            try:
+                onnx = OnnxEncoder.open(model_dir, tokenizer, threads)
+            except Exception as error:  # e.g. a read-only model directory
+                problem = f"export failed: {error}"
+            else:
+                return cls(model_id, str(model_dir), tokenizer=tokenizer, config=config, onnx=onnx)
+        if backend == "onnx":
+            raise ModelNotFound(f"cannot run {model_dir} with ONNX Runtime: {problem}")
+        logger.warning("using torch for %s: %s", model_dir, problem)
+        return None
+
+    @classmethod
+    def from_sentence_transformer(
+        cls, model: SentenceTransformer, model_id: str, path: str | None = None
+    ) -> Encoder:
+        """An encoder running `model` with torch (training scores the model it trains)."""
+        dimension = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        config = ModelConfig(
+            prompts=dict(getattr(model, "prompts", None) or {}),
+            max_length=model.max_seq_length,
+            dim=int(dimension() or 0),
+        )
+        return cls(
+            model_id,
+            path or model_id,
+            tokenizer=None,  # its own (transformers') counts tokens
+            config=config,
+            model=model,
+            device=str(model.device),
+        )
+
+    @property
+    def sentence_transformer(self) -> SentenceTransformer:
+        """The model as a SentenceTransformer (torch), for training and held-out scoring.
+
+        Loaded from `path` on first use where the encoder runs on ONNX Runtime: answering
+        never needs it.
+        """
+        with self._torch_lock:
+            if self._model is None:
+                self._model = load_sentence_transformer(self.path, self.device)
+            return self._model
 
     @property
     def dim(self) -> int:
-        dimension = getattr(self.model, "get_embedding_dimension", None) or (
-            self.model.get_sentence_embedding_dimension
-        )
-        return int(dimension() or 0)
+        return self._dim
 
     def encode_queries(
         self, texts: list[str], batch_size: int = 64, show_progress: bool = False
@@ -139,32 +213,57 @@ class Encoder:
     ) -> np.ndarray:
         if self.onnx is not None:
             return self.onnx.encode(texts, prompt, batch_size, show_progress)
-        vectors = self.model.encode(
-            texts,
-            prompt=prompt or None,
-            batch_size=batch_size,
-            show_progress_bar=show_progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
+        with self._torch_lock:  # transformers' tokenizer: "Already borrowed" if shared
+            vectors = self.sentence_transformer.encode(
+                texts,
+                prompt=prompt or None,
+                batch_size=batch_size,
+                show_progress_bar=show_progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     def _cut(self, texts: list[str], max_tokens: int | None) -> tuple[list[str], list[int]]:
         """Each text's token count, and the texts cut after `max_tokens` tokens (at a
         token's end, so what is kept encodes exactly as before)."""
-        tokenizer = self.model.tokenizer
-        if not getattr(tokenizer, "is_fast", False):
+        spans = self._token_spans(texts)
+        if spans is None:
             return texts, [len(text) for text in texts]
-        tokens = tokenizer(
-            texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )
         lengths, cut = [], []
-        for text, offsets in zip(texts, tokens["offset_mapping"], strict=True):
+        for text, offsets in zip(texts, spans, strict=True):
             if max_tokens is not None and len(offsets) > max_tokens:
                 text, offsets = text[: offsets[max_tokens - 1][1]], offsets[:max_tokens]
             cut.append(text)
             lengths.append(len(offsets))
         return cut, lengths
+
+    def _token_spans(self, texts: list[str]) -> list[list[tuple[int, int]]] | None:
+        """Each text's tokens as character spans, without special tokens; None where no
+        fast tokenizer can tell.
+
+        The `tokenizers` tokenizer stops at the model's input length, beyond which the
+        model never looks; transformers' (the torch backend) counts every token.
+        """
+        if self.tokenizer is not None:
+            encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+            return [encoding.offsets for encoding in encodings]
+        if self._model is None or not getattr(self._model.tokenizer, "is_fast", False):
+            return None
+        with self._torch_lock:  # transformers' tokenizer reconfigures itself on each call
+            tokens = self._model.tokenizer(
+                texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+            )
+        return list(tokens["offset_mapping"])
+
+
+def load_sentence_transformer(path: str, device: str = "cpu") -> SentenceTransformer:
+    """The model as a SentenceTransformer in eval mode: this imports torch."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(path, device=device)
+    model.eval()
+    return model
 
 
 def backbone(model: SentenceTransformer) -> PreTrainedModel:
@@ -192,23 +291,3 @@ def length_groups(lengths: list[int], batch_size: int) -> list[list[int]]:
             groups.append([])
         groups[-1].append(index)
     return groups
-
-
-def _onnx_for(
-    model: SentenceTransformer, model_dir: Path, device: str, backend: str
-) -> OnnxEncoder | None:
-    """The ONNX Runtime encoder for `model`, or None where torch should run it."""
-    if backend == "torch" or (backend == "auto" and device != "cpu"):
-        return None
-    from bot.retrieval.onnx_backend import OnnxEncoder, supports
-
-    problem = supports(model)
-    if problem is None:
-        try:
-            return OnnxEncoder.for_model(model, model_dir)
-        except Exception as error:  # e.g. a read-only model directory
-            problem = f"export failed: {error}"
-    if backend == "onnx":
-        raise ModelNotFound(f"cannot run {model_dir} with ONNX Runtime: {problem}")
-    logger.warning("using torch for %s: %s", model_dir, problem)
-    return None

@@ -5,73 +5,97 @@ exported graph with fused kernels. Measured on the 2-core target with multilingu
 one question in 10 ms instead of 19-26 ms, cosine to PyTorch's vector >= 0.99999, so the
 embedding cache stays valid and the model id stays the same.
 
-The graph (transformer, mean pooling, L2 normalization) is exported once with
-`torch.onnx` into the model's directory (`onnx/encoder.onnx`) and reused after.
+Answering needs only ONNX Runtime, the `tokenizers` library and numpy: no torch and no
+transformers, which kept 400 MB more resident in `agribot ask`. The graph is exported
+once by `bot.retrieval.onnx_export` (which does import torch) where the directory lacks it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
-import warnings
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+from bot.retrieval.model_config import TOKENIZER_FILE, read_json, read_json_list
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    from tokenizers import Encoding, Tokenizer
 
 logger = logging.getLogger(__name__)
 
 ONNX_FILE = Path("onnx") / "encoder.onnx"
-OPSET = 17
+PIPELINE = ["Transformer", "Pooling", "Normalize"]
 
 
-def supports(model: SentenceTransformer) -> str | None:
-    """Why `model` cannot run on this backend, or None if it can.
+def supports(model_dir: Path) -> str | None:
+    """Why the model in `model_dir` cannot run on this backend, or None if it can.
 
-    Only the transformer → mean pooling → normalize pipeline of E5-like models is exported.
+    Only the transformer → mean pooling → normalize pipeline of E5-like models is exported,
+    read from the directory's `modules.json` and pooling config.
     """
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         return "onnxruntime is not installed"
-    names = [type(module).__name__ for module in model]
-    if names != ["Transformer", "Pooling", "Normalize"]:
+    if not (model_dir / TOKENIZER_FILE).is_file():
+        return f"{model_dir} has no {TOKENIZER_FILE}"
+    modules = read_json_list(model_dir / "modules.json")
+    names = [str(module.get("type", "")).rsplit(".", 1)[-1] for module in modules]
+    if names != PIPELINE:
         return f"modules {names} are not transformer, pooling, normalize"
-    pooling = model[1]
-    mode = getattr(pooling, "pooling_mode", None) or (
-        "mean" if getattr(pooling, "pooling_mode_mean_tokens", False) else "other"
+    transformer = model_dir / str(modules[0].get("path", ""))
+    if read_json(transformer / "sentence_bert_config.json").get("do_lower_case"):
+        return "the transformer lower-cases its input"
+    pooling = read_json(model_dir / str(modules[1].get("path", "")) / "config.json")
+    mode = pooling.get("pooling_mode") or (
+        "mean" if pooling.get("pooling_mode_mean_tokens") else "other"
     )
-    if mode != "mean" or not getattr(pooling, "include_prompt", True):
+    if mode != "mean" or not pooling.get("include_prompt", True):
         return f"pooling {mode!r} is not mean over every token"
     return None
 
 
-class OnnxEncoder:
-    """Runs the exported graph; tokenizes with the model's own tokenizer.
+def default_threads() -> int:
+    """The cores this process may run on (its CPU affinity, else every core)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
-    The session uses as many threads as torch is set to (`torch.set_num_threads`), so one
-    knob governs both backends; it is rebuilt if that number changes.
+
+class OnnxEncoder:
+    """Runs the exported graph on texts tokenized with the model's `tokenizer.json`.
+
+    The session is made on first use with `threads` intra-op threads, its idle threads
+    sleeping rather than spinning; a lock makes sure concurrent first calls (the batcher,
+    /find, an import) make one. `Tokenizer.encode_batch` and `InferenceSession.run` are
+    safe to call from several threads at once.
     """
 
-    def __init__(self, onnx_path: Path, tokenizer: Any, max_length: int | None) -> None:
+    def __init__(
+        self, onnx_path: Path, tokenizer: Tokenizer, pad_id: int, threads: int | None = None
+    ) -> None:
         self.onnx_path = onnx_path
         self.tokenizer = tokenizer
-        self.max_length = max_length
-        self._threads = 0
+        self.pad_id = pad_id
+        self.threads = threads or default_threads()
         self._session: Any = None
+        self._session_lock = threading.Lock()
 
     @classmethod
-    def for_model(cls, model: SentenceTransformer, model_dir: Path) -> OnnxEncoder:
-        """Export `model` into `model_dir` unless it is there already, then open it."""
+    def open(cls, model_dir: Path, tokenizer: Tokenizer, threads: int | None = None) -> OnnxEncoder:
+        """The encoder for `model_dir`, exporting its graph first where it is missing (the
+        one step that imports torch)."""
         path = model_dir / ONNX_FILE
         if not path.is_file():
-            export(model, path)
-        return cls(path, model.tokenizer, model.max_seq_length)
+            from bot.retrieval.onnx_export import export_model_dir
+
+            export_model_dir(model_dir, path)
+        return cls(path, tokenizer, _pad_id(model_dir, tokenizer), threads)
 
     def encode(
         self, texts: list[str], prompt: str, batch_size: int = 64, show_progress: bool = False
@@ -85,87 +109,57 @@ class OnnxEncoder:
         starts = range(0, len(order), batch_size)
         for start in tqdm(starts, desc="encoding", unit="batch", disable=not show_progress):
             rows = order[start : start + batch_size]
-            batch = self.tokenizer(
-                [prompted[i] for i in rows],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="np",
-            )
+            encodings = self.tokenizer.encode_batch_fast([prompted[i] for i in rows])
+            input_ids, attention_mask = self._padded(encodings)
             [vectors] = session.run(
-                None,
-                {
-                    "input_ids": batch["input_ids"].astype(np.int64),
-                    "attention_mask": batch["attention_mask"].astype(np.int64),
-                },
+                None, {"input_ids": input_ids, "attention_mask": attention_mask}
             )
             if out.shape[1] == 0:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[rows] = vectors
         return out
 
-    def _current_session(self) -> Any:
-        import onnxruntime as ort
+    def _padded(self, encodings: list[Encoding]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids padded on the right to the batch's longest, and the attention mask."""
+        longest = max(len(encoding.ids) for encoding in encodings)
+        input_ids = np.full((len(encodings), longest), self.pad_id, dtype=np.int64)
+        attention_mask = np.zeros((len(encodings), longest), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            input_ids[row, : len(encoding.ids)] = encoding.ids
+            attention_mask[row, : len(encoding.ids)] = 1
+        return input_ids, attention_mask
 
-        threads = torch.get_num_threads()
-        if self._session is None or threads != self._threads:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            # Idle threads sleep rather than spin: the event loop shares these cores.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self._session = ort.InferenceSession(
-                str(self.onnx_path), options, providers=["CPUExecutionProvider"]
-            )
-            self._threads = threads
+    def _current_session(self) -> Any:
+        if self._session is None:
+            with self._session_lock:
+                if self._session is None:
+                    self._session = self._new_session()
         return self._session
 
+    def _new_session(self) -> Any:
+        import onnxruntime as ort
 
-def export(model: SentenceTransformer, path: Path) -> None:
-    """Write transformer + mean pooling + normalize as one ONNX graph (atomically)."""
-    from bot.retrieval.base_model import file_lock
-    from bot.retrieval.encoder import backbone
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(path.parent / ".export.lock"):
-        if path.is_file():
-            return
-        started = time.perf_counter()
-        sample = model.tokenizer(["query: වී"], return_tensors="pt")
-        partial = path.with_suffix(f".{os.getpid()}.partial")
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's notes on tracing
-            torch.onnx.export(
-                _Pooled(backbone(model)).eval(),
-                (sample["input_ids"], sample["attention_mask"]),
-                str(partial),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["embedding"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "tokens"},
-                    "attention_mask": {0: "batch", 1: "tokens"},
-                    "embedding": {0: "batch"},
-                },
-                opset_version=OPSET,
-                dynamo=False,
-            )
-        partial.chmod(0o644)
-        os.replace(partial, path)
-    logger.info(
-        "exported %s to ONNX in %.1fs", path.parent.parent.name, time.perf_counter() - started
-    )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        # Idle threads sleep rather than spin: the event loop shares these cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(
+            str(self.onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+        logger.info("opened %s with %d thread(s)", self.onnx_path, self.threads)
+        return session
 
 
-class _Pooled(torch.nn.Module):
-    """The transformer with E5's mean pooling and L2 normalization, as one graph."""
-
-    def __init__(self, transformer: torch.nn.Module) -> None:
-        super().__init__()
-        self.transformer = transformer
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask)
-        mask = attention_mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
-        summed = (hidden.last_hidden_state * mask).sum(dim=1)
-        pooled = summed / mask.sum(dim=1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, p=2.0, dim=-1)
+def _pad_id(model_dir: Path, tokenizer: Tokenizer) -> int:
+    """The padding token's id, as transformers pads: `pad_token` of tokenizer_config.json,
+    else the model config's `pad_token_id`. Padded positions are masked, so it never
+    changes a vector; it keeps the inputs byte for byte what torch would see."""
+    pad_token = read_json(model_dir / "tokenizer_config.json").get("pad_token")
+    if isinstance(pad_token, dict):  # an AddedToken written out in full
+        pad_token = pad_token.get("content")
+    pad_id = tokenizer.token_to_id(pad_token) if isinstance(pad_token, str) else None
+    if pad_id is None:
+        configured = read_json(model_dir / "config.json").get("pad_token_id")
+        pad_id = configured if isinstance(configured, int) else 0
+    return pad_id

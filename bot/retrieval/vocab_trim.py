@@ -285,13 +285,10 @@ def _note_in_card(card: Path, source: str, kept: int, total: int) -> None:
 
 
 def _export_onnx(model_dir: Path) -> None:
-    from sentence_transformers import SentenceTransformer
+    from bot.retrieval.onnx_backend import ONNX_FILE
+    from bot.retrieval.onnx_export import export_model_dir
 
-    from bot.retrieval.onnx_backend import ONNX_FILE, export
-
-    model = SentenceTransformer(str(model_dir), device="cpu")
-    model.eval()
-    export(model, model_dir / ONNX_FILE)
+    export_model_dir(model_dir, model_dir / ONNX_FILE)
     for lock in (model_dir / ONNX_FILE).parent.glob("*.lock"):
         lock.unlink()
 

@@ -129,7 +129,11 @@ class Services:
 def load_encoder(settings: Settings, resolved: ResolvedModel) -> Encoder:
     """Load the resolved model on the configured device and backend."""
     return Encoder.load(
-        resolved.path, resolved.model_id, device=settings.device, backend=settings.encoder_backend
+        resolved.path,
+        resolved.model_id,
+        device=settings.device,
+        backend=settings.encoder_backend,
+        threads=settings.encoder_threads,
     )
 
 

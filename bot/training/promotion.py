@@ -5,7 +5,6 @@ Their directories are saved and checked by `bot.retrieval.model_store`.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from bot.errors import ModelNotFound, ModelVersionNotFound
 from bot.retrieval.decision import Thresholds
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import Fusion
+from bot.retrieval.model_config import read_prompts
 from bot.retrieval.model_store import model_dir_problem
 from bot.service.chit_chat import example_texts
 from bot.service.indexing import bank_texts, encode_cached
@@ -128,12 +128,12 @@ def cache_bank(
         texts, answers = bank_texts(bank.list_pairs(session))
         texts += example_texts()  # small talk is matched with the same model
         if encoder is None:
-            prompts = _prompts(Path(path))
+            prompts = read_prompts(Path(path))
             hashes = {text_hash(prompts.get("query", ""), text) for text in texts}
             hashes |= {text_hash(prompts.get("passage", ""), text) for text in answers}
             if len(load_vectors(session, name, hashes)) == len(hashes):
                 return 0
-            encoder = Encoder.load(path, name, device=device)
+            encoder = Encoder.load(path, name, device=device, backend="auto")
         before = count_vectors(session, name)
         encode_cached(session, encoder, texts)
         encode_cached(session, encoder, answers, passages=True)
@@ -149,10 +149,13 @@ def activate_version(
     device: str = "cpu",
     note: str | None = None,
 ) -> ModelVersion:
-    """Make `name` the active model: its directory checked, the bank cached, then the switch.
+    """Make `name` the active model: its directory checked, exported for ONNX Runtime,
+    the bank cached, then the switch.
 
     The bank is encoded before the registry changes, so a bot that reloads on the new
-    active version finds every vector cached and swaps in one step.
+    active version finds every vector cached and swaps in one step. The export is made
+    here too (a training or CLI process, where torch belongs), so a bot on a CPU loads the
+    new version without importing torch.
     """
     with session_factory() as session:
         version = registry.get_version(session, name)
@@ -164,6 +167,8 @@ def activate_version(
         path = version.path
     if encoder is not None and encoder.model_id != name:
         encoder = None
+    if device == "cpu":
+        _export_for_serving(Path(path), encoder)
     encoded = cache_bank(session_factory, name, path, encoder=encoder, device=device)
     with session_factory() as session:
         version = registry.activate(session, name)
@@ -174,6 +179,24 @@ def activate_version(
         session.expunge(version)
     logger.info("activated model %s (%d bank texts newly encoded)", name, encoded)
     return version
+
+
+def _export_for_serving(path: Path, encoder: Encoder | None) -> None:
+    """Write `path`'s ONNX graph unless it is there or the model cannot run on ONNX Runtime;
+    from `encoder`'s torch model when it has one loaded, else from the directory."""
+    from bot.retrieval.onnx_backend import ONNX_FILE, supports
+
+    if (path / ONNX_FILE).is_file() or supports(path) is not None:
+        return
+    from bot.retrieval.onnx_export import export, export_model_dir
+
+    try:
+        if encoder is not None and encoder.backend == "torch":
+            export(encoder.sentence_transformer, path / ONNX_FILE)
+        else:
+            export_model_dir(path, path / ONNX_FILE)
+    except Exception as error:  # e.g. a read-only directory: the bot exports on loading
+        logger.warning("could not export %s for ONNX Runtime: %s", path.name, error)
 
 
 def rollback(
@@ -225,15 +248,6 @@ def list_models(session_factory: sessionmaker[Session]) -> list[VersionInfo]:
             )
             for v in registry.list_versions(session)
         ]
-
-
-def _prompts(path: Path) -> dict[str, str]:
-    """The model's prompts, read from its config as sentence-transformers would."""
-    config = path / "config_sentence_transformers.json"
-    if not config.is_file():
-        return {}
-    prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts") or {}
-    return {str(key): str(value) for key, value in prompts.items()}
 
 
 @dataclass(frozen=True)

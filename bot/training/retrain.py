@@ -135,7 +135,8 @@ def retrain(
         parent, parent_path = _start_model(settings, session_factory, options.start, active)
         on_stage(f"fine-tuning from {parent}")
         if Path(parent_path).resolve() == Path(active.path).resolve():
-            model = before_encoder.model  # already loaded, and no longer needed as it was
+            # already loaded (torch scores the active model), and no longer needed as it was
+            model = before_encoder.sentence_transformer
         else:
             model = SentenceTransformer(parent_path, device=pick_device(options.config.device))
         del before_encoder
@@ -153,7 +154,7 @@ def retrain(
         name = new_version_name()
         path = save_version(model, settings.models_dir, name)
         on_stage(f"saved {name}; scoring it")
-        encoder = Encoder(model, name, str(path))
+        encoder = Encoder.from_sentence_transformer(model, name, str(path))
         after = score_model(
             encoder,
             split,
@@ -205,7 +206,9 @@ def retrain(
                 logger.warning("forcing promotion of %s despite: %s", name, judgement.reasons)
             on_stage(f"promoting {name}: encoding the bank into the cache")
             note = "forced promotion despite: " + "; ".join(judgement.reasons) if forced else None
-            activate_version(session_factory, name, encoder=encoder, note=note)
+            activate_version(
+                session_factory, name, encoder=encoder, device=settings.device, note=note
+            )
         return RetrainResult(
             name, str(path), promoted, forced, judgement, before, after, stats, split.counts, table
         )

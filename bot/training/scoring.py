@@ -142,7 +142,7 @@ def score_heldout(encoder: Encoder, split: TrainingSplit) -> HeldOutReport | Non
         corpus_prompt=(encoder.passage_prompt if task.corpus_is_answers else encoder.query_prompt)
         or None,
     )
-    metrics = evaluator(encoder.model)
+    metrics = evaluator(encoder.sentence_transformer)
     return HeldOutReport(
         queries=len(task.queries),
         corpus=len(task.corpus),

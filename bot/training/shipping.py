@@ -59,7 +59,8 @@ def ship_delta(
         path, metrics = Path(found.path), dict(found.metrics or {})
     base = ensure_base_model(settings.models_dir, show_progress=show_progress)
     changed = export_delta(path, base, out)
-    shipped = Encoder(apply_delta(base, out), f"{version}-delta", str(path))
+    rebuilt = apply_delta(base, out)
+    shipped = Encoder.from_sentence_transformer(rebuilt, f"{version}-delta", str(path))
     tuning, test = tune_and_report(
         shipped,
         settings.bank_path,

@@ -32,7 +32,8 @@ def test_a_long_message_is_encoded_apart_and_cut(base_model_dir, monkeypatch):
     [short_batch, long_batch] = sorted(batches, key=len, reverse=True)
     assert sorted(short_batch) == sorted(SHORT) and len(long_batch) == 1
 
-    tokens = encoder.model.tokenizer(long_batch[0], add_special_tokens=False)["input_ids"]
+    assert encoder.tokenizer is not None
+    tokens = encoder.tokenizer.encode(long_batch[0], add_special_tokens=False).ids
     assert len(tokens) == QUERY_MAX_TOKENS and LONG.startswith(long_batch[0])
     alone = encoder.encode_queries(SHORT)
     assert np.allclose(mixed[:15], alone, atol=1e-5)

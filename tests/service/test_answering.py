@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import event, exc
 
 from bot.retrieval.decision import Decision
-from bot.retrieval.encoder import Encoder
 from bot.service.answering import Question
 from bot.storage import bank, queue
 from bot.storage.embeddings import count_vectors
 from bot.storage.questions import get_question
+from tests.hashed_encoder import HashedEncoder
 
 
 @pytest.fixture
@@ -20,6 +20,13 @@ def scoring(real_scoring):
 
 
 SOAKING = "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?"
+
+
+class BrokenEncoder(HashedEncoder):
+    """An encoder whose model fails on every text."""
+
+    def _encode(self, texts, prompt, batch_size, show_progress, *, max_tokens=None):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the model failed")
 
 
 def pair_id_of(services, question: str) -> int:
@@ -133,7 +140,7 @@ def test_database_failure_still_replies_and_the_question_is_recovered(services):
 
 
 def test_model_failure_declines_kindly_and_queues_the_question(services):
-    broken_encoder = Encoder(model=None, model_id="broken")  # type: ignore[arg-type]
+    broken_encoder = BrokenEncoder("broken")
     services.answerer.swap(replace(services.answerer.state, encoder=broken_encoder))
     reply = services.answerer.answer(Question(SOAKING, chat_id=3))
     assert reply.failed and reply.decision is Decision.DECLINE

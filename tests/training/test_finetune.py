@@ -34,15 +34,21 @@ def test_a_saved_version_shares_the_frozen_embeddings_and_has_a_model_card(
 ):
     embeddings = trained.path / "model-word-embeddings.safetensors"
     assert embeddings.stat().st_nlink >= 2  # hard-linked from models/.shared
-    own = sum(f.stat().st_size for f in trained.path.rglob("*") if f != embeddings)
+    # promotion also exported it for ONNX Runtime (onnx/, the whole graph): not counted
+    own = sum(
+        f.stat().st_size
+        for f in trained.path.rglob("*")
+        if f != embeddings and f.parent.name != "onnx"
+    )
     assert own < 120e6  # the transformer layers and tokenizer, not the 384 MB matrix
     card = (trained.path / "README.md").read_text(encoding="utf-8")
     for expected in ("multilingual-e5-small", "learning_rate", "held-out", "seed 1", "Verdict"):
         assert expected in card
-    assert np.array_equal(  # frozen: the embedding matrix is the base model's, bit for bit
-        encoder.model[0].auto_model.get_input_embeddings().weight.detach().numpy(),
-        trained_encoder.model[0].auto_model.get_input_embeddings().weight.detach().numpy(),
+    base, tuned = (
+        e.sentence_transformer[0].auto_model.get_input_embeddings().weight.detach().numpy()
+        for e in (encoder, trained_encoder)
     )
+    assert np.array_equal(base, tuned)  # frozen: the base model's matrix, bit for bit
     assert trained_encoder.query_prompt == "query: "
 
 
@@ -99,7 +105,7 @@ def test_cached_loss_with_hard_negatives_trains_only_the_top_layers(encoder):
         TrainingPair("එම්ඕපී කවදද", "MOP කවදාද", TO_QUESTION, "bank", 3),
     ]
     assert set(make_datasets(rows)) == {"to_question_neg", "to_answer_neg", "to_question"}
-    model = copy.deepcopy(encoder.model)  # never train the session's model
+    model = copy.deepcopy(encoder.sentence_transformer)  # never train the session's model
     layers = model[0].auto_model.encoder.layer
     bottom, top = (copy.deepcopy(layers[i].state_dict()) for i in (0, -1))
     config = FinetuneConfig(
