@@ -21,8 +21,14 @@ class Settings(BaseSettings):
     `Settings(data_dir="/tmp/agribot")` uses `sqlite:////tmp/agribot/agribot.db`.
     """
 
+    # An empty variable means unset: a copied .env.example with its webhook lines left
+    # blank runs the bot by long polling instead of failing on an empty secret.
     model_config = SettingsConfigDict(
-        env_prefix="AGRIBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="AGRIBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,
     )
 
     data_dir: Path = Path("var")

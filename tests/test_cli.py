@@ -232,3 +232,19 @@ def test_model_trim_prints_rows_sizes_and_with_check_the_lowest_cosine(tmp_path)
     lowest = re.search(r"min cosine ([\d.]+) over (\d+) questions", result.output)
     assert lowest and float(lowest[1]) >= 0.9999 and int(lowest[2]) > 10
     assert (tmp_path / "small" / "onnx" / "encoder.onnx").is_file()
+
+
+def test_a_blank_line_of_a_copied_env_example_means_unset(tmp_path, monkeypatch):
+    from bot.config import Settings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "AGRIBOT_TELEGRAM_TOKEN=123:abc\nAGRIBOT_ADMIN_IDS=\nAGRIBOT_WEBHOOK_SECRET=\n"
+        "AGRIBOT_DOMAIN=\nPOSTGRES_PASSWORD=\n",
+        encoding="utf-8",
+    )
+    for name in ("AGRIBOT_TELEGRAM_TOKEN", "AGRIBOT_ADMIN_IDS", "AGRIBOT_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.webhook_secret is None and settings.admin_ids == []
+    assert settings.telegram_token is not None
