@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.storage.db import insert_or_skip
 from bot.storage.models import Embedding, utcnow
 
 _CHUNK = 500
@@ -41,8 +41,6 @@ def store_vectors(session: Session, model_id: str, vectors: dict[str, np.ndarray
     the first row stays."""
     if not vectors:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = [
         {
             "model_id": model_id,
@@ -54,7 +52,7 @@ def store_vectors(session: Session, model_id: str, vectors: dict[str, np.ndarray
         for digest, vector in vectors.items()
     ]
     for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(Embedding).on_conflict_do_nothing(), rows[start : start + _CHUNK])
+        session.execute(insert_or_skip(session, Embedding), rows[start : start + _CHUNK])
 
 
 def count_vectors(session: Session, model_id: str) -> int:

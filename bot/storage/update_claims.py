@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import CursorResult, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.storage.db import insert_or_skip
 from bot.storage.models import UpdateClaim, utcnow
 
 
@@ -29,15 +29,8 @@ def claim(
     """True if `replica` may handle the update; the caller commits."""
     now = now or utcnow()
     values = {"update_id": update_id, "replica": replica, "claimed_at": now}
-    insert = (
-        postgresql.insert(UpdateClaim)
-        if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert(UpdateClaim)
-    )
-    inserted = cast(
-        CursorResult[tuple[()]],
-        session.execute(insert.values(values).on_conflict_do_nothing()),
-    )
+    statement = insert_or_skip(session, UpdateClaim).values(values)
+    inserted = cast(CursorResult[tuple[()]], session.execute(statement))
     if inserted.rowcount == 1:
         return True
     holder = session.execute(

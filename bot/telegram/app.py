@@ -121,7 +121,7 @@ def build_application(
     data.guard = ChatGuard(settings.repeat_window_s, settings.flood_limit, settings.flood_window_s)
     data.admin_ids = frozenset(settings.admin_ids)
     data.inbox = inbox
-    if make_url(settings.database_url).get_backend_name() == "postgresql":
+    if shares_database(settings):
         # the database replicas can share: each update is handled by one of them
         data.claims = UpdateClaims(services.session_factory, replica_id(settings.data_dir))
     _register(application, data.admin_ids)
@@ -163,6 +163,11 @@ def build_application(
     return application
 
 
+def shares_database(settings: Settings) -> bool:
+    """PostgreSQL: the database several replicas can share (SQLite serves one process)."""
+    return make_url(settings.database_url).get_backend_name() == "postgresql"
+
+
 async def prune_update_claims(context: CustomContext) -> None:
     """Job: forget update claims older than Telegram's redeliveries."""
     claims = context.bot_data.claims
@@ -181,7 +186,7 @@ async def follow_bank(context: CustomContext) -> None:
     commits; this poll stays as the fallback for what a reconnecting listener missed.
     """
     data: BotData = context.bot_data
-    if data.bank_listener is None and data.claims is not None:  # i.e. on PostgreSQL
+    if data.bank_listener is None and shares_database(data.services.settings):
         url = data.services.settings.database_url
         data.bank_listener = BankListener(url, data.services.follow_bank).start()
     try:
