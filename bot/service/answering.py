@@ -20,6 +20,7 @@ from bot.service.indexing import PairSummary, encode_rows, extend_index, summari
 from bot.storage.journal import QuestionJournal, is_transient
 from bot.storage.models import QAPair
 from bot.storage.questions import QuestionRecord, RecordedQuestion, record_question
+from bot.text.english_terms import sinhala_view
 from bot.text.normalize import clean_incoming, normalize, romanized_view
 
 logger = logging.getLogger(__name__)
@@ -393,16 +394,24 @@ def query_views(normalized: Sequence[str], raw: Sequence[str]) -> tuple[list[str
 
     A Singlish message is searched twice: transliterated to Sinhala (what the encoder
     reads best) and as typed, which the romanized spellings in the lexical index meet
-    letter by letter. An empty message is searched as typed, to keep the batch aligned.
+    letter by letter. A message with English farming terms ("BPH වලට spray කරන්නද") is
+    also searched with those terms in the bank's Sinhala. An empty message is searched as
+    typed, to keep the batch aligned.
     """
     texts: list[str] = []
     owners: list[int] = []
     for number, (text, typed) in enumerate(zip(normalized, raw, strict=True)):
         texts.append(text or typed)
         owners.append(number)
-        latin = romanized_view(typed) if text else None
+        if not text:
+            continue
+        latin = romanized_view(typed)
         if latin and latin != text:
             texts.append(latin)
+            owners.append(number)
+        in_sinhala = sinhala_view(text, latin)
+        if in_sinhala and in_sinhala != latin:
+            texts.append(in_sinhala)
             owners.append(number)
     return texts, owners
 
