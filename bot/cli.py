@@ -613,6 +613,14 @@ def eval_command(
     show_default=True,
     help="Store the tuning for the model in the registry.",
 )
+@click.option(
+    "--delta",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the tuning and the dev and test figures into this shipped model "
+    "delta (knowledge/tuned/*.npz), which is what a fresh install answers with: run it "
+    "after a change to retrieval, for the model built from that delta.",
+)
 @pass_settings
 @translate_errors
 def calibrate(
@@ -622,6 +630,7 @@ def calibrate(
     model_option: str | None,
     target_precision: float,
     save: bool,
+    delta: Path | None,
 ) -> None:
     """Choose fusion weights, margin and thresholds on the eval's dev split.
 
@@ -629,6 +638,7 @@ def calibrate(
     """
     from bot.service.evaluation import open_eval_cache
     from bot.service.tuning import save_tuning, tune_and_report
+    from bot.training.shipping import retune_delta
 
     encoder, resolved = _eval_encoder(settings, model_option)
     tuning, test = tune_and_report(
@@ -650,6 +660,9 @@ def calibrate(
         except ModelVersionNotFound as error:
             raise click.ClickException(f"{error} (--no-save)") from error
         click.echo(f"saved {tuning.thresholds} and {tuning.fusion} for {resolved.model_id}")
+    if delta is not None:
+        retune_delta(delta, tuning, test)
+        click.echo(f"wrote the tuning and figures into {delta}")
 
 
 def _asdict(report: Any) -> Any:

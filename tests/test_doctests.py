@@ -28,6 +28,7 @@ MODULES = [
     "bot.telegram.admin",
     "bot.telegram.keyboards",
     "bot.telegram.texts",
+    "bot.text.english_terms",
     "bot.text.legacy_fonts",
     "bot.text.normalize",
     "bot.text.romanize",

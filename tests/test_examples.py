@@ -7,6 +7,7 @@ seed paddy; these run the shipped model on the shipped bank, as a new install wo
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -65,3 +66,31 @@ def test_the_shipped_bot_answers_each_example_with_its_pair(shipped, example):
     reply = shipped.answerer.answer(Question(example))
     assert reply.decision is Decision.ANSWER
     assert reply.answer is not None and reply.answer.question == EXPECTED[example]
+
+
+# Dev-split questions with English terms in them (code-mixed, and Singlish with English
+# words) and the pair each asks about; without the English-terms view the bot did not
+# answer them.
+MIXED = {
+    "weedicide spray කරන්න best time එක කවද්ද": "වල් නාශක ගහන්න හොඳම වෙලාව කවදාද?",
+    "BPH වැඩි වෙලා, field එකේ water මොකද කරන්නෙ": (
+        "දුඹුරු පැළ කීඩෑවා ආවම කුඹුරේ වතුර මොකද කරන්නේ?"
+    ),
+    "seed paddy unu wathuren treat karanne": "බිත්තර වී උණු වතුරෙන් පිරියම් කරන්නේ කොහොමද?",
+    "acre ekakata yooriya kilo keeyak": "අක්කරයකට යූරියා කොච්චර ඕනෙද?",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", sorted(MIXED))
+def test_english_terms_in_a_question_are_read_as_the_banks_sinhala(shipped, question):
+    answered = shipped.answerer.answer(Question(question))
+    assert answered.decision is Decision.ANSWER
+    assert answered.answer is not None and answered.answer.question == MIXED[question]
+    without = replace(shipped.state, english_terms=False)
+    shipped.answerer.swap(without)
+    try:
+        before = shipped.answerer.answer(Question(question))
+    finally:
+        shipped.answerer.swap(shipped.state)
+    assert before.decision is not Decision.ANSWER or before.answer != answered.answer

@@ -2,9 +2,10 @@
 dev and test (`agribot eval --ablation`).
 
 Rows: dense question vectors only; + spelling (lexical, Sinhala texts); + the answer's
-vector; + the margin rule; + Singlish spellings of the bank in the lexical index (the
-full bot). Each row's weights, margin and thresholds are chosen on dev within what the
-row allows, so a row is as good as that configuration can be, and no better.
+vector; + the margin rule; + Singlish spellings of the bank in the lexical index; + English
+terms in a message also searched as the bank's Sinhala names (the full bot). Each row's
+weights, margin and thresholds are chosen on dev within what the row allows, so a row is as
+good as that configuration can be, and no better.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from bot.service.tuning import ANSWER_WEIGHTS, LEXICAL_WEIGHTS, Grid, tune_and_r
 
 NO_MARGIN = (0.0,)
 STEPS: tuple[tuple[str, Grid], ...] = (
-    ("dense only", Grid((0.0,), (0.0,), NO_MARGIN, romanized=False)),
-    ("+ lexical", Grid((0.0,), LEXICAL_WEIGHTS, NO_MARGIN, romanized=False)),
-    ("+ answer side", Grid(ANSWER_WEIGHTS, LEXICAL_WEIGHTS, NO_MARGIN, romanized=False)),
-    ("+ margin", Grid(ANSWER_WEIGHTS, LEXICAL_WEIGHTS, romanized=False)),
-    ("+ Singlish rows", Grid()),
+    ("dense only", Grid((0.0,), (0.0,), NO_MARGIN, romanized=False, english_terms=False)),
+    ("+ lexical", Grid((0.0,), LEXICAL_WEIGHTS, NO_MARGIN, romanized=False, english_terms=False)),
+    (
+        "+ answer side",
+        Grid(ANSWER_WEIGHTS, LEXICAL_WEIGHTS, NO_MARGIN, romanized=False, english_terms=False),
+    ),
+    ("+ margin", Grid(ANSWER_WEIGHTS, LEXICAL_WEIGHTS, romanized=False, english_terms=False)),
+    ("+ Singlish rows", Grid(english_terms=False)),
+    ("+ English terms as Sinhala", Grid()),
 )
 FIGURES = ("acc_at_1", "answered_precision", "coverage", "ood_rejection")
 

@@ -51,6 +51,7 @@ class RetrievalState:
     fusion: Fusion = QUESTIONS_ONLY
     chit_chat: ChitChat | None = None
     bank_revision: int = 0  # the bank revision read before the index was built
+    english_terms: bool = True  # also search English terms as Sinhala (off: ablation)
 
     @property
     def model_id(self) -> str:
@@ -187,7 +188,9 @@ class Answerer:
         self, state: RetrievalState, questions: Sequence[Question], started: float
     ) -> list[Reply]:
         normalized = [normalize(q.text) for q in questions]
-        texts, owners = query_views(normalized, [q.text for q in questions])
+        texts, owners = query_views(
+            normalized, [q.text for q in questions], english_terms=state.english_terms
+        )
         vectors = state.encoder.encode_queries(texts)
         found = state.index.search_many(vectors, texts, owners, k=self.top_k, fusion=state.fusion)
         small_talk = (
@@ -389,7 +392,9 @@ class Answerer:
             )
 
 
-def query_views(normalized: Sequence[str], raw: Sequence[str]) -> tuple[list[str], list[int]]:
+def query_views(
+    normalized: Sequence[str], raw: Sequence[str], *, english_terms: bool = True
+) -> tuple[list[str], list[int]]:
     """The texts to search for each question, and which question each belongs to.
 
     A Singlish message is searched twice: transliterated to Sinhala (what the encoder
@@ -409,7 +414,7 @@ def query_views(normalized: Sequence[str], raw: Sequence[str]) -> tuple[list[str
         if latin and latin != text:
             texts.append(latin)
             owners.append(number)
-        in_sinhala = sinhala_view(text, latin)
+        in_sinhala = sinhala_view(text, latin) if english_terms else None
         if in_sinhala and in_sinhala != latin:
             texts.append(in_sinhala)
             owners.append(number)

@@ -174,6 +174,7 @@ def evaluate(
     cache: sessionmaker[Session] | None = None,
     show_progress: bool = False,
     romanized: bool = True,
+    english_terms: bool = True,
 ) -> EvalRun:
     """Score `encoder` on the queries against the bank, in a temporary database.
 
@@ -184,7 +185,14 @@ def evaluate(
     split = split or default_split(queries_path)
     queries = read_queries(queries_path, split)
     with indexed_bank(
-        encoder, bank_path, thresholds, fusion, cache, show_progress, romanized=romanized
+        encoder,
+        bank_path,
+        thresholds,
+        fusion,
+        cache,
+        show_progress,
+        romanized=romanized,
+        english_terms=english_terms,
     ) as bank:
         _check_answers_exist(queries, bank.state)
         replies = _answer_all(bank.answerer, queries, show_progress)
@@ -211,6 +219,7 @@ def indexed_bank(
     show_progress: bool = False,
     *,
     romanized: bool = True,
+    english_terms: bool = True,
 ) -> Iterator[IndexedBank]:
     """Import `bank_path` into a temporary SQLite database and index it with `encoder`."""
     with tempfile.TemporaryDirectory(prefix="agribot-eval-") as tmp:
@@ -231,7 +240,9 @@ def indexed_bank(
             with (cache or session_factory)() as session:
                 chit_chat = ChitChat.build(session, encoder)
                 session.commit()
-            state = RetrievalState(encoder, index, pairs, thresholds, fusion, chit_chat)
+            state = RetrievalState(
+                encoder, index, pairs, thresholds, fusion, chit_chat, english_terms=english_terms
+            )
             journal = QuestionJournal(Path(tmp) / "journal.jsonl")
             yield IndexedBank(state, Answerer(session_factory, state, journal))
         finally:

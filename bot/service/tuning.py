@@ -52,6 +52,7 @@ class Grid:
     lexical_weights: tuple[float, ...] = LEXICAL_WEIGHTS
     margins: tuple[float, ...] = MARGINS
     romanized: bool = True  # Singlish spellings of the bank in the lexical index
+    english_terms: bool = True  # English terms in a message also searched as Sinhala
 
 
 FULL = Grid()
@@ -111,6 +112,7 @@ def tune(
         cache,
         show_progress,
         romanized=grid.romanized,
+        english_terms=grid.english_terms,
     ) as bank:
         scores = dev_scores(bank.state, queries)
     chosen_fusion = fusion or choose_fusion(scores, target_precision, grid)
@@ -128,13 +130,16 @@ def tune(
         split="dev",
         cache=cache,
         romanized=grid.romanized,
+        english_terms=grid.english_terms,
     ).report
     return Tuning(thresholds, chosen_fusion, dev)
 
 
 def dev_scores(state: RetrievalState, queries: Sequence[EvalQuery]) -> DevScores:
     raw = [q.query for q in queries]
-    texts, owners = query_views([normalize(text) for text in raw], raw)
+    texts, owners = query_views(
+        [normalize(text) for text in raw], raw, english_terms=state.english_terms
+    )
     vectors = state.encoder.encode_queries(texts)
     pairs = state.index.scores(vectors, texts, owners)
     keys: dict[str, int] = {}
@@ -280,6 +285,7 @@ def tune_and_report(
         split="test",
         cache=cache,
         romanized=grid.romanized,
+        english_terms=grid.english_terms,
     ).report
     return tuning, test
 

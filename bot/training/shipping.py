@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import BUNDLED_EVAL, Settings
 from bot.retrieval.base_model import ensure_base_model
 from bot.retrieval.encoder import Encoder
-from bot.retrieval.tuned_model import apply_delta, export_delta, update_delta_info
+from bot.retrieval.tuned_model import (
+    apply_delta,
+    export_delta,
+    read_delta_info,
+    update_delta_info,
+)
 from bot.service.evaluation import EvalReport, open_eval_cache
 from bot.service.tuning import Tuning, tune_and_report
 from bot.storage import registry
@@ -35,8 +40,8 @@ class ShippedDelta:
 
     def figures(self) -> dict[str, Any]:
         """The dev and test reports, as `agribot calibrate` prints them."""
-        dev = asdict(self.tuning.dev) if self.tuning.dev is not None else None
-        return {"dev": dev, "test": asdict(self.test)}
+        figures: dict[str, Any] = _tuning_info(self.tuning, self.test)["eval"]
+        return figures
 
 
 def ship_delta(
@@ -75,14 +80,24 @@ def ship_delta(
         {
             "trained_as": version,
             "command": command,
-            "thresholds": {
-                "answer": tuning.thresholds.answer,
-                "suggest": tuning.thresholds.suggest,
-            },
-            "tuning": tuning.to_registry(),
-            "eval": result.figures(),
+            **_tuning_info(tuning, test),
             "metrics": metrics,
             "card": card.read_text(encoding="utf-8") if card.is_file() else "",
         },
     )
     return result
+
+
+def retune_delta(delta: Path, tuning: Tuning, test: EvalReport) -> None:
+    """Replace a shipped delta's thresholds, weights and figures, keeping how it was
+    trained: after a change to retrieval the same weights want another tuning."""
+    update_delta_info(delta, {**read_delta_info(delta), **_tuning_info(tuning, test)})
+
+
+def _tuning_info(tuning: Tuning, test: EvalReport) -> dict[str, Any]:
+    dev = asdict(tuning.dev) if tuning.dev is not None else None
+    return {
+        "thresholds": {"answer": tuning.thresholds.answer, "suggest": tuning.thresholds.suggest},
+        "tuning": tuning.to_registry(),
+        "eval": {"dev": dev, "test": asdict(test)},
+    }

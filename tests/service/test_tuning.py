@@ -87,7 +87,7 @@ def test_the_ablation_switches_each_part_on_in_turn(encoder):
     assert rows[1].dev.answer_weight == 0 and rows[2].dev.margin == 0
     assert all(row.dev.split == "dev" and row.test.split == "test" for row in rows)
     table = markdown_table("m", rows)
-    assert table.count("\n") == len(rows) + 1 and "+ Singlish rows" in table
+    assert table.count("\n") == len(rows) + 1 and "+ English terms as Sinhala" in table
 
 
 def test_saved_tuning_becomes_the_registered_versions_own(session_factory):
