@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from sentence_transformers import SentenceTransformer
@@ -16,7 +18,7 @@ from bot.retrieval.base_model import BASE_MODEL_NAME
 from bot.retrieval.model_store import save_version
 from bot.retrieval.tuned_model import read_delta_info
 from bot.storage import registry
-from bot.training.shipping import ship_delta
+from bot.training.shipping import retune_delta, ship_delta
 from tests.conftest import DATA, SMALL_BANK
 
 
@@ -60,6 +62,30 @@ def test_a_shipped_delta_carries_the_rebuilt_models_tuning_and_figures(
     assert info["eval"] == json.loads(json.dumps(shipped.figures()))
     assert info["eval"]["dev"]["split"] == "dev" and info["eval"]["test"]["split"] == "test"
     assert (info["metrics"], info["card"]) == ({"heldout_mrr_at_10": 0.5}, "# ft-test\n")
+
+    # After a change to retrieval, `agribot calibrate --delta` retunes it in place.
+    tensors = _tensors(out)
+    stricter = replace(
+        shipped.tuning, thresholds=replace(shipped.tuning.thresholds, answer=0.99, margin=0.2)
+    )
+    retested = replace(shipped.test, acc_at_1=0.123)
+    retune_delta(out, stricter, retested)
+    again = read_delta_info(out)
+    assert again["thresholds"]["answer"] == 0.99 and again["tuning"]["margin"] == 0.2
+    assert again["eval"]["test"]["acc_at_1"] == 0.123
+    assert again["eval"]["dev"] == info["eval"]["dev"]
+    assert (again["trained_as"], again["command"], again["card"]) == (
+        info["trained_as"],
+        info["command"],
+        info["card"],
+    )
+    assert _tensors(out).keys() == tensors.keys()
+    assert all(np.array_equal(_tensors(out)[name], array) for name, array in tensors.items())
+
+
+def _tensors(delta: Path) -> dict[str, np.ndarray]:
+    with np.load(delta, allow_pickle=False) as stored:
+        return {name: stored[name] for name in stored.files if name != "__meta__"}
 
 
 def _link(source: str, target: str) -> None:
