@@ -234,6 +234,7 @@ ADMIN_COMMANDS = [
     ("pending", "ගොවීන් තෝරපු අලුත් අහන විදිහවල් අනුමත කරන්න"),
     ("stats", "සංඛ්‍යා ලේඛන"),
     ("retrain", "ආකෘතිය නැවත පුහුණු කරන්න"),
+    ("web", "වෙබ් මේසය (web desk) විවෘත කරන සබැඳිය"),
 ]
 
 # --- officers (admins) --------------------------------------------------------------
@@ -694,3 +695,14 @@ def _cut(sentence: str, limit: int) -> list[str]:
             word = word[size:]
         out.append(word)
     return out
+
+
+# --- the web desk ---------------------------------------------------------------------
+
+
+def web_link(url: str, minutes: int) -> str:
+    """/web: the one-time link to the officers' web desk."""
+    return (
+        f"🖥️ වෙබ් මේසයට (web desk) ඇතුළු වීමේ සබැඳිය:\n{url}\n\n"
+        f"මිනිත්තු {minutes} ක් ඇතුළත, එක් වරක් පමණක් වැඩ කරයි. කාටවත් යවන්න එපා."
+    )

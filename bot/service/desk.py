@@ -1,0 +1,295 @@
+"""The officers' web desk as a library: bank and queue work with an audit row for each change.
+
+Every change goes through the same services the Telegram commands use (`BankAdmin`,
+`Reviewer`), so it is committed, then indexed in the live answerer at once; the audit row
+(who, what, before and after) is written as the change succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.errors import NothingToUndo
+from bot.service.answering import Candidate
+from bot.service.bank_admin import BankAdmin, PairView
+from bot.service.review import Notification, QueueItem, Reviewer
+from bot.storage import audit, bank
+from bot.storage.models import AuditEntry, DismissReason, QAPair, utcnow
+from bot.storage.stats import (
+    DayStats,
+    DislikedPair,
+    compute_stats,
+    daily_series,
+    day_start,
+    local_date,
+    most_disliked_pairs,
+    questions_by_district,
+    questions_by_topic,
+    stale_pair_ids,
+    thumbs_down_by_pair,
+)
+
+logger = logging.getLogger(__name__)
+
+UNDOABLE = ("add", "edit", "delete")
+
+
+@dataclass(frozen=True)
+class AuditView:
+    """One audit row, detached from its session, for showing in the page."""
+
+    id: int
+    at: datetime
+    admin_id: int
+    action: str
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditView:
+        return cls(
+            entry.id,
+            entry.at,
+            entry.admin_id,
+            entry.action,
+            entry.target,
+            entry.before,
+            entry.after,
+        )
+
+    @property
+    def undoable(self) -> bool:
+        return self.action in UNDOABLE and self.target.startswith("pair:")
+
+
+def snapshot(pair: QAPair) -> dict[str, Any]:
+    """A pair's editable fields as JSON for the audit log (and for undo)."""
+    return {
+        "question": pair.question,
+        "answer": pair.answer,
+        "alternates": [p.text for p in pair.phrasings if p.origin == "bank"],
+        "topic": pair.topic,
+        "source": pair.source,
+        "review_by": pair.review_by.isoformat() if pair.review_by else None,
+    }
+
+
+@dataclass(frozen=True)
+class BankRow:
+    """A pair in the bank page's list: how close it is to the search, and its 👎."""
+
+    pair: PairView
+    score: float | None  # by meaning: the bot's own retrieval score
+    thumbs_down: int
+    stale: bool
+
+
+@dataclass(frozen=True)
+class DeskStats:
+    """The stats page for a period of Colombo days ending today."""
+
+    days: list[DayStats]
+    top_unanswered: list[tuple[str, int]]
+    most_disliked: list[DislikedPair]
+    by_topic: list[tuple[str, int]]
+    by_district: list[tuple[str, int]]
+
+
+class Desk:
+    """What an officer does in the browser, each change audited under their Telegram id."""
+
+    def __init__(
+        self, session_factory: sessionmaker[Session], bank_admin: BankAdmin, reviewer: Reviewer
+    ) -> None:
+        self.session_factory = session_factory
+        self.bank = bank_admin
+        self.reviewer = reviewer
+
+    # --- the bank ---------------------------------------------------------------------
+
+    def search(
+        self,
+        text: str = "",
+        *,
+        meaning: bool = False,
+        topic: str | None = None,
+        stale_only: bool = False,
+        limit: int = 50,
+    ) -> list[BankRow]:
+        """Pairs by words (a substring of question or answer) or by meaning (the bot's
+        retrieval, closest first), filtered by topic and by a passed review date."""
+        scores: dict[int, float] = {}
+        with self.session_factory() as session:
+            if meaning and text.strip():
+                found = self.bank.find(text, limit)
+                scores = {c.pair_id: c.score for c in found}
+                pairs = bank.get_pairs(session, list(scores))
+            else:
+                pairs = bank.list_pairs(session, search=text or None, topic=topic, limit=None)
+            if topic:
+                pairs = [p for p in pairs if p.topic == topic]
+            stale = set(stale_pair_ids(session, local_date(utcnow())))
+            if stale_only:
+                pairs = [p for p in pairs if p.id in stale]
+            pairs = pairs[:limit]
+            down = thumbs_down_by_pair(session, [p.id for p in pairs])
+            return [
+                BankRow(PairView.of(p), scores.get(p.id), down.get(p.id, 0), p.id in stale)
+                for p in pairs
+            ]
+
+    def topics(self) -> list[str]:
+        with self.session_factory() as session:
+            return bank.topics(session)
+
+    def near_duplicates(
+        self, question: str, *, exclude: int | None = None, limit: int = 3
+    ) -> list[tuple[Candidate, bool]]:
+        """Bank pairs close in meaning to a question being typed, each with whether the
+        bot would take one for the other (score at or above its suggest threshold)."""
+        if len(question.strip()) < 3:
+            return []
+        suggest = self.bank.answerer.state.thresholds.suggest
+        found = [c for c in self.bank.find(question, limit + 1) if c.pair_id != exclude]
+        return [(c, c.score >= suggest) for c in found[:limit]]
+
+    def pair_snapshot(self, pair_id: int) -> dict[str, Any]:
+        with self.session_factory() as session:
+            return snapshot(bank.get_pair(session, pair_id))
+
+    def add_pair(self, admin_id: int, fields: dict[str, Any]) -> int:
+        view = self.bank.add(
+            fields["question"],
+            fields["answer"],
+            fields.get("alternates") or (),
+            topic=fields.get("topic") or None,
+            source=fields.get("source") or None,
+            by=f"web:{admin_id}",
+        )
+        if fields.get("review_by"):
+            self.bank.update(view.id, review_by=date.fromisoformat(fields["review_by"]))
+        self._audit(admin_id, "add", f"pair:{view.id}", None, self.pair_snapshot(view.id))
+        return view.id
+
+    def edit_pair(self, admin_id: int, pair_id: int, fields: dict[str, Any]) -> None:
+        before = self.pair_snapshot(pair_id)
+        review_by = fields.get("review_by")
+        self.bank.update(
+            pair_id,
+            by=f"web:{admin_id}",
+            question=fields["question"],
+            answer=fields["answer"],
+            alternates=fields.get("alternates") or [],
+            topic=fields.get("topic") or "",
+            source=fields.get("source") or "",
+            review_by=date.fromisoformat(review_by) if review_by else None,
+        )
+        after = self.pair_snapshot(pair_id)
+        if after != before:
+            self._audit(admin_id, "edit", f"pair:{pair_id}", before, after)
+
+    def delete_pair(self, admin_id: int, pair_id: int) -> None:
+        before = self.pair_snapshot(pair_id)
+        self.bank.delete(pair_id)
+        self._audit(admin_id, "delete", f"pair:{pair_id}", before, None)
+
+    def undo(self, admin_id: int, entry_id: int) -> str:
+        """Reverse a bank change from the log (itself logged); returns the target changed."""
+        with self.session_factory() as session:
+            entry = audit.get_entry(session, entry_id)
+            if entry is None or entry.action not in UNDOABLE or audit.was_undone(session, entry):
+                raise NothingToUndo(f"audit entry {entry_id} cannot be undone")
+            view = AuditView.of(entry)
+        pair_id = int(view.target.split(":", 1)[1])
+        if view.action == "add":
+            self.delete_pair(admin_id, pair_id)
+            target = view.target
+        elif view.action == "edit":
+            assert view.before is not None
+            self.edit_pair(admin_id, pair_id, view.before)
+            target = view.target
+        else:
+            assert view.before is not None
+            target = f"pair:{self.add_pair(admin_id, view.before)}"
+        self._audit(admin_id, "undo", view.target, {"entry": entry_id}, {"target": target})
+        return target
+
+    def history(self, pair_id: int) -> list[AuditView]:
+        with self.session_factory() as session:
+            return [AuditView.of(e) for e in audit.recent(session, target=f"pair:{pair_id}")]
+
+    def recent(self, limit: int = 30) -> list[AuditView]:
+        with self.session_factory() as session:
+            return [AuditView.of(e) for e in audit.recent(session, limit=limit)]
+
+    # --- stats ------------------------------------------------------------------------
+
+    def stats(self, days: int) -> DeskStats:
+        with self.session_factory() as session:
+            today = local_date(utcnow())
+            since = day_start(today - timedelta(days=days - 1))
+            overall = compute_stats(session)
+            return DeskStats(
+                daily_series(session, today, days),
+                overall.top_unanswered,
+                most_disliked_pairs(session, since, limit=10),
+                questions_by_topic(session, since),
+                questions_by_district(session, since),
+            )
+
+    # --- the queue --------------------------------------------------------------------
+
+    def answer(
+        self, admin_id: int, item_id: int, answer: str, *, question: str | None, replace: bool
+    ) -> Notification:
+        item = self.reviewer.get(item_id)
+        note = self.reviewer.answer(
+            item_id, answer, admin_id=admin_id, question=question or None, replace=replace
+        )
+        after = {"answer": answer, "pair_id": note.pair_id, "farmers": 1 + len(note.also)}
+        self._audit(admin_id, "answer", f"queue:{item_id}", {"question": item.text}, after)
+        return note
+
+    def link(self, admin_id: int, item_id: int, pair_id: int) -> Notification:
+        item = self.reviewer.get(item_id)
+        note = self.reviewer.link(item_id, pair_id, admin_id=admin_id)
+        after = {"pair_id": pair_id, "farmers": 1 + len(note.also)}
+        self._audit(admin_id, "link", f"queue:{item_id}", {"question": item.text}, after)
+        return note
+
+    def dismiss(self, admin_id: int, item_id: int, reason: DismissReason) -> list[QueueItem]:
+        items = self.reviewer.dismiss(item_id, admin_id=admin_id, reason=reason)
+        before = {"question": items[0].text}
+        after = {"reason": reason.value, "farmers": len(items)}
+        self._audit(admin_id, "dismiss", f"queue:{item_id}", before, after)
+        return items
+
+    def record(
+        self,
+        admin_id: int,
+        action: str,
+        target: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        """Log a change made through another service (an import, a model switch)."""
+        self._audit(admin_id, action, target, before, after)
+
+    def _audit(
+        self,
+        admin_id: int,
+        action: str,
+        target: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        with self.session_factory() as session:
+            audit.record(session, admin_id, action, target, before, after)
+            session.commit()
+        logger.info("desk: admin %s %s %s", admin_id, action, target)
