@@ -265,6 +265,7 @@ def questions_by_topic(session: Session, since: datetime) -> list[tuple[str, int
     """Questions answered or suggested since `since`, by the topic of the pair they got."""
     rows = session.execute(
         select(QAPair.topic, func.count())
+        .select_from(QuestionLog)
         .join(QAPair, QAPair.id == QuestionLog.top_pair_id)
         .where(
             QuestionLog.asked_at >= since,
@@ -282,6 +283,7 @@ def questions_by_district(session: Session, since: datetime) -> list[tuple[str, 
 
     rows = session.execute(
         select(FarmerProfile.district, func.count())
+        .select_from(QuestionLog)
         .join(FarmerProfile, FarmerProfile.chat_id == QuestionLog.chat_id)
         .where(QuestionLog.asked_at >= since)
         .group_by(FarmerProfile.district)

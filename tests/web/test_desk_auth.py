@@ -17,11 +17,32 @@ from tests.web.conftest import Desk
 
 STRANGER = 4242
 
-PAGES = ["/queue", "/bank", "/bank/1", "/bank/new", "/bank/near?question=x", "/bank/export",
-         "/stats", "/models", "/models/progress", "/media/1"]
-ACTIONS = ["/queue/1/answer", "/queue/1/link", "/queue/1/dismiss", "/bank/1", "/bank/new",
-           "/bank/1/delete", "/bank/import", "/audit/1/undo", "/models/rollback",
-           "/models/retrain", "/models/x/activate", "/logout"]
+PAGES = [
+    "/queue",
+    "/bank",
+    "/bank/1",
+    "/bank/new",
+    "/bank/near?question=x",
+    "/bank/export",
+    "/stats",
+    "/models",
+    "/models/progress",
+    "/media/1",
+]
+ACTIONS = [
+    "/queue/1/answer",
+    "/queue/1/link",
+    "/queue/1/dismiss",
+    "/bank/1",
+    "/bank/new",
+    "/bank/1/delete",
+    "/bank/import",
+    "/audit/1/undo",
+    "/models/rollback",
+    "/models/retrain",
+    "/models/x/activate",
+    "/logout",
+]
 
 
 async def test_every_page_and_action_refuses_without_a_session(desk: Desk):
