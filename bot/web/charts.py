@@ -44,11 +44,12 @@ def _text(x: float, y: float, text: str, *, size: int = 11, anchor: str = "middl
 
 
 def _legend(items: Sequence[tuple[str, str]], y: float) -> list[str]:
-    parts, x = [], LEFT
-    for name, colour in items:
-        parts.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{colour}"/>')
-        parts.append(_text(x + 14, y, name, anchor="start"))
-        x += 14 + 7 * len(name)
+    """Two names a row (Sinhala with English is long; a phone shows the chart narrow)."""
+    parts, column = [], (WIDTH - LEFT) / 2
+    for n, (name, colour) in enumerate(items):
+        x, row_y = LEFT + column * (n % 2), y + 18 * (n // 2)
+        parts.append(f'<rect x="{x:.1f}" y="{row_y - 9}" width="10" height="10" fill="{colour}"/>')
+        parts.append(_text(x + 14, row_y, name, anchor="start"))
     return parts
 
 
@@ -63,7 +64,7 @@ def _day_labels(days: Sequence[DayStats], step: float, height: float) -> list[st
 
 def daily_bars(days: Sequence[DayStats]) -> Markup:
     """Questions per day, stacked by what the bot decided."""
-    height = HEIGHT + 24
+    height = HEIGHT + 40
     plot_h = HEIGHT - TOP - BOTTOM
     top = max([day.questions for day in days] + [1])
     step = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
