@@ -329,7 +329,8 @@ def run_bot(settings: Settings, services: Services, companion: Companion | None 
             services.close()
             raise ConfigurationError(problem)
     application = build_application(settings, services)
-    application.bot_data.start_companion = companion
+    if companion is not None:
+        application.bot_data.start_companion = companion
     if not settings.webhook_url:
         logger.info("starting long polling")
         application.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -64,9 +64,10 @@ class DeskState:
 def create_app(settings: Settings, services: Services, line: FarmerLine | None) -> Starlette:
     """The desk over `services`; `line` None: answers are recorded but no farmer is told.
 
-    Example:
-        >>> # app = create_app(settings, services, TelegramFarmerLine(bot))
-        >>> # uvicorn.run(app, host=settings.web_host, port=settings.web_port)
+    Example (what `agribot web` does, in `bot/web/server.py`)::
+
+        app = create_app(settings, services, TelegramFarmerLine(bot))
+        uvicorn.Server(desk_config(app, settings)).run()
     """
     from bot.web import bank_pages, model_pages, queue_pages, stats_pages
 

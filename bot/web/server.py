@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from telegram import Bot
 
 from bot.config import Settings
+from bot.errors import ConfigurationError
 from bot.service.runtime import Services
 from bot.telegram.desk_line import TelegramFarmerLine
 from bot.web.app import create_app
@@ -47,7 +48,20 @@ async def start_beside_bot(settings: Settings, services: Services, bot: Bot) -> 
     answerer) and telling farmers through the bot; returns the coroutine that stops it."""
     app = create_app(settings, services, TelegramFarmerLine(bot))
     server = DeskServer(desk_config(app, settings))
-    task = asyncio.create_task(server.serve(), name="agribot-desk")
+
+    async def serve() -> None:
+        try:
+            await server.serve()
+        except SystemExit as error:  # uvicorn exits when it cannot listen
+            where = f"{settings.web_host}:{settings.web_port}"
+            raise ConfigurationError(f"the web desk could not listen on {where}") from error
+
+    task = asyncio.create_task(serve(), name="agribot-desk")
+    while not server.started:  # listening before the bot says it is up
+        if task.done():
+            task.result()  # raises why it stopped
+            raise ConfigurationError("the web desk stopped as it started")
+        await asyncio.sleep(0.02)
     logger.info("web desk on %s", settings.desk_url)
 
     async def stop() -> None:
