@@ -19,6 +19,7 @@ from bot.service.answering import Candidate
 from bot.service.bank_admin import BankAdmin, PairView
 from bot.service.review import Notification, QueueItem, Reviewer
 from bot.storage import audit, bank
+from bot.storage.importer import VariantRow
 from bot.storage.models import AuditEntry, DismissReason, QAPair, utcnow
 from bot.storage.stats import (
     DayStats,
@@ -77,7 +78,37 @@ def snapshot(pair: QAPair) -> dict[str, Any]:
         "topic": pair.topic,
         "source": pair.source,
         "review_by": pair.review_by.isoformat() if pair.review_by else None,
+        "variants": {
+            v.zone: {
+                "answer": v.answer,
+                "source": v.source,
+                "review_by": v.review_by.isoformat() if v.review_by else None,
+            }
+            for v in pair.variants
+        },
     }
+
+
+def variant_rows(variants: dict[str, dict[str, Any]] | None) -> list[VariantRow] | None:
+    """A snapshot's or a form's zone answers as the bank takes them (None: leave as is)."""
+    if variants is None:
+        return None
+    rows = []
+    for zone, fields in sorted(variants.items()):
+        answer = (fields.get("answer") or "").strip()
+        if not answer:
+            continue
+        review_by = fields.get("review_by")
+        rows.append(
+            VariantRow(
+                line=0,
+                zone=zone,
+                answer=answer,
+                source=(fields.get("source") or "").strip() or None,
+                review_by=date.fromisoformat(review_by) if review_by else None,
+            )
+        )
+    return rows
 
 
 @dataclass(frozen=True)
@@ -119,11 +150,14 @@ class Desk:
         *,
         meaning: bool = False,
         topic: str | None = None,
+        zone: str | None = None,
+        source: str | None = None,
         stale_only: bool = False,
         limit: int = 50,
     ) -> list[BankRow]:
         """Pairs by words (a substring of question or answer) or by meaning (the bot's
-        retrieval, closest first), filtered by topic and by a passed review date."""
+        retrieval, closest first), filtered by topic, by a zone answer of their own, by
+        source and by a passed review date."""
         scores: dict[int, float] = {}
         with self.session_factory() as session:
             if meaning and text.strip():
@@ -134,6 +168,11 @@ class Desk:
                 pairs = bank.list_pairs(session, search=text or None, topic=topic, limit=None)
             if topic:
                 pairs = [p for p in pairs if p.topic == topic]
+            if zone:
+                pairs = [p for p in pairs if any(v.zone == zone for v in p.variants)]
+            if source:
+                wanted = source.casefold()
+                pairs = [p for p in pairs if wanted in (p.source or "").casefold()]
             stale = set(stale_pair_ids(session, local_date(utcnow())))
             if stale_only:
                 pairs = [p for p in pairs if p.id in stale]
@@ -172,8 +211,14 @@ class Desk:
             source=fields.get("source") or None,
             by=f"web:{admin_id}",
         )
-        if fields.get("review_by"):
-            self.bank.update(view.id, review_by=date.fromisoformat(fields["review_by"]))
+        variants = variant_rows(fields.get("variants"))
+        if fields.get("review_by") or variants:
+            review_by = fields.get("review_by")
+            self.bank.update(
+                view.id,
+                review_by=date.fromisoformat(review_by) if review_by else None,
+                variants=variants,
+            )
         self._audit(admin_id, "add", f"pair:{view.id}", None, self.pair_snapshot(view.id))
         return view.id
 
@@ -189,6 +234,7 @@ class Desk:
             topic=fields.get("topic") or "",
             source=fields.get("source") or "",
             review_by=date.fromisoformat(review_by) if review_by else None,
+            variants=variant_rows(fields.get("variants")),
         )
         after = self.pair_snapshot(pair_id)
         if after != before:

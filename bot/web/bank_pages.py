@@ -21,6 +21,7 @@ from bot.errors import (
     NothingToUndo,
     PairNotFound,
 )
+from bot.storage.importer import ZONES
 from bot.web.app import desk_state, guarded, render, run, see_other
 from bot.web.auth import Officer
 
@@ -51,15 +52,26 @@ async def bank_page(request: Request, officer: Officer) -> Response:
     text = params.get("q", "").strip()
     meaning = params.get("how") == "meaning"
     topic = params.get("topic") or None
+    zone = params.get("zone") or None
+    source = params.get("source", "").strip() or None
     stale = params.get("stale") == "1"
     rows = await run(
-        state.desk.search, text, meaning=meaning, topic=topic, stale_only=stale, limit=100
+        state.desk.search,
+        text,
+        meaning=meaning,
+        topic=topic,
+        zone=zone,
+        source=source,
+        stale_only=stale,
+        limit=100,
     )
     context = {
         "rows": rows,
         "q": text,
         "meaning": meaning,
         "topic": topic,
+        "zone": zone,
+        "source": source or "",
         "stale": stale,
         "topics": await run(state.desk.topics),
         "count": await run(state.services.bank.count),
@@ -81,7 +93,16 @@ def _fields(form: FormData) -> dict[str, Any]:
         return value.strip() if isinstance(value, str) else ""
 
     lines = text("alternates").splitlines()
+    variants = {
+        zone: {
+            "answer": text(f"variant_{zone}_answer"),
+            "source": text(f"variant_{zone}_source"),
+            "review_by": text(f"variant_{zone}_review_by"),
+        }
+        for zone in ZONES
+    }
     return {
+        "variants": variants,
         "question": text("question"),
         "answer": text("answer"),
         "alternates": [line.strip() for line in lines if line.strip()],
@@ -94,9 +115,11 @@ def _fields(form: FormData) -> dict[str, Any]:
 def _form_problem(fields: dict[str, Any]) -> str | None:
     if not fields["question"] or not fields["answer"]:
         return "ප්‍රශ්නය සහ පිළිතුර දෙකම අවශ්‍යයි. (Question and answer are both needed.)"
-    if fields["review_by"]:
+    dates = [fields["review_by"], *(v["review_by"] for v in fields["variants"].values())]
+    for value in dates:
         try:
-            date.fromisoformat(fields["review_by"])
+            if value:
+                date.fromisoformat(value)
         except ValueError:
             return "සමාලෝචන දිනය YYYY-MM-DD ලෙස දෙන්න. (Review date as YYYY-MM-DD.)"
     return None
@@ -119,6 +142,7 @@ async def _pair_form(
         "history": history,
         "audit": history,
         "topics": await run(state.desk.topics),
+        "zones": ZONES,
         "note": _note(request),
     }
     return render(request, officer, "pair.html", context, status)
@@ -126,7 +150,7 @@ async def _pair_form(
 
 async def new_pair_form(request: Request, officer: Officer) -> Response:
     empty = {"question": "", "answer": "", "alternates": [], "topic": "", "source": ""}
-    return await _pair_form(request, officer, None, {**empty, "review_by": ""})
+    return await _pair_form(request, officer, None, {**empty, "review_by": "", "variants": {}})
 
 
 async def add_pair(request: Request, officer: Officer) -> Response:
@@ -265,6 +289,8 @@ async def import_bank(request: Request, officer: Officer) -> Response:
             "q": "",
             "meaning": False,
             "topic": None,
+            "zone": None,
+            "source": "",
             "stale": False,
             "topics": await run(state.desk.topics),
             "count": await run(state.services.bank.count),

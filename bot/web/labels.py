@@ -31,6 +31,12 @@ DISMISS_REASONS = {
     "spam": "ස්පෑම් (spam)",
 }
 
+ZONES = {
+    "wet": "තෙත් කලාපය (wet zone)",
+    "intermediate": "අතරමැදි කලාපය (intermediate zone)",
+    "dry": "වියළි කලාපය (dry zone)",
+}
+
 KINDS = {"question": "❓", "feedback": "👎", "voice": "🎤", "photo": "📷"}
 
 NOTES = {

@@ -193,3 +193,37 @@ async def test_stats_and_models_pages_draw(desk: Desk):
     models = await desk.client.get("/models")
     assert models.status_code == 200
     assert desk.bot.services.answerer.state.model_id in models.text
+
+
+async def test_zone_answers_are_edited_filtered_and_undone(desk: Desk):
+    csrf = await desk.login()
+    [pair] = desk.bot.services.bank.find(ANSWERED, 1)
+    before = desk.bot.services.bank.get(pair.pair_id)
+    dry = "වියළි කලාපයේ බීජ වී පැය 24 ක් පොඟවන්න; වතුර අඩු නම් පැය 36 ක් තබන්න."
+    form = {
+        "csrf": csrf,
+        "question": before.question,
+        "answer": before.answer,
+        "alternates": "\n".join(before.alternates),
+        "variant_dry_answer": dry,
+        "variant_dry_source": "DOA dry zone 2026",
+        "variant_dry_review_by": "2027-01-31",
+    }
+    assert (await desk.client.post(f"/bank/{pair.pair_id}", data=form)).status_code == 303
+    page = await desk.client.get(f"/bank/{pair.pair_id}")
+    assert f'name="variant_dry_answer">{dry}<' in page.text and "DOA dry zone 2026" in page.text
+    by_zone = await desk.client.get("/bank", params={"zone": "dry"})
+    assert before.question in by_zone.text and HARVEST not in by_zone.text
+    by_source = await desk.client.get("/bank", params={"source": "dry zone"})
+    assert before.question not in by_source.text  # the pair's own source is another
+
+    [entry] = audit_rows(desk)
+    assert entry.before["variants"] == {}
+    assert entry.after["variants"]["dry"] == {
+        "answer": dry,
+        "source": "DOA dry zone 2026",
+        "review_by": "2027-01-31",
+    }
+    await desk.client.post(f"/audit/{entry.id}/undo", data={"csrf": csrf})
+    undone = await desk.client.get(f"/bank/{pair.pair_id}")
+    assert 'name="variant_dry_answer"><' in undone.text
