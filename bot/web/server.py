@@ -73,8 +73,16 @@ async def start_beside_bot(settings: Settings, services: Services, bot: Bot) -> 
 
 
 def run_desk(settings: Settings, services: Services) -> None:
-    """`agribot web`: the desk on its own, with its own answerer following the bank (and
-    the registry) as the bot changes them, and its own Bot to reach farmers."""
+    """`agribot web`: the desk on its own until Ctrl-C."""
+    try:
+        desk_alone(settings, services).run()
+    finally:
+        services.close()
+
+
+def desk_alone(settings: Settings, services: Services) -> uvicorn.Server:
+    """The desk as its own process serves it: its answerer follows the bank (and the
+    registry) as the bot changes them, and its own Bot reaches farmers."""
     bot = None
     if settings.telegram_token is not None:
         bot = Bot(
@@ -85,10 +93,7 @@ def run_desk(settings: Settings, services: Services) -> None:
     app = create_app(settings, services, TelegramFarmerLine(bot) if bot else None)
     app.router.lifespan_context = _lifespan(settings, services, bot)
     logger.info("web desk on %s", settings.desk_url)
-    try:
-        uvicorn.Server(desk_config(app, settings)).run()
-    finally:
-        services.close()
+    return uvicorn.Server(desk_config(app, settings))
 
 
 def _lifespan(
