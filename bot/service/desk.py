@@ -1,8 +1,9 @@
 """The officers' web desk as a library: bank and queue work with an audit row for each change.
 
 Every change goes through the same services the Telegram commands use (`BankAdmin`,
-`Reviewer`), so it is committed, then indexed in the live answerer at once; the audit row
-(who, what, before and after) is written as the change succeeds.
+`Reviewer`), so it is committed, then indexed in the live answerer at once. A bank change's
+audit row (who, what, before and after) commits in the change's own transaction; a queue
+action's is written as soon as the action has committed.
 """
 
 from __future__ import annotations
@@ -203,6 +204,11 @@ class Desk:
             return snapshot(bank.get_pair(session, pair_id))
 
     def add_pair(self, admin_id: int, fields: dict[str, Any]) -> int:
+        review_by = fields.get("review_by")
+
+        def log(session: Session, pair: QAPair) -> None:
+            audit.record(session, admin_id, "add", f"pair:{pair.id}", None, snapshot(pair))
+
         view = self.bank.add(
             fields["question"],
             fields["answer"],
@@ -210,24 +216,26 @@ class Desk:
             topic=fields.get("topic") or None,
             source=fields.get("source") or None,
             by=f"web:{admin_id}",
+            review_by=date.fromisoformat(review_by) if review_by else None,
+            variants=variant_rows(fields.get("variants")) or (),
+            before_commit=log,
         )
-        variants = variant_rows(fields.get("variants"))
-        if fields.get("review_by") or variants:
-            review_by = fields.get("review_by")
-            self.bank.update(
-                view.id,
-                review_by=date.fromisoformat(review_by) if review_by else None,
-                variants=variants,
-            )
-        self._audit(admin_id, "add", f"pair:{view.id}", None, self.pair_snapshot(view.id))
+        self._logged(admin_id, "add", f"pair:{view.id}")
         return view.id
 
     def edit_pair(self, admin_id: int, pair_id: int, fields: dict[str, Any]) -> None:
         before = self.pair_snapshot(pair_id)
         review_by = fields.get("review_by")
+
+        def log(session: Session, pair: QAPair) -> None:
+            after = snapshot(pair)
+            if after != before:
+                audit.record(session, admin_id, "edit", f"pair:{pair_id}", before, after)
+
         self.bank.update(
             pair_id,
             by=f"web:{admin_id}",
+            before_commit=log,
             question=fields["question"],
             answer=fields["answer"],
             alternates=fields.get("alternates") or [],
@@ -236,14 +244,14 @@ class Desk:
             review_by=date.fromisoformat(review_by) if review_by else None,
             variants=variant_rows(fields.get("variants")),
         )
-        after = self.pair_snapshot(pair_id)
-        if after != before:
-            self._audit(admin_id, "edit", f"pair:{pair_id}", before, after)
+        self._logged(admin_id, "edit", f"pair:{pair_id}")
 
     def delete_pair(self, admin_id: int, pair_id: int) -> None:
-        before = self.pair_snapshot(pair_id)
-        self.bank.delete(pair_id)
-        self._audit(admin_id, "delete", f"pair:{pair_id}", before, None)
+        def log(session: Session, pair: QAPair) -> None:
+            audit.record(session, admin_id, "delete", f"pair:{pair_id}", snapshot(pair), None)
+
+        self.bank.delete(pair_id, before_commit=log)
+        self._logged(admin_id, "delete", f"pair:{pair_id}")
 
     def undo(self, admin_id: int, entry_id: int) -> str:
         """Reverse a bank change from the log (itself logged); returns the target changed."""
@@ -338,4 +346,8 @@ class Desk:
         with self.session_factory() as session:
             audit.record(session, admin_id, action, target, before, after)
             session.commit()
+        self._logged(admin_id, action, target)
+
+    @staticmethod
+    def _logged(admin_id: int, action: str, target: str) -> None:
         logger.info("desk: admin %s %s %s", admin_id, action, target)
