@@ -75,3 +75,30 @@ async def test_a_desk_port_in_use_stops_the_start_with_the_reason(bot, unused_tc
         taken.listen()
         with pytest.raises(ConfigurationError, match=str(unused_tcp_port)):
             await start_beside_bot(settings, bot.services, bot.app.bot)
+
+
+async def test_an_answer_that_would_replace_the_banks_asks_first(desk: Desk):
+    [answer] = await desk.bot.send(FARMER + 5, ANSWERED)
+    [down] = [data for _, data in buttons(answer) if data.startswith("fb:n:")]
+    await desk.bot.press(FARMER + 5, answer, down)  # a 👎: its words are the bank's already
+    csrf = await desk.login()
+    page = (await desk.client.get("/queue")).text
+    item_id = int(page.split('action="/queue/', 1)[1].split("/", 1)[0])
+    better = "බීජ වී පැය 24 ක් පොඟවා පැය 48 ක් තබන්න; පැළ නොවන්නේ නම් බීජ වෙනස් කරන්න."
+
+    asked = await desk.client.post(
+        f"/queue/{item_id}/answer", data={"csrf": csrf, "answer": better, "question": ""}
+    )
+    assert asked.status_code == 409 and 'id="would-replace"' in asked.text
+    [pair] = desk.bot.services.bank.find(ANSWERED, 1)
+    assert desk.bot.services.bank.get(pair.pair_id).answer != better  # nothing yet
+
+    before = len(desk.bot.fake.sent_messages(FARMER + 5))
+    replaced = await desk.client.post(
+        f"/queue/{item_id}/answer",
+        data={"csrf": csrf, "answer": better, "question": "", "replace": "1"},
+    )
+    assert replaced.headers["location"].endswith("answered")
+    [sent] = (await desk.bot.fake.wait_for_messages(FARMER + 5, before + 1))[before:]
+    assert better in sent["text"]
+    assert desk.bot.services.bank.get(pair.pair_id).answer == better
