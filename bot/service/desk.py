@@ -155,10 +155,11 @@ class Desk:
         source: str | None = None,
         stale_only: bool = False,
         limit: int = 50,
-    ) -> list[BankRow]:
+        offset: int = 0,
+    ) -> tuple[list[BankRow], int]:
         """Pairs by words (a substring of question or answer) or by meaning (the bot's
         retrieval, closest first), filtered by topic, by a zone answer of their own, by
-        source and by a passed review date."""
+        source and by a passed review date; returns a page of them and how many matched."""
         scores: dict[int, float] = {}
         with self.session_factory() as session:
             if meaning and text.strip():
@@ -177,12 +178,14 @@ class Desk:
             stale = set(stale_pair_ids(session, local_date(utcnow())))
             if stale_only:
                 pairs = [p for p in pairs if p.id in stale]
-            pairs = pairs[:limit]
+            matched = len(pairs)
+            pairs = pairs[offset : offset + limit]
             down = thumbs_down_by_pair(session, [p.id for p in pairs])
-            return [
+            rows = [
                 BankRow(PairView.of(p), scores.get(p.id), down.get(p.id, 0), p.id in stale)
                 for p in pairs
             ]
+            return rows, matched
 
     def topics(self) -> list[str]:
         with self.session_factory() as session:

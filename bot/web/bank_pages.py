@@ -7,6 +7,7 @@ import logging
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from bot.web.auth import Officer
 logger = logging.getLogger(__name__)
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+PAGE_SIZE = 100
 
 
 def routes() -> list[Route]:
@@ -55,7 +57,9 @@ async def bank_page(request: Request, officer: Officer) -> Response:
     zone = params.get("zone") or None
     source = params.get("source", "").strip() or None
     stale = params.get("stale") == "1"
-    rows = await run(
+    asked_page = params.get("page", "1")
+    page = int(asked_page) if asked_page.isdigit() and int(asked_page) > 0 else 1
+    rows, matched = await run(
         state.desk.search,
         text,
         meaning=meaning,
@@ -63,8 +67,10 @@ async def bank_page(request: Request, officer: Officer) -> Response:
         zone=zone,
         source=source,
         stale_only=stale,
-        limit=100,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
     )
+    others = {k: v for k, v in params.items() if k != "page" and v}
     context = {
         "rows": rows,
         "q": text,
@@ -75,6 +81,10 @@ async def bank_page(request: Request, officer: Officer) -> Response:
         "stale": stale,
         "topics": await run(state.desk.topics),
         "count": await run(state.services.bank.count),
+        "matched": matched,
+        "page": page,
+        "pages": max(1, -(-matched // PAGE_SIZE)),
+        "query": urlencode(others),
         "note": _note(request),
         "import_errors": None,
     }
@@ -294,6 +304,10 @@ async def import_bank(request: Request, officer: Officer) -> Response:
             "stale": False,
             "topics": await run(state.desk.topics),
             "count": await run(state.services.bank.count),
+            "matched": 0,
+            "page": 1,
+            "pages": 1,
+            "query": "",
             "note": None,
             "import_errors": errors,
         }

@@ -185,5 +185,22 @@ async def test_an_officer_works_the_desk_in_chromium(
         assert chart["bars"] >= 2 and chart["drawn"] == chart["bars"], chart
         assert chart["width"] > 300 and chart["height"] > 100, chart
         await in_browser(shoot, chromium, shots, "desk-stats.png")
+
+        def on_a_phone() -> dict[str, Any]:
+            chromium.set_window_size(400, 800)
+            try:
+                chromium.refresh()
+                wait_for(chromium, "#chart-daily svg")
+                return chromium.execute_script(
+                    "const svg = document.querySelector('#chart-daily svg');"
+                    "return {page: document.documentElement.scrollWidth,"
+                    " view: document.documentElement.clientWidth,"
+                    " chart: svg.getBoundingClientRect().width};"
+                )
+            finally:
+                chromium.set_window_size(1100, 1000)
+
+        phone = await in_browser(on_a_phone)
+        assert phone["page"] <= phone["view"] and 0 < phone["chart"] <= phone["view"], phone
     finally:
         await stop()

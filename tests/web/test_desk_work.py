@@ -227,3 +227,14 @@ async def test_zone_answers_are_edited_filtered_and_undone(desk: Desk):
     await desk.client.post(f"/audit/{entry.id}/undo", data={"csrf": csrf})
     undone = await desk.client.get(f"/bank/{pair.pair_id}")
     assert 'name="variant_dry_answer"><' in undone.text
+
+
+async def test_the_bank_pages_through_what_matched(desk: Desk, monkeypatch):
+    from bot.web import bank_pages
+
+    monkeypatch.setattr(bank_pages, "PAGE_SIZE", 2)
+    await desk.login()
+    first = await desk.client.get("/bank", params={"how": "words"})
+    assert "පිටුව (page) 1 / " in first.text and "how=words&amp;page=2" in first.text
+    second = await desk.client.get("/bank", params={"how": "words", "page": "2"})
+    assert "පිටුව (page) 2 / " in second.text and "page=1" in second.text
