@@ -2,8 +2,8 @@
 
 Every change goes through the same services the Telegram commands use (`BankAdmin`,
 `Reviewer`), so it is committed, then indexed in the live answerer at once. A bank change's
-audit row (who, what, before and after) commits in the change's own transaction; a queue
-action's is written as soon as the action has committed.
+audit row (who, what, before and after) commits in the change's own transaction, as does
+a queue action's.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bot.service.bank_admin import BankAdmin, PairView
 from bot.service.review import Notification, QueueItem, Reviewer
 from bot.storage import audit, bank
 from bot.storage.importer import VariantRow
-from bot.storage.models import AuditEntry, DismissReason, QAPair, utcnow
+from bot.storage.models import AuditEntry, DismissReason, QAPair, UnansweredQuestion, utcnow
 from bot.storage.stats import (
     DayStats,
     DislikedPair,
@@ -305,26 +305,43 @@ class Desk:
     def answer(
         self, admin_id: int, item_id: int, answer: str, *, question: str | None, replace: bool
     ) -> Notification:
-        item = self.reviewer.get(item_id)
+        target = f"queue:{item_id}"
+
+        def log(session: Session, note: Notification) -> None:
+            after = {"answer": answer, "pair_id": note.pair_id, "farmers": 1 + len(note.also)}
+            audit.record(session, admin_id, "answer", target, {"question": note.question}, after)
+
         note = self.reviewer.answer(
-            item_id, answer, admin_id=admin_id, question=question or None, replace=replace
+            item_id,
+            answer,
+            admin_id=admin_id,
+            question=question or None,
+            replace=replace,
+            before_commit=log,
         )
-        after = {"answer": answer, "pair_id": note.pair_id, "farmers": 1 + len(note.also)}
-        self._audit(admin_id, "answer", f"queue:{item_id}", {"question": item.text}, after)
+        self._logged(admin_id, "answer", target)
         return note
 
     def link(self, admin_id: int, item_id: int, pair_id: int) -> Notification:
-        item = self.reviewer.get(item_id)
-        note = self.reviewer.link(item_id, pair_id, admin_id=admin_id)
-        after = {"pair_id": pair_id, "farmers": 1 + len(note.also)}
-        self._audit(admin_id, "link", f"queue:{item_id}", {"question": item.text}, after)
+        target = f"queue:{item_id}"
+
+        def log(session: Session, note: Notification) -> None:
+            after = {"pair_id": pair_id, "farmers": 1 + len(note.also)}
+            audit.record(session, admin_id, "link", target, {"question": note.question}, after)
+
+        note = self.reviewer.link(item_id, pair_id, admin_id=admin_id, before_commit=log)
+        self._logged(admin_id, "link", target)
         return note
 
     def dismiss(self, admin_id: int, item_id: int, reason: DismissReason) -> list[QueueItem]:
-        items = self.reviewer.dismiss(item_id, admin_id=admin_id, reason=reason)
-        before = {"question": items[0].text}
-        after = {"reason": reason.value, "farmers": len(items)}
-        self._audit(admin_id, "dismiss", f"queue:{item_id}", before, after)
+        target = f"queue:{item_id}"
+
+        def log(session: Session, items: list[UnansweredQuestion]) -> None:
+            after = {"reason": reason.value, "farmers": len(items)}
+            audit.record(session, admin_id, "dismiss", target, {"question": items[0].text}, after)
+
+        items = self.reviewer.dismiss(item_id, admin_id=admin_id, reason=reason, before_commit=log)
+        self._logged(admin_id, "dismiss", target)
         return items
 
     def record(
