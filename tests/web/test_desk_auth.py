@@ -21,6 +21,7 @@ PAGES = [
     "/queue",
     "/bank",
     "/bank/1",
+    "/bank/1/delete",
     "/bank/new",
     "/bank/near?question=x",
     "/bank/export",
@@ -34,6 +35,7 @@ ACTIONS = [
     "/queue/1/link",
     "/queue/1/dismiss",
     "/bank/1",
+    "/bank/1/delete",
     "/bank/new",
     "/bank/1/delete",
     "/bank/import",
@@ -126,3 +128,19 @@ async def test_a_session_ends_when_its_admin_is_removed(desk: Desk):
     app_state = desk.client._transport.app.state.desk  # type: ignore[attr-defined]
     app_state.auth.admin_ids = frozenset({ADMIN + 1})
     assert (await desk.client.get("/queue")).status_code == 401
+
+
+def test_every_route_is_checked_above(desk: Desk):
+    """A new page or action must join PAGES or ACTIONS, so its refusal is tested."""
+    from starlette.routing import Route
+
+    app = desk.client._transport.app  # type: ignore[attr-defined]
+    checked = {(path.split("?")[0], "GET") for path in PAGES} | {(p, "POST") for p in ACTIONS}
+    public = {("/", "GET"), ("/login", "GET"), ("/login", "POST")}
+    for route in app.routes:
+        if not isinstance(route, Route):
+            continue  # the static files
+        example = route.path.replace("{item_id:int}", "1").replace("{pair_id:int}", "1")
+        example = example.replace("{entry_id:int}", "1").replace("{name:str}", "x")
+        for method in route.methods - {"HEAD"}:
+            assert (example, method) in checked | public, (route.path, method)
