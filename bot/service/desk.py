@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import NothingToUndo
 from bot.service.answering import Candidate
 from bot.service.bank_admin import BankAdmin, PairView
+from bot.service.pair_history import UNDOABLE, AuditView, snapshot, variant_rows
 from bot.service.review import Notification, QueueItem, Reviewer
 from bot.storage import audit, bank
-from bot.storage.importer import VariantRow
-from bot.storage.models import AuditEntry, DismissReason, QAPair, UnansweredQuestion, utcnow
+from bot.storage.models import DismissReason, QAPair, UnansweredQuestion, utcnow
 from bot.storage.stats import (
     DayStats,
     DislikedPair,
@@ -37,79 +37,6 @@ from bot.storage.stats import (
 )
 
 logger = logging.getLogger(__name__)
-
-UNDOABLE = ("add", "edit", "delete")
-
-
-@dataclass(frozen=True)
-class AuditView:
-    """One audit row, detached from its session, for showing in the page."""
-
-    id: int
-    at: datetime
-    admin_id: int
-    action: str
-    target: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-
-    @classmethod
-    def of(cls, entry: AuditEntry) -> AuditView:
-        return cls(
-            entry.id,
-            entry.at,
-            entry.admin_id,
-            entry.action,
-            entry.target,
-            entry.before,
-            entry.after,
-        )
-
-    @property
-    def undoable(self) -> bool:
-        return self.action in UNDOABLE and self.target.startswith("pair:")
-
-
-def snapshot(pair: QAPair) -> dict[str, Any]:
-    """A pair's editable fields as JSON for the audit log (and for undo)."""
-    return {
-        "question": pair.question,
-        "answer": pair.answer,
-        "alternates": [p.text for p in pair.phrasings if p.origin == "bank"],
-        "topic": pair.topic,
-        "source": pair.source,
-        "review_by": pair.review_by.isoformat() if pair.review_by else None,
-        "variants": {
-            v.zone: {
-                "answer": v.answer,
-                "source": v.source,
-                "review_by": v.review_by.isoformat() if v.review_by else None,
-            }
-            for v in pair.variants
-        },
-    }
-
-
-def variant_rows(variants: dict[str, dict[str, Any]] | None) -> list[VariantRow] | None:
-    """A snapshot's or a form's zone answers as the bank takes them (None: leave as is)."""
-    if variants is None:
-        return None
-    rows = []
-    for zone, fields in sorted(variants.items()):
-        answer = (fields.get("answer") or "").strip()
-        if not answer:
-            continue
-        review_by = fields.get("review_by")
-        rows.append(
-            VariantRow(
-                line=0,
-                zone=zone,
-                answer=answer,
-                source=(fields.get("source") or "").strip() or None,
-                review_by=date.fromisoformat(review_by) if review_by else None,
-            )
-        )
-    return rows
 
 
 @dataclass(frozen=True)
