@@ -69,7 +69,7 @@ def create_app(settings: Settings, services: Services, line: FarmerLine | None) 
         app = create_app(settings, services, TelegramFarmerLine(bot))
         uvicorn.Server(desk_config(app, settings)).run()
     """
-    from bot.web import bank_pages, model_pages, queue_pages, stats_pages
+    from bot.web import bank_pages, model_pages, queue_pages, stats_pages, transfer_pages
 
     secret = load_web_secret(settings)
     env = jinja2.Environment(
@@ -97,6 +97,7 @@ def create_app(settings: Settings, services: Services, line: FarmerLine | None) 
         Route("/logout", guarded(logout), methods=["POST"]),
         Route("/media/{item_id:int}", guarded(media)),
         *queue_pages.routes(),
+        *transfer_pages.routes(),
         *bank_pages.routes(),
         *stats_pages.routes(),
         *model_pages.routes(),
