@@ -59,21 +59,34 @@ async def models_page(request: Request, officer: Officer) -> Response:
 
     state = desk_state(request)
     versions = await run(list_models, state.services.session_factory)
-    names = sorted({key for version in versions for key in version.metrics})
-    figures = [
-        name
-        for name in names
-        if any(isinstance(v.metrics.get(name), int | float) for v in versions)
-    ]
+    flat = {v.name: flat_figures(v.metrics) for v in versions}
     context = {
         "versions": versions,
-        "figures": figures,
+        "figures": sorted({name for figures in flat.values() for name in figures}),
+        "flat": flat,
         "in_use": state.services.answerer.state.model_id,
         "watch": _watch(request),
         "error": request.query_params.get("error"),
         "note": _note(request),
     }
     return render(request, officer, "models.html", context)
+
+
+def flat_figures(metrics: dict[str, object], prefix: str = "") -> dict[str, float]:
+    """A version's figures (nested as training stores them) by dotted name, numbers only.
+
+    Example:
+        >>> flat_figures({"after": {"eval": {"acc_at_1": 0.83}, "note": "x"}, "epochs": 1})
+        {'after.eval.acc_at_1': 0.83, 'epochs': 1.0}
+    """
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flat_figures(value, f"{name}."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
 
 
 def _note(request: Request) -> str | None:

@@ -77,3 +77,21 @@ async def test_the_desk_on_its_own_logs_in_and_tells_farmers_with_its_own_bot(
     finally:
         server.should_exit = True
         await task
+
+
+async def test_versions_are_shown_side_by_side_with_their_figures(desk: Desk, tmp_path):
+    from bot.storage import registry
+
+    with desk.bot.services.session_factory() as session:
+        for name, acc in (("paddy-v1", 0.796), ("paddy-v2", 0.829)):
+            metrics = {"after": {"eval": {"acc_at_1": acc}, "heldout": {"mrr_at_10": 0.6}}}
+            registry.register(session, name, str(tmp_path / name), metrics=metrics)
+        session.commit()
+    csrf = await desk.login()
+    page = (await desk.client.get("/models")).text
+    row = page.split("after.eval.acc_at_1", 1)[1].split("</tr>", 1)[0]
+    assert "0.796" in row and "0.829" in row and "MISSING" in page  # no directory on disk
+    refused = await desk.client.post(
+        "/models/paddy-v2/activate", data={"csrf": csrf}, follow_redirects=True
+    )
+    assert 'id="error"' in refused.text and "paddy-v2" in refused.text
