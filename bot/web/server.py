@@ -32,6 +32,10 @@ class DeskServer(uvicorn.Server):
 
 
 def desk_config(app: Starlette, settings: Settings) -> uvicorn.Config:
+    if settings.web_base_url is None and settings.web_host not in ("127.0.0.1", "localhost"):
+        logger.warning(
+            "AGRIBOT_WEB_BASE_URL is not set: /web links will point at %s", settings.desk_url
+        )
     return uvicorn.Config(
         app,
         host=settings.web_host,
