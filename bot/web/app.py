@@ -176,6 +176,8 @@ async def login(request: Request) -> Response:
         logger.warning("desk: login refused (admin %s)", admin_id)
         return render(request, None, "refused.html", {"why": labels.BAD_LINK}, 403)
     logger.info("desk: admin %s logged in", admin_id)
+    agent = request.headers.get("user-agent", "")[:200]
+    await run(state.desk.record, admin_id, "login", "desk", None, {"browser": agent})
     response = see_other("/queue")
     response.set_cookie(
         COOKIE,

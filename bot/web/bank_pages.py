@@ -26,6 +26,7 @@ from bot.web.auth import Officer
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
+AUDIT_SHOWN = 300
 
 
 def routes() -> list[Route]:
@@ -38,6 +39,7 @@ def routes() -> list[Route]:
         Route("/bank/{pair_id:int}", guarded(save_pair), methods=["POST"]),
         Route("/bank/{pair_id:int}/delete", guarded(confirm_delete)),
         Route("/bank/{pair_id:int}/delete", guarded(delete_pair), methods=["POST"]),
+        Route("/audit", guarded(audit_page)),
         Route("/audit/{entry_id:int}/undo", guarded(undo), methods=["POST"]),
     ]
 
@@ -242,6 +244,12 @@ async def delete_pair(request: Request, officer: Officer) -> Response:
     except PairNotFound:
         return see_other("/bank?note=gone")
     return see_other("/bank?note=deleted")
+
+
+async def audit_page(request: Request, officer: Officer) -> Response:
+    """Every desk change, newest first (the last AUDIT_SHOWN)."""
+    entries = await run(desk_state(request).desk.recent, AUDIT_SHOWN)
+    return render(request, officer, "audit.html", {"audit": entries, "note": _note(request)})
 
 
 async def undo(request: Request, officer: Officer) -> Response:

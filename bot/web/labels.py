@@ -10,6 +10,7 @@ NAV = [
     ("/bank", "ප්‍රශ්න බැංකුව (Bank)"),
     ("/stats", "සංඛ්‍යා (Stats)"),
     ("/models", "ආකෘති (Models)"),
+    ("/audit", "ලොගය (Audit)"),
 ]
 
 NOT_LOGGED_IN = (

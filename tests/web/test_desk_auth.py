@@ -29,6 +29,7 @@ PAGES = [
     "/models",
     "/models/progress",
     "/media/1",
+    "/audit",
 ]
 ACTIONS = [
     "/queue/1/answer",
@@ -66,6 +67,8 @@ async def test_the_link_from_web_logs_in_once(desk: Desk):
     cookie = logged_in.headers["set-cookie"]
     assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
     assert (await desk.client.get("/queue")).status_code == 200
+    log = (await desk.client.get("/audit")).text
+    assert "login" in log and str(ADMIN) in log  # who came in, and when
 
     desk.client.cookies.clear()
     again = await desk.client.post("/login", data={"token": token})

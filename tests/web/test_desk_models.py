@@ -45,7 +45,7 @@ async def test_a_retrain_started_on_the_desk_shows_its_progress(desk: Desk, monk
     page = (await desk.client.get("/models/progress")).text
     assert "training 100% (10/10 steps)" in page and "MRR@10 0.61 → 0.60" in page
     with desk.bot.services.session_factory() as session:
-        [entry] = session.scalars(select(AuditEntry))
+        [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "retrain"))
     assert (entry.action, entry.after) == ("retrain", {"promoted": False})
 
 

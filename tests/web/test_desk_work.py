@@ -17,8 +17,10 @@ OFFICER_ANSWER = "ක්‍රිකට් ගැන අපි උත්තර �
 
 
 def audit_rows(desk: Desk) -> list[AuditEntry]:
+    """The audit log's changes, oldest first (logins left out)."""
     with desk.bot.services.session_factory() as session:
-        return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+        query = select(AuditEntry).where(AuditEntry.action != "login").order_by(AuditEntry.id)
+        return list(session.scalars(query))
 
 
 def open_items(desk: Desk) -> list[UnansweredQuestion]:
