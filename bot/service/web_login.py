@@ -78,6 +78,10 @@ class WebLogins:
         """The admin a link was made for, once; None for a forged, expired or used one."""
         nonce, _, signature = token.partition(".")
         if not nonce or not hmac.compare_digest(signature, sign(self.secret, "login", nonce)):
+            logger.warning(
+                "desk login link with a bad signature: forged, or made by a process with "
+                "another secret (replicas must share AGRIBOT_WEB_SECRET)"
+            )
             return None
         with self.session_factory() as session:
             admin_id = web_logins.redeem_token(session, _hash(nonce), utcnow())
