@@ -66,6 +66,7 @@ def chromium() -> Iterator[Any]:
         )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     for argument in (
         "--headless=new",
         "--no-sandbox",
@@ -202,5 +203,8 @@ async def test_an_officer_works_the_desk_in_chromium(
 
         phone = await in_browser(on_a_phone)
         assert phone["page"] <= phone["view"] and 0 < phone["chart"] <= phone["view"], phone
+        console = await in_browser(chromium.get_log, "browser")
+        refused = [e["message"] for e in console if e["level"] == "SEVERE"]
+        assert not refused, refused  # no script error, nothing the CSP blocked
     finally:
         await stop()

@@ -62,6 +62,8 @@ async def test_the_link_from_web_logs_in_once(desk: Desk):
     token = await desk.link()
     first = await desk.client.get(f"/login?token={token}")  # a GET (a link preview) spends nothing
     assert first.status_code == 200 and token in first.text
+    assert first.headers["referrer-policy"] == "no-referrer"  # the token stays on this page
+    assert "script-src 'self'" in first.headers["content-security-policy"]
     logged_in = await desk.client.post("/login", data={"token": token})
     assert logged_in.status_code == 303
     cookie = logged_in.headers["set-cookie"]
