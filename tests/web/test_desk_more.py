@@ -23,7 +23,7 @@ async def test_a_voice_note_plays_and_a_thumbs_down_shows_the_answer_given(desk:
     [answer] = await desk.bot.send(FARMER + 1, ANSWERED)
     [down] = [data for _, data in buttons(answer) if data.startswith("fb:n:")]
     await desk.bot.press(FARMER + 1, answer, down)
-    await desk.login()
+    csrf = await desk.login()
 
     page = (await desk.client.get("/queue")).text
     voice_id = int(page.split('<audio controls src="/media/', 1)[1].split('"', 1)[0])
@@ -31,6 +31,14 @@ async def test_a_voice_note_plays_and_a_thumbs_down_shows_the_answer_given(desk:
     assert played.status_code == 200 and played.content == data
     assert "👎" in page and ANSWERED_TEXT in page  # the answer the farmer got
     assert (await desk.client.get("/media/99999")).status_code == 404
+
+    pairs = desk.bot.services.bank.count()
+    before = len(desk.bot.fake.sent_messages(FARMER))
+    spoken = "ඔබේ හඬ පණිවිඩයට: කොළ කහ නම් යූරියා ටිකක් දාන්න."
+    await desk.client.post(f"/queue/{voice_id}/answer", data={"csrf": csrf, "answer": spoken})
+    [sent] = (await desk.bot.fake.wait_for_messages(FARMER, before + 1))[before:]
+    assert spoken in sent["text"]
+    assert desk.bot.services.bank.count() == pairs  # a voice note never becomes a pair
 
 
 async def test_behind_https_the_session_cookie_is_secure(bot):
