@@ -32,6 +32,7 @@ MODULES = [
     "bot.text.normalize",
     "bot.text.romanize",
     "bot.text.singlish",
+    "bot.web.app",
     "bot.web.model_pages",
 ]
 

@@ -13,6 +13,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ from bot.service.review import Notification, QueueItem
 from bot.service.runtime import Services
 from bot.service.web_login import WebLogins, load_web_secret
 from bot.storage.models import DismissReason
+from bot.storage.stats import COLOMBO
 from bot.web import labels
 from bot.web.auth import COOKIE, CSRF_FIELD, SESSION_S, DeskAuth, Officer
 
@@ -89,6 +91,7 @@ def create_app(settings: Settings, services: Services, line: FarmerLine | None) 
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True
     )
     env.globals.update(labels=labels, csrf_field=CSRF_FIELD)
+    env.filters["colombo"] = colombo_time
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
     state = DeskState(
         settings=settings,
@@ -119,6 +122,18 @@ def create_app(settings: Settings, services: Services, line: FarmerLine | None) 
     app = Starlette(routes=routes)
     app.state.desk = state
     return app
+
+
+def colombo_time(moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time as Sri Lankan officers read it (a naive one is UTC, as SQLite keeps it).
+
+    Example:
+        >>> colombo_time(datetime(2026, 12, 3, 18, 45))
+        '2026-12-04 00:15'
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(COLOMBO).strftime(fmt)
 
 
 def desk_state(request: Request) -> DeskState:
