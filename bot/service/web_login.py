@@ -24,6 +24,7 @@ from bot.storage.models import utcnow
 logger = logging.getLogger(__name__)
 
 LINK_TTL = timedelta(minutes=10)
+SESSION_TTL = timedelta(hours=12)  # a working day; then a new /web link
 LOGIN_PATH = "/login"
 
 
@@ -87,6 +88,24 @@ class WebLogins:
             admin_id = web_logins.redeem_token(session, _hash(nonce), utcnow())
             session.commit()
         return admin_id
+
+    def open_session(self, admin_id: int) -> str:
+        """A new session for `admin_id`; returns its nonce (for the signed cookie)."""
+        nonce = secrets.token_urlsafe(24)
+        with self.session_factory() as session:
+            web_logins.add_session(session, _hash(nonce), admin_id)
+            session.commit()
+        return nonce
+
+    def session_admin(self, nonce: str) -> int | None:
+        """The admin whose session this is, while it is open and younger than SESSION_TTL."""
+        with self.session_factory() as session:
+            return web_logins.live_session(session, _hash(nonce), utcnow() - SESSION_TTL)
+
+    def end_session(self, nonce: str) -> None:
+        with self.session_factory() as session:
+            web_logins.end_session(session, _hash(nonce), utcnow())
+            session.commit()
 
 
 def _hash(nonce: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -148,6 +147,10 @@ def guarded(page: Page) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         state = desk_state(request)
         officer = state.auth.officer(request)
+        if officer is not None and await run(state.logins.session_admin, officer.nonce) != (
+            officer.admin_id
+        ):
+            officer = None  # logged out, or a session this database never opened
         if officer is None:
             return render(request, None, "refused.html", {"why": labels.NOT_LOGGED_IN}, 401)
         if request.method == "POST" and not await state.auth.csrf_ok(request, officer):
@@ -205,9 +208,10 @@ async def login(request: Request) -> Response:
     agent = request.headers.get("user-agent", "")[:200]
     await run(state.desk.record, admin_id, "login", "desk", None, {"browser": agent})
     response = see_other("/queue")
+    nonce = await run(state.logins.open_session, admin_id)
     response.set_cookie(
         COOKIE,
-        state.auth.cookie_value(admin_id, secrets.token_urlsafe(16)),
+        state.auth.cookie_value(admin_id, nonce),
         max_age=SESSION_S,
         httponly=True,
         samesite="strict",
@@ -217,6 +221,8 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request, officer: Officer) -> Response:
+    await run(desk_state(request).logins.end_session, officer.nonce)
+    await run(desk_state(request).desk.record, officer.admin_id, "logout", "desk", None, None)
     response = render(request, None, "refused.html", {"why": labels.LOGGED_OUT})
     response.delete_cookie(COOKIE)
     return response

@@ -2,8 +2,9 @@
 
 The cookie holds `admin_id.issued.nonce.signature` (HttpOnly, SameSite=Strict, Secure
 behind https); each request checks the signature, its age and that the id is still in
-AGRIBOT_ADMIN_IDS. The CSRF token is the session nonce signed for another purpose, so it
-needs no storage and changes with each login.
+AGRIBOT_ADMIN_IDS, then (in `bot.web.app.guarded`) that the session is still open in the
+database, so logging out ends it on the server too. The CSRF token is the session nonce
+signed for another purpose, so it needs no storage and changes with each login.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from bot.service.web_login import sign
+from bot.service.web_login import SESSION_TTL, sign
 
 COOKIE = "agribot_desk"
-SESSION_S = 12 * 3600  # a working day; then a new /web link
+SESSION_S = int(SESSION_TTL.total_seconds())
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 

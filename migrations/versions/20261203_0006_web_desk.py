@@ -1,4 +1,4 @@
-"""the officers' web desk: one-time login links and the audit log
+"""the officers' web desk: one-time login links, sessions and the audit log
 
 Revision ID: 0006
 Revises: 0005
@@ -29,6 +29,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_web_login_tokens_token_hash")),
     )
     op.create_table(
+        "web_sessions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("nonce_hash", sa.String(length=64), nullable=False),
+        sa.Column("admin_id", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
+        sa.UniqueConstraint("nonce_hash", name=op.f("uq_web_sessions_nonce_hash")),
+    )
+    op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -47,4 +57,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_audit_log_target"), table_name="audit_log")
     op.drop_index(op.f("ix_audit_log_at"), table_name="audit_log")
     op.drop_table("audit_log")
+    op.drop_table("web_sessions")
     op.drop_table("web_login_tokens")

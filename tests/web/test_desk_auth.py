@@ -149,3 +149,19 @@ def test_every_route_is_checked_above(desk: Desk):
         example = example.replace("{entry_id:int}", "1").replace("{name:str}", "x")
         for method in route.methods - {"HEAD"}:
             assert (example, method) in checked | public, (route.path, method)
+
+
+async def test_logging_out_ends_the_session_on_the_server(desk: Desk):
+    csrf = await desk.login()
+    cookie = desk.client.cookies[COOKIE]
+    out = await desk.client.post("/logout", data={"csrf": csrf})
+    assert out.status_code == 200
+    desk.client.cookies.set(COOKIE, cookie)  # a copy kept from before (a stolen cookie)
+    assert (await desk.client.get("/queue")).status_code == 401
+
+
+async def test_a_signed_cookie_for_a_session_never_opened_is_refused(desk: Desk):
+    await desk.login()
+    auth = desk.client._transport.app.state.desk.auth  # type: ignore[attr-defined]
+    desk.client.cookies.set(COOKIE, auth.cookie_value(ADMIN, "never-opened"))
+    assert (await desk.client.get("/queue")).status_code == 401
