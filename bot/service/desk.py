@@ -39,6 +39,11 @@ from bot.storage.stats import (
 logger = logging.getLogger(__name__)
 
 
+# A queue action's "before": the item was open. The farmer's words stay out of the log, so
+# /forget and the retention purge, which delete their questions, leave none behind here.
+OPEN = {"status": "open"}
+
+
 @dataclass(frozen=True)
 class BankRow:
     """A pair in the bank page's list: how close it is to the search, and its 👎."""
@@ -236,7 +241,7 @@ class Desk:
 
         def log(session: Session, note: Notification) -> None:
             after = {"answer": answer, "pair_id": note.pair_id, "farmers": 1 + len(note.also)}
-            audit.record(session, admin_id, "answer", target, {"question": note.question}, after)
+            audit.record(session, admin_id, "answer", target, dict(OPEN), after)
 
         note = self.reviewer.answer(
             item_id,
@@ -254,7 +259,7 @@ class Desk:
 
         def log(session: Session, note: Notification) -> None:
             after = {"pair_id": pair_id, "farmers": 1 + len(note.also)}
-            audit.record(session, admin_id, "link", target, {"question": note.question}, after)
+            audit.record(session, admin_id, "link", target, dict(OPEN), after)
 
         note = self.reviewer.link(item_id, pair_id, admin_id=admin_id, before_commit=log)
         self._logged(admin_id, "link", target)
@@ -265,7 +270,7 @@ class Desk:
 
         def log(session: Session, items: list[UnansweredQuestion]) -> None:
             after = {"reason": reason.value, "farmers": len(items)}
-            audit.record(session, admin_id, "dismiss", target, {"question": items[0].text}, after)
+            audit.record(session, admin_id, "dismiss", target, dict(OPEN), after)
 
         items = self.reviewer.dismiss(item_id, admin_id=admin_id, reason=reason, before_commit=log)
         self._logged(admin_id, "dismiss", target)

@@ -88,6 +88,7 @@ async def test_answering_a_queued_question_reaches_the_farmer(desk: Desk):
         f"queue:{item.id}",
         OFFICER_ANSWER,
     )
+    assert OFF_TOPIC not in str(entry.before) + str(entry.after)  # /forget leaves none here
     assert "queue:" in (await desk.client.get("/queue")).text  # the log is in the page
 
 
