@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
@@ -62,11 +62,3 @@ async def desk(bot: BotHarness) -> AsyncIterator[Desk]:  # noqa: F811
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://desk.test") as client:
         yield Desk(bot, client)
-
-
-@pytest.fixture
-def farmer_says(desk: Desk) -> Callable[..., Awaitable[list[dict]]]:
-    async def say(chat_id: int, text: str, expect: int = 1) -> list[dict]:
-        return await desk.bot.send(chat_id, text, expect=expect)
-
-    return say
