@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.bench.fake_bot_api import SAMPLE_OGG
+from bot.bench.fake_bot_api import SAMPLE_JPEG, SAMPLE_OGG
 from bot.telegram.desk_line import TelegramFarmerLine
 from bot.web.app import create_app
 from bot.web.server import start_beside_bot
@@ -16,10 +16,12 @@ from tests.web.conftest import Desk
 FARMER = 7201
 
 
-async def test_a_voice_note_plays_and_a_thumbs_down_shows_the_answer_given(desk: Desk):
+async def test_voice_notes_play_photos_show_and_a_thumbs_down_shows_the_answer_given(desk: Desk):
     data = SAMPLE_OGG + b"a farmer speaking"
     desk.bot.fake.push_voice(FARMER, data)
     await desk.bot.fake.wait_for_messages(FARMER, 1)
+    desk.bot.fake.push_photo(FARMER + 2, caption="කොළ කහ පාට වෙලා")
+    await desk.bot.fake.wait_for_messages(FARMER + 2, 1)
     [answer] = await desk.bot.send(FARMER + 1, ANSWERED)
     [down] = [data for _, data in buttons(answer) if data.startswith("fb:n:")]
     await desk.bot.press(FARMER + 1, answer, down)
@@ -31,6 +33,9 @@ async def test_a_voice_note_plays_and_a_thumbs_down_shows_the_answer_given(desk:
     assert played.status_code == 200 and played.content == data
     assert "👎" in page and ANSWERED_TEXT in page  # the answer the farmer got
     assert (await desk.client.get("/media/99999")).status_code == 404
+    photo_id = int(page.split('<img src="/media/', 1)[1].split('"', 1)[0])
+    shown = await desk.client.get(f"/media/{photo_id}")
+    assert shown.content == SAMPLE_JPEG and "කොළ කහ පාට වෙලා" in page
 
     pairs = desk.bot.services.bank.count()
     before = len(desk.bot.fake.sent_messages(FARMER))
