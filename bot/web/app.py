@@ -204,7 +204,6 @@ async def login(request: Request) -> Response:
     if admin_id is None or admin_id not in state.auth.admin_ids:
         logger.warning("desk: login refused (admin %s)", admin_id)
         return render(request, None, "refused.html", {"why": labels.BAD_LINK}, 403)
-    logger.info("desk: admin %s logged in", admin_id)
     agent = request.headers.get("user-agent", "")[:200]
     await run(state.desk.record, admin_id, "login", "desk", None, {"browser": agent})
     response = see_other("/queue")
