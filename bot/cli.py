@@ -6,7 +6,7 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -809,7 +809,35 @@ def serve(
         return
     from bot.telegram.app import run_bot
 
-    run_bot(settings, _services(settings))
+    services = _services(settings)
+    companion = None
+    if settings.web_port is not None:  # the desk on the bot's loop, sharing its answerer
+        from telegram import Bot
+
+        from bot.web.server import start_beside_bot
+
+        async def companion(bot: Bot) -> Callable[[], Awaitable[None]]:
+            return await start_beside_bot(settings, services, bot)
+
+    run_bot(settings, services, companion)
+
+
+@cli.command()
+@click.option("--host", help="Host to listen on (AGRIBOT_WEB_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (AGRIBOT_WEB_PORT, default 8080).")
+@pass_settings
+@translate_errors
+def web(settings: Settings, host: str | None, port: int | None) -> None:
+    """Serve the officers' web desk: queue, bank, stats and models in the browser.
+
+    Officers log in with a one-time link the bot sends an admin for /web. `agribot serve`
+    serves the desk too, in the bot's own process, when AGRIBOT_WEB_PORT is set.
+    """
+    updates = {"web_host": host, "web_port": port}
+    settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    from bot.web.server import run_desk
+
+    run_desk(settings, _services(settings))
 
 
 # --- training and the model registry -------------------------------------------------

@@ -85,6 +85,20 @@ class Settings(BaseSettings):
         "kept; a daily job and `agribot db purge` delete what is older.",
     )
 
+    # The officers' web desk (bot/web): `agribot web`, and `agribot serve` when a port is set.
+    web_port: int | None = Field(None, ge=1, le=65535)
+    web_host: str = "127.0.0.1"
+    web_base_url: str | None = Field(
+        None,
+        description="The desk's address as officers open it (e.g. https://desk.example.lk); "
+        "login links start with it. Default: http://WEB_HOST:WEB_PORT.",
+    )
+    web_secret: SecretStr | None = Field(
+        None,
+        description="Signs desk sessions and login links; when unset, one is generated and "
+        "kept in DATA_DIR/web-secret (mode 0600).",
+    )
+
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")
@@ -106,6 +120,13 @@ class Settings(BaseSettings):
             raise ValueError("AGRIBOT_WEBHOOK_SECRET must be at least 16 characters, not a default")
         if not all(ch.isalnum() or ch in "_-" for ch in secret):
             raise ValueError("AGRIBOT_WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("web_secret")
+    @classmethod
+    def _refuse_weak_web_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("AGRIBOT_WEB_SECRET must be at least 32 characters")
         return value
 
     @model_validator(mode="after")
@@ -135,6 +156,18 @@ class Settings(BaseSettings):
     def index_cache_dir(self) -> Path:
         """The index's texts and spelling index, kept between starts (bot.service.index_cache)."""
         return self.data_dir / "index-cache"
+
+    @property
+    def web_secret_path(self) -> Path:
+        """The desk's generated secret, when AGRIBOT_WEB_SECRET is not set."""
+        return self.data_dir / "web-secret"
+
+    @property
+    def desk_url(self) -> str:
+        """Where officers open the desk; login links start with it."""
+        if self.web_base_url:
+            return self.web_base_url.rstrip("/")
+        return f"http://{self.web_host}:{self.web_port or 8080}"
 
     def ensure_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

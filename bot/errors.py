@@ -16,7 +16,8 @@ AgribotError
 ├── ModelNotFound
 ├── VocabularyNotTrimmable  (a tokenizer or weights layout the trimmer does not know)
 ├── ModelVersionNotFound
-└── PromotionRefused
+├── PromotionRefused
+└── NothingToUndo           (an audit entry that is no bank change, or undone already)
 """
 
 from __future__ import annotations
@@ -123,3 +124,7 @@ class ModelVersionNotFound(AgribotError):
 
 class PromotionRefused(AgribotError):
     """The new model is not better than the active one."""
+
+
+class NothingToUndo(AgribotError):
+    """The audit entry is not a bank change that can be undone, or was undone already."""

@@ -33,6 +33,8 @@ MODULES = [
     "bot.text.normalize",
     "bot.text.romanize",
     "bot.text.singlish",
+    "bot.web.app",
+    "bot.web.model_pages",
 ]
 
 

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Unpack
 
@@ -23,6 +24,9 @@ from bot.storage.models import QAPair
 from bot.text.normalize import normalize
 
 logger = logging.getLogger(__name__)
+
+# Called with the session and the pair just before a change commits, to write beside it.
+BeforeCommit = Callable[[Session, QAPair], None]
 
 
 @dataclass(frozen=True)
@@ -82,21 +86,42 @@ class BankAdmin:
         topic: str | None = None,
         source: str | None = None,
         by: str | None = None,
+        review_by: date | None = None,
+        variants: Sequence[importer.VariantRow] = (),
+        before_commit: BeforeCommit | None = None,
     ) -> PairView:
+        """`before_commit` writes in the change's own transaction (the desk's audit row)."""
         with self.session_factory() as session:
             pair = bank.add_pair(
-                session, question, answer, alternates, topic=topic, source=source, created_by=by
+                session,
+                question,
+                answer,
+                alternates,
+                topic=topic,
+                source=source,
+                created_by=by,
+                review_by=review_by,
+                variants=variants,
             )
+            if before_commit is not None:
+                before_commit(session, pair)
             self._commit_then_index(session, [pair])
             view = PairView.of(pair)
         self._note_changes(1)
         return view
 
     def update(
-        self, pair_id: int, *, by: str | None = None, **changes: Unpack[bank.PairChanges]
+        self,
+        pair_id: int,
+        *,
+        by: str | None = None,
+        before_commit: BeforeCommit | None = None,
+        **changes: Unpack[bank.PairChanges],
     ) -> PairView:
         with self.session_factory() as session:
             pair = bank.update_pair(session, pair_id, updated_by=by, **changes)
+            if before_commit is not None:
+                before_commit(session, pair)
             self._commit_then_index(session, [pair])
             view = PairView.of(pair)
         self._note_changes(1)
@@ -134,8 +159,10 @@ class BankAdmin:
             self._commit_then_index(session, [pair] if approve else [])
             return reviewed
 
-    def delete(self, pair_id: int) -> None:
+    def delete(self, pair_id: int, *, before_commit: BeforeCommit | None = None) -> None:
         with self.session_factory() as session:
+            if before_commit is not None:
+                before_commit(session, bank.get_pair(session, pair_id))
             bank.delete_pair(session, pair_id)
             revision = revisions.taken_revision(session)
             session.commit()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -208,6 +208,7 @@ class Reviewer:
         replace: bool = False,
         question: str | None = None,
         keep_words: bool = True,
+        before_commit: Callable[[Session, Notification], None] | None = None,
     ) -> Notification:
         """Make the farmer's question and the officer's answer a new pair, encoded at once.
 
@@ -218,15 +219,19 @@ class Reviewer:
         question from other farmers (its group) is answered with it, their wordings
         joining the pair. `question` is the pair's public wording (default: the farmer's
         words); the farmer's own words then join as an alternate, unless `keep_words` is
-        False (a new pair beside the one that already asks them).
+        False (a new pair beside the one that already asks them). `before_commit` writes
+        beside the change, in its transaction (the desk's audit row).
         """
         others = self._others(item_id)
         with self.session_factory() as session:
             item = queue.get_open_item(session, item_id)
             if item.kind in MEDIA_KINDS:
                 queue.resolve(session, item, QueueStatus.ANSWERED, by=admin_id)
+                note = self._notification(session, item, answer, None)
+                if before_commit is not None:
+                    before_commit(session, note)
                 session.commit()
-                return self._notification(session, item, answer, None)
+                return note
             existing = (bank.find_pair_by_question(session, item.text) if keep_words else None) or (
                 bank.find_pair_by_question(session, question) if question else None
             )
@@ -248,10 +253,20 @@ class Reviewer:
             queue.resolve(session, item, QueueStatus.ANSWERED, by=admin_id, pair_id=pair.id)
             members = self._open(session, others)
             self._join(session, members, pair.id, QueueStatus.ANSWERED, admin_id)
+            note = self._notification(session, item, pair.answer, pair.id, members)
+            if before_commit is not None:
+                before_commit(session, note)
             commit_then_index(session, self.answerer, [bank.get_pair(session, pair.id)])
-            return self._notification(session, item, pair.answer, pair.id, members)
+            return note
 
-    def link(self, item_id: int, pair_id: int, *, admin_id: int | None) -> Notification:
+    def link(
+        self,
+        item_id: int,
+        pair_id: int,
+        *,
+        admin_id: int | None,
+        before_commit: Callable[[Session, Notification], None] | None = None,
+    ) -> Notification:
         """Add the farmer's wording to an existing pair and send them that pair's answer
         (a wording the pair already has, as a 👎 on its answer may be, is not added twice;
         a voice note's or photo's text is never added)."""
@@ -261,8 +276,11 @@ class Reviewer:
             pair = bank.get_pair(session, pair_id)
             members = self._open(session, others)
             self._join(session, [item, *members], pair_id, QueueStatus.LINKED, admin_id)
+            note = self._notification(session, item, pair.answer, pair.id, members)
+            if before_commit is not None:
+                before_commit(session, note)
             commit_then_index(session, self.answerer, [bank.get_pair(session, pair_id)])
-            return self._notification(session, item, pair.answer, pair.id, members)
+            return note
 
     @staticmethod
     def _join(
@@ -286,6 +304,7 @@ class Reviewer:
         *,
         admin_id: int | None,
         reason: DismissReason = DismissReason.OFF_TOPIC,
+        before_commit: Callable[[Session, list[UnansweredQuestion]], None] | None = None,
     ) -> list[QueueItem]:
         """Close an item and its group without an answer; the returned items (it first)
         carry what the telegram layer needs to tell each farmer kindly, for off-topic and
@@ -295,6 +314,8 @@ class Reviewer:
             items = [queue.get_open_item(session, item_id), *self._open(session, others)]
             for item in items:
                 queue.resolve(session, item, QueueStatus.DISMISSED, by=admin_id, reason=reason)
+            if before_commit is not None:
+                before_commit(session, items)
             session.commit()
             return [
                 replace(_item(item), reply_to_message_id=self._message_id(session, item))

@@ -266,6 +266,12 @@ def list_pairs(
     return list(session.scalars(query.offset(offset)))
 
 
+def topics(session: Session) -> list[str]:
+    """The topics the active pairs use, sorted."""
+    query = select(QAPair.topic).where(QAPair.active.is_(True), QAPair.topic.is_not(None))
+    return sorted({topic for topic in session.scalars(query.distinct()) if topic})
+
+
 def count_pairs(session: Session) -> int:
     return (
         session.scalar(select(func.count()).select_from(QAPair).where(QAPair.active.is_(True))) or 0

@@ -247,3 +247,46 @@ def stale_pair_ids(session: Session, today: date) -> list[int]:
         .where(QAPair.active.is_(True), AnswerVariant.review_by < today)
     )
     return sorted(set(session.scalars(general)) | set(session.scalars(zoned)))
+
+
+def thumbs_down_by_pair(session: Session, pair_ids: list[int]) -> dict[int, int]:
+    """How many 👎 each of these pairs' answers has had (ever)."""
+    if not pair_ids:
+        return {}
+    rows = session.execute(
+        select(Feedback.pair_id, func.count())
+        .where(Feedback.pair_id.in_(pair_ids), Feedback.kind == FeedbackKind.NOT_HELPFUL.value)
+        .group_by(Feedback.pair_id)
+    )
+    return {int(pair_id): int(count) for pair_id, count in rows if pair_id is not None}
+
+
+def questions_by_topic(session: Session, since: datetime) -> list[tuple[str, int]]:
+    """Questions answered or suggested since `since`, by the topic of the pair they got."""
+    rows = session.execute(
+        select(QAPair.topic, func.count())
+        .select_from(QuestionLog)
+        .join(QAPair, QAPair.id == QuestionLog.top_pair_id)
+        .where(
+            QuestionLog.asked_at >= since,
+            QuestionLog.decision.in_((Decision.ANSWER.value, Decision.SUGGEST.value)),
+        )
+        .group_by(QAPair.topic)
+        .order_by(func.count().desc())
+    )
+    return [(topic or "—", int(count)) for topic, count in rows]
+
+
+def questions_by_district(session: Session, since: datetime) -> list[tuple[str, int]]:
+    """Questions since `since` by the district their farmer gave (unknown ones left out)."""
+    from bot.storage.models import FarmerProfile
+
+    rows = session.execute(
+        select(FarmerProfile.district, func.count())
+        .select_from(QuestionLog)
+        .join(FarmerProfile, FarmerProfile.chat_id == QuestionLog.chat_id)
+        .where(QuestionLog.asked_at >= since)
+        .group_by(FarmerProfile.district)
+        .order_by(func.count().desc())
+    )
+    return [(district, int(count)) for district, count in rows]

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from telegram import Message, Update
+from telegram import LinkPreviewOptions, Message, Update
 
 from bot.errors import (
     DuplicateQuestion,
@@ -20,6 +20,7 @@ from bot.errors import (
     PairNotFound,
 )
 from bot.service.charts import render_daily_chart
+from bot.service.web_login import LINK_TTL, WebLogins, load_web_secret
 from bot.storage.bank import PairChanges
 from bot.storage.stats import Stats, compute_stats
 from bot.telegram import keyboards, texts
@@ -280,3 +281,23 @@ async def retrain(update: Update, context: CustomContext) -> None:
         await reply(update, texts.RETRAIN_STARTED)
     finally:
         announced.set()
+
+
+@admin_only
+async def web_link(update: Update, context: CustomContext) -> None:
+    """/web: a one-time link (10 minutes, this admin only) that logs into the web desk."""
+    services = context.services
+    settings = services.settings
+    user_id = update.effective_user.id if update.effective_user else None
+    assert user_id is not None  # admin_only let an admin through
+
+    def issue() -> str:
+        logins = WebLogins(services.session_factory, load_web_secret(settings), settings.desk_url)
+        return logins.issue_link(user_id)
+
+    url = await asyncio.to_thread(issue)
+    logger.info("desk login link issued to admin %s", user_id)
+    await require_message(update).reply_text(
+        texts.web_link(url, int(LINK_TTL.total_seconds() // 60)),
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+    )

@@ -31,7 +31,7 @@ from bot.service.replicas import PRUNE_EVERY_S, UpdateClaims, replica_id
 from bot.service.runtime import Services
 from bot.service.throttle import ChatGuard
 from bot.telegram import admin, farmer, keyboards, media, privacy, review, texts
-from bot.telegram.context import BotApplication, BotData, CustomContext
+from bot.telegram.context import BotApplication, BotData, Companion, CustomContext
 from bot.telegram.errors import handle_error
 from bot.telegram.inbox import RecordingBot, UpdateInbox, claim_update, mark_done
 from bot.telegram.webhook import serve_webhook
@@ -60,6 +60,7 @@ ADMIN_HANDLERS = {
     "pending": review.list_pending,
     "stats": admin.show_stats,
     "retrain": admin.retrain,
+    "web": admin.web_link,
 }
 
 NON_TEXT = (
@@ -266,9 +267,12 @@ def _register(application: BotApplication, admin_ids: frozenset[int]) -> None:
 
 async def _post_init(application: BotApplication) -> None:
     """Command menus: /start and /help for everyone, the officer commands for each admin;
-    then the updates a crash left unhandled are queued again."""
+    then the updates a crash left unhandled are queued again; then the web desk, if any."""
     await set_commands(application)
     await replay_inbox(application)
+    data: BotData = application.bot_data
+    if data.start_companion is not None:
+        data.stop_companion = await data.start_companion(application.bot)
 
 
 async def replay_inbox(application: BotApplication) -> int:
@@ -298,6 +302,9 @@ async def set_commands(application: BotApplication) -> None:
 async def _post_shutdown(application: BotApplication) -> None:
     """Answer what is still queued, stop retraining, close the database."""
     data: BotData = application.bot_data
+    if data.stop_companion is not None:
+        await data.stop_companion()
+        data.stop_companion = None
     if data.retrain_task is not None and not data.retrain_task.done():
         data.retrain_task.cancel()
     await data.batcher.close()
@@ -306,8 +313,11 @@ async def _post_shutdown(application: BotApplication) -> None:
     await asyncio.to_thread(data.services.close)
 
 
-def run_bot(settings: Settings, services: Services) -> None:
+def run_bot(settings: Settings, services: Services, companion: Companion | None = None) -> None:
     """Long polling by default; a webhook behind a reverse proxy when `webhook_url` is set.
+
+    `companion` (the web desk) is started on the bot's event loop once the bot is up,
+    given the bot to reach farmers with, and stopped before the bot closes its services.
 
     Webhook mode listens on `listen_host:listen_port` (plain HTTP; the proxy terminates
     TLS) and refuses to start without `webhook_secret`, which Telegram sends back in the
@@ -319,6 +329,8 @@ def run_bot(settings: Settings, services: Services) -> None:
             services.close()
             raise ConfigurationError(problem)
     application = build_application(settings, services)
+    if companion is not None:
+        application.bot_data.start_companion = companion
     if not settings.webhook_url:
         logger.info("starting long polling")
         application.run_polling(allowed_updates=Update.ALL_TYPES)

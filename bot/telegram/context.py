@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from telegram import Bot
 from telegram.ext import Application, CallbackContext
 
 from bot.telegram.inbox import RecordingBot
@@ -17,6 +19,11 @@ if TYPE_CHECKING:
     from bot.service.runtime import Services
     from bot.service.throttle import ChatGuard
     from bot.telegram.inbox import UpdateInbox
+
+
+# Something served beside the bot (the web desk): started with the bot once it is up,
+# it returns the coroutine function that stops it.
+Companion = Callable[[Bot], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 class BotData:
@@ -34,6 +41,8 @@ class BotData:
         self.claims = None
         self.bank_listener: BankListener | None = None
         self.retrain_task: asyncio.Task[None] | None = None
+        self.start_companion: Companion | None = None
+        self.stop_companion: Callable[[], Awaitable[None]] | None = None
         self.last_alert = float("-inf")
         self.last_queue_alert = float("-inf")  # when officers last heard of new questions
         # officers' answers waiting for their choice: replace the bank's answer, or not

@@ -315,21 +315,25 @@ async def _dismiss(
         )
     except QueueItemNotFound:
         return texts.queue_item_not_found(item_id)
-    done = texts.dismissed_because(item_id, reason, len(items) - 1)
+    await tell_dismissed(context.bot, items, reason)
+    return texts.dismissed_because(item_id, reason, len(items) - 1)
+
+
+async def tell_dismissed(bot: Bot, items: list[QueueItem], reason: DismissReason) -> None:
+    """For off-topic and not-paddy questions, tell each farmer of a dismissed group kindly."""
     if reason not in FARMER_TOLD:
-        return done
+        return
     off_topic = reason is DismissReason.OFF_TOPIC
     note = texts.FARMER_OFF_TOPIC if off_topic else texts.FARMER_NOT_PADDY
     for item in items:
         if item.chat_id is None:
             continue
         try:
-            await context.bot.send_message(
+            await bot.send_message(
                 item.chat_id, note, reply_parameters=quoting(item.reply_to_message_id)
             )
         except (Forbidden, BadRequest) as error:
             logger.warning("could not tell chat %s about dismissal: %s", item.chat_id, error)
-    return done
 
 
 def quoting(message_id: int | None) -> ReplyParameters | None:
