@@ -25,6 +25,8 @@ ENGLISH_TERMS_PATH = Path(__file__).resolve().parents[2] / "knowledge" / "englis
 
 _JOINERS = re.compile(r"[\s\-]+")
 _LATIN_TERM = re.compile(r"[a-z][a-z\s\-]*[a-z]|[a-z]")
+# Latin words joined by spaces or hyphens, not touching a digit or another letter.
+_LATIN_RUN = re.compile(r"(?<![a-z0-9])[a-z](?:[a-z\s\-]*[a-z])?(?![a-z0-9])", re.IGNORECASE)
 
 
 def _compact(term: str) -> str:
@@ -88,7 +90,11 @@ class EnglishTerms:
         return cls.from_pairs(pairs)
 
     def replace(self, text: str) -> str:
-        return self.pattern.sub(lambda match: self.names[_compact(match.group())], text)
+        # The big pattern is tried only on runs of Latin words: most messages have none.
+        return _LATIN_RUN.sub(lambda run: self.pattern.sub(self._name, run.group()), text)
+
+    def _name(self, match: re.Match[str]) -> str:
+        return self.names[_compact(match.group())]
 
 
 @lru_cache(maxsize=1)
