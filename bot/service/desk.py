@@ -25,7 +25,6 @@ from bot.storage.models import DismissReason, QAPair, UnansweredQuestion, utcnow
 from bot.storage.stats import (
     DayStats,
     DislikedPair,
-    compute_stats,
     daily_series,
     day_start,
     local_date,
@@ -34,6 +33,7 @@ from bot.storage.stats import (
     questions_by_topic,
     stale_pair_ids,
     thumbs_down_by_pair,
+    top_unanswered,
 )
 
 logger = logging.getLogger(__name__)
@@ -223,10 +223,9 @@ class Desk:
         with self.session_factory() as session:
             today = local_date(utcnow())
             since = day_start(today - timedelta(days=days - 1))
-            overall = compute_stats(session)
             return DeskStats(
                 daily_series(session, today, days),
-                overall.top_unanswered,
+                top_unanswered(session, since, limit=10),
                 most_disliked_pairs(session, since, limit=10),
                 questions_by_topic(session, since),
                 questions_by_district(session, since),

@@ -138,20 +138,6 @@ def compute_stats(session: Session, now: datetime | None = None) -> Stats:
         )
         or 0
     )
-    top = session.execute(
-        select(
-            UnansweredQuestion.normalized_text,
-            func.count().label("n"),
-            func.min(UnansweredQuestion.text),
-        )
-        .where(
-            UnansweredQuestion.status == QueueStatus.OPEN,
-            UnansweredQuestion.normalized_text != "",  # a voice note or photo without words
-        )
-        .group_by(UnansweredQuestion.normalized_text)
-        .order_by(func.count().desc(), func.min(UnansweredQuestion.id))
-        .limit(5)
-    ).all()
     latencies = sorted(
         latency  # never None (the query says so; the column type cannot)
         for latency in session.scalars(
@@ -170,11 +156,35 @@ def compute_stats(session: Session, now: datetime | None = None) -> Stats:
         helpful=feedback.get(FeedbackKind.HELPFUL.value, 0),
         not_helpful=feedback.get(FeedbackKind.NOT_HELPFUL.value, 0),
         open_queue=open_queue,
-        top_unanswered=[(text, count) for _, count, text in top],
+        top_unanswered=top_unanswered(session),
         median_latency_ms=latencies[len(latencies) // 2] if latencies else None,
         days=daily_series(session, today),
         most_disliked=most_disliked_pairs(session, day_start(today - timedelta(SERIES_DAYS - 1))),
     )
+
+
+def top_unanswered(
+    session: Session, since: datetime | None = None, limit: int = 5
+) -> list[tuple[str, int]]:
+    """The open questions asked most often (by their normalized words), with how many
+    farmers asked each; `since` keeps those queued from then on."""
+    query = (
+        select(
+            UnansweredQuestion.normalized_text,
+            func.count().label("n"),
+            func.min(UnansweredQuestion.text),
+        )
+        .where(
+            UnansweredQuestion.status == QueueStatus.OPEN,
+            UnansweredQuestion.normalized_text != "",  # a voice note or photo without words
+        )
+        .group_by(UnansweredQuestion.normalized_text)
+        .order_by(func.count().desc(), func.min(UnansweredQuestion.id))
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(UnansweredQuestion.created_at >= since)
+    return [(text, count) for _, count, text in session.execute(query).all()]
 
 
 def daily_series(session: Session, today: date, days: int = SERIES_DAYS) -> list[DayStats]:

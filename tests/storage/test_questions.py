@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from bot.retrieval.decision import Decision
 from bot.storage import bank, queue
 from bot.storage.journal import QuestionJournal
-from bot.storage.models import FeedbackKind, utcnow
+from bot.storage.models import FeedbackKind, UnansweredQuestion, utcnow
 from bot.storage.questions import QuestionRecord, record_feedback, record_question
-from bot.storage.stats import compute_stats
+from bot.storage.stats import compute_stats, top_unanswered
 
 
 def record(decision: Decision, text: str = "ප්‍රශ්නය", **kwargs) -> QuestionRecord:
@@ -77,6 +79,16 @@ def test_stats_count_decisions_and_frequent_unanswered(session):
     assert stats.decisions == {"answer": 2, "suggest": 1, "decline": 4}
     assert stats.top_unanswered[0] == ("තේ වගාව", 3)
     assert round(stats.share(Decision.DECLINE), 3) == round(4 / 7, 3)
+
+    # The desk's 7/30/90-day views count only what was queued in that time.
+    earlier = session.scalars(
+        select(UnansweredQuestion).where(UnansweredQuestion.text == "තේ වගාව")
+    ).first()
+    earlier.created_at = utcnow() - timedelta(days=40)
+    session.commit()
+    assert top_unanswered(session)[0] == ("තේ වගාව", 3)
+    month = top_unanswered(session, since=utcnow() - timedelta(days=30))
+    assert month == [("තේ වගාව", 2), ("පොල් වගාව", 1)]
 
 
 def test_journal_keeps_records_until_replayed(session_factory, tmp_path):
