@@ -17,6 +17,7 @@ AgribotError
 ├── VocabularyNotTrimmable  (a tokenizer or weights layout the trimmer does not know)
 ├── ModelVersionNotFound
 ├── PromotionRefused
+├── ModelSwitchRefused      (a desk activation or rollback its child process refused)
 └── NothingToUndo           (an audit entry that is no bank change, or undone already)
 """
 
@@ -124,6 +125,10 @@ class ModelVersionNotFound(AgribotError):
 
 class PromotionRefused(AgribotError):
     """The new model is not better than the active one."""
+
+
+class ModelSwitchRefused(AgribotError):
+    """`agribot model activate` or `rollback`, run for the desk, refused (its reason)."""
 
 
 class NothingToUndo(AgribotError):

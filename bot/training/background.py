@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import REPO_ROOT, Settings
+from bot.errors import ModelSwitchRefused
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,42 @@ async def _run(settings: Settings, report: Callable[[str], Awaitable[None]]) -> 
         logger.error("retraining failed with exit code %s: %s", code, detail)
         return RetrainOutcome(False, f"retraining failed (exit code {code}):\n{detail}", None)
     return RetrainOutcome(bool(result["promoted"]), str(result["summary"]), str(result["version"]))
+
+
+async def switch_model(settings: Settings, name: str | None) -> str:
+    """`agribot model activate NAME` (None: `agribot model rollback`) in a child process.
+
+    Activation may export the model for ONNX Runtime (torch) and encodes the bank with it:
+    minutes of CPU that do not belong in the process answering farmers. Returns what the
+    child printed; raises `ModelSwitchRefused` with its error when it refuses. The caller
+    then swaps the live model in with `Services.reload_model()`.
+    """
+    action = ["activate", name] if name is not None else ["rollback"]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "model",
+        *action,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_child_env(settings),
+    )
+    try:
+        out, err = await process.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+        raise
+    if process.returncode != 0:
+        lines = [line.strip() for line in err.decode("utf-8", "replace").splitlines()]
+        said = [line.removeprefix("Error: ") for line in lines if line.startswith("Error: ")]
+        reason = said[-1] if said else next((line for line in reversed(lines) if line), "")
+        logger.warning("model %s refused: %s", " ".join(action), reason)
+        raise ModelSwitchRefused(reason or f"agribot model {action[0]} failed")
+    return out.decode("utf-8", "replace").strip()
 
 
 def _child_env(settings: Settings) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The models page: versions with their figures side by side, activate, roll back, retrain.
 
-Activation goes through the same promotion code as `agribot model activate`, then the
+Activation and rollback run `agribot model activate` / `rollback` in a child process (an
+export and the bank's encoding are no work for the process answering farmers), then the
 running answerer swaps the model in (`Services.reload_model`); other processes follow the
 registry within 30 s. A retrain runs `agribot train --promote` in a child process, as
 `/retrain` does, and its progress lines are shown here as they come.
@@ -17,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.errors import AgribotError
+from bot.training.background import switch_model
 from bot.web.app import DeskState, desk_state, guarded, render, run, see_other
 from bot.web.auth import Officer
 
@@ -100,21 +102,16 @@ async def progress(request: Request, officer: Officer) -> Response:
     return render(request, officer, "_progress.html", {"watch": _watch(request)})
 
 
-def _switch(state: DeskState, admin_id: int, name: str | None) -> str:
-    """Activate `name` (None: roll back), then answer with it in this process."""
-    from bot.training.promotion import activate_version
-    from bot.training.promotion import rollback as roll_back
-
+async def _switch(state: DeskState, admin_id: int, name: str | None) -> str:
+    """Activate `name` (None: roll back) in a child process, then answer with it here."""
     services = state.services
     before = services.answerer.state.model_id
-    if name is None:
-        version, _ = roll_back(services.session_factory, device=state.settings.device)
-        name = version.name
-    else:
-        note = f"activated on the desk by {admin_id}"
-        activate_version(services.session_factory, name, device=state.settings.device, note=note)
-    now = services.reload_model()
-    state.desk.record(admin_id, "activate", f"model:{name}", {"model": before}, {"model": now})
+    said = await switch_model(state.settings, name)
+    now: str = await asyncio.to_thread(services.reload_model)
+    logger.info("desk: %s (admin %d): %s", "activate" if name else "rollback", admin_id, said)
+    await run(
+        state.desk.record, admin_id, "activate", f"model:{now}", {"model": before}, {"model": now}
+    )
     return now
 
 
@@ -128,7 +125,7 @@ async def rollback(request: Request, officer: Officer) -> Response:
 
 async def _switched(request: Request, officer: Officer, name: str | None) -> Response:
     try:
-        await run(_switch, desk_state(request), officer.admin_id, name)
+        await _switch(desk_state(request), officer.admin_id, name)
     except AgribotError as error:
         logger.warning("desk: model switch refused: %s", error)
         return see_other("/models?error=" + str(error)[:200])

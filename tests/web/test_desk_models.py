@@ -95,3 +95,36 @@ async def test_versions_are_shown_side_by_side_with_their_figures(desk: Desk, tm
         "/models/paddy-v2/activate", data={"csrf": csrf}, follow_redirects=True
     )
     assert 'id="error"' in refused.text and "paddy-v2" in refused.text
+
+
+async def test_activating_a_model_on_the_desk_switches_the_live_bot(desk: Desk, base_model_dir):
+    """The real path: `agribot model activate` in a child process (it exports and encodes
+    the bank there), then the bot answers with the new model; a rollback returns."""
+    from bot.storage import registry
+
+    services = desk.bot.services
+    with services.session_factory() as session:
+        for name in ("e5-desk-a", "e5-desk-b"):
+            registry.register(session, name, str(base_model_dir))
+        session.commit()
+    csrf = await desk.login()
+    for name in ("e5-desk-a", "e5-desk-b"):
+        switched = await desk.client.post(
+            f"/models/{name}/activate", data={"csrf": csrf}, follow_redirects=True
+        )
+        assert 'id="error"' not in switched.text, switched.text[:2000]
+        assert services.answerer.state.model_id == name
+    before = len(desk.bot.fake.sent_messages(FARMER))
+    await desk.bot.send(FARMER, "වී බීජ පොඟවන්නේ කොහොමද?")
+    assert len(desk.bot.fake.sent_messages(FARMER)) > before
+    rolled = await desk.client.post("/models/rollback", data={"csrf": csrf}, follow_redirects=True)
+    assert 'id="error"' not in rolled.text, rolled.text[:2000]
+    assert services.answerer.state.model_id == "e5-desk-a"
+    with services.session_factory() as session:
+        assert registry.active_version(session).name == "e5-desk-a"
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "activate"))
+        assert [entry.after for entry in entries] == [
+            {"model": "e5-desk-a"},
+            {"model": "e5-desk-b"},
+            {"model": "e5-desk-a"},
+        ]
