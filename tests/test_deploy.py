@@ -44,7 +44,12 @@ REQUIRED = {
     "AGRIBOT_DATABASE_URL",
     "AGRIBOT_LISTEN_HOST",
 }
-SECRETS = {"AGRIBOT_TELEGRAM_TOKEN", "AGRIBOT_WEBHOOK_SECRET", "POSTGRES_PASSWORD"}
+SECRETS = {
+    "AGRIBOT_TELEGRAM_TOKEN",
+    "AGRIBOT_WEBHOOK_SECRET",
+    "AGRIBOT_WEB_SECRET",
+    "POSTGRES_PASSWORD",
+}
 DEPLOY_ONLY = {"AGRIBOT_DOMAIN", "POSTGRES_PASSWORD"}  # the deployment's, not the bot's
 # what an operator puts in .env
 SAMPLE_ENV = {
@@ -52,6 +57,7 @@ SAMPLE_ENV = {
     "AGRIBOT_ADMIN_IDS": "11111111,22222222",
     "AGRIBOT_WEBHOOK_SECRET": "s3cret_from_the-env_file",
     "AGRIBOT_DOMAIN": "bot.example.lk",
+    "AGRIBOT_WEB_SECRET": "a-desk-secret-of-more-than-32-characters",
     "POSTGRES_PASSWORD": "0123456789abcdef",
 }
 VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?P<op>:?[-?])?(?P<arg>[^}]*)\}")
@@ -123,9 +129,17 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def caddy_site() -> Directive:
-    [site] = parse_caddyfile(CADDYFILE.read_text(encoding="utf-8")).block
-    return site
+def caddy_sites() -> dict[str, Directive]:
+    return {
+        " ".join(site.words): site
+        for site in parse_caddyfile(CADDYFILE.read_text(encoding="utf-8")).block
+    }
+
+
+@pytest.fixture(scope="module")
+def caddy_site(caddy_sites: dict[str, Directive]) -> Directive:
+    """The site Telegram posts to."""
+    return caddy_sites["{$AGRIBOT_DOMAIN}"]
 
 
 @pytest.fixture(scope="module")
@@ -298,6 +312,30 @@ def test_caddy_proxies_posts_on_the_webhook_path_to_both_bots_on_their_port(
         assert proxy.find(setting), setting
     size = SIZE.fullmatch(caddy_site.one("max_size").words[1])
     assert size and int(size["number"]) * SIZE_UNITS[size["unit"]] <= MAX_UPDATE_BYTES
+
+
+def test_caddy_serves_the_desk_of_both_bots_on_its_own_port(compose, services, caddy_sites):
+    assert set(caddy_sites) == {"{$AGRIBOT_DOMAIN}", "{$AGRIBOT_DOMAIN}:8444"}
+    desk = caddy_sites["{$AGRIBOT_DOMAIN}:8444"]
+    assert "8444:8444" in compose["services"]["caddy"]["ports"]
+    [proxy] = desk.find("reverse_proxy")
+    upstreams = set()
+    for name in BOTS:
+        environment = services[name]["environment"]
+        settings = Settings(
+            _env_file=None,
+            web_port=environment["AGRIBOT_WEB_PORT"],
+            web_host=environment["AGRIBOT_WEB_HOST"],
+            web_base_url=environment["AGRIBOT_WEB_BASE_URL"],
+            web_secret=environment["AGRIBOT_WEB_SECRET"],
+        )
+        assert settings.web_host == "0.0.0.0"  # reachable from Caddy's container
+        assert settings.desk_url == f"https://{SAMPLE_ENV['AGRIBOT_DOMAIN']}:8444"
+        upstreams.add(f"{name}:{settings.web_port}")
+    assert set(proxy.words[1:]) == upstreams
+    assert proxy.one("lb_policy").words[1] == "cookie", "an officer stays on one replica"
+    one, two = (compose["services"][name]["environment"]["AGRIBOT_WEB_SECRET"] for name in BOTS)
+    assert one == two == "${AGRIBOT_WEB_SECRET:?set AGRIBOT_WEB_SECRET in .env}"
 
 
 def free_port() -> int:
