@@ -85,12 +85,15 @@ class Encoder:
         *,
         backend: str = "torch",
         threads: int | None = None,
+        serving: bool = False,
     ) -> Encoder:
         """Load a model directory (or a hub id, where the internet is reachable).
 
         `backend`: "torch"; "onnx" (ONNX Runtime, exported into the model directory on
         first use); or "auto", ONNX on a CPU where it can, else torch. `threads`: ONNX
-        Runtime's threads (default: every core this process may use).
+        Runtime's threads (default: every core this process may use). `serving`: on ONNX
+        Runtime, answer with the model's serving copy (`bot.retrieval.serving_model`: the
+        same vectors in a third of the memory), built first where it is missing.
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
@@ -103,7 +106,7 @@ class Encoder:
         wants_onnx = backend == "onnx" or (backend == "auto" and device == "cpu")
         encoder = None
         if wants_onnx and looks_local:
-            encoder = cls._load_onnx(local, model_id, backend, threads)
+            encoder = cls._load_onnx(local, model_id, backend, threads, serving)
         if encoder is None:
             model = load_sentence_transformer(str(path), device)
             encoder = cls.from_sentence_transformer(model, model_id, str(path))
@@ -114,7 +117,7 @@ class Encoder:
 
     @classmethod
     def _load_onnx(
-        cls, model_dir: Path, model_id: str, backend: str, threads: int | None
+        cls, model_dir: Path, model_id: str, backend: str, threads: int | None, serving: bool
     ) -> Encoder | None:
         """The model on ONNX Runtime, torch-free; None where torch should run it."""
         from bot.retrieval.onnx_backend import OnnxEncoder, supports
@@ -122,9 +125,10 @@ class Encoder:
         problem = supports(model_dir)
         if problem is None:
             config = ModelConfig.read(model_dir)
-            tokenizer = load_tokenizer(model_dir, config.max_length)
+            runs = _serving_copy(model_dir) if serving else model_dir
+            tokenizer = load_tokenizer(runs, config.max_length)
             try:
-                onnx = OnnxEncoder.open(model_dir, tokenizer, threads)
+                onnx = OnnxEncoder.open(runs, tokenizer, threads)
             except Exception as error:  # e.g. a read-only model directory
                 problem = f"export failed: {error}"
             else:
@@ -255,6 +259,18 @@ class Encoder:
                 texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
             )
         return list(tokens["offset_mapping"])
+
+
+def _serving_copy(model_dir: Path) -> Path:
+    """`model_dir`'s serving copy, or `model_dir` itself where none can be built (a model
+    whose tokenizer cannot be trimmed, a read-only directory)."""
+    from bot.retrieval.serving_model import ensure_serving_model
+
+    try:
+        return ensure_serving_model(model_dir)
+    except Exception as error:  # the full model answers alike, in more memory
+        logger.warning("answering with the whole of %s: %s", model_dir, error)
+        return model_dir
 
 
 def load_sentence_transformer(path: str, device: str = "cpu") -> SentenceTransformer:

@@ -134,6 +134,7 @@ def load_encoder(settings: Settings, resolved: ResolvedModel) -> Encoder:
         device=settings.device,
         backend=settings.encoder_backend,
         threads=settings.encoder_threads,
+        serving=settings.serving_copy,
     )
 
 
