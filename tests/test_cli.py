@@ -175,6 +175,7 @@ def test_serve_bench_starts_the_bot_twice_and_weighs_it(tmp_path, base_model_dir
     assert report["questions"] == 12 and report["replies"] >= 12
     assert report["warm_start_s"] > 0 and report["first_start_s"] > 0
     assert 50 < report["rss_mb"] <= report["peak_rss_mb"]
+    assert report["first_start_rss_mb"] > 50
 
 
 def test_db_purge_dry_run_counts_and_keeps_then_purge_deletes(cli_env, database_url):
