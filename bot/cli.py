@@ -798,8 +798,10 @@ def serve(
         click.echo("AGRIBOT_TELEGRAM_TOKEN is not set: opening the local chat instead.", err=True)
         click.get_current_context().invoke(chat)
         return
+    from bot.service.memory import limit_malloc_arenas
     from bot.telegram.app import run_bot
 
+    limit_malloc_arenas()  # before any thread starts
     run_bot(settings, _services(settings))
 
 
