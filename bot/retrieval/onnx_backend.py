@@ -152,6 +152,11 @@ class OnnxEncoder:
             attention_mask[row, : len(encoding.ids)] = 1
         return input_ids, attention_mask
 
+    def open_in_background(self) -> None:
+        """Make the session in a thread now, so the first question does not wait for it
+        (0.3 s, overlapping the bot's connecting to Telegram)."""
+        threading.Thread(target=self._current_session, name="onnx-session", daemon=True).start()
+
     def _current_session(self) -> Any:
         if self._session is None:
             with self._session_lock:

@@ -181,6 +181,8 @@ def open_services(
     answerer = Answerer(session_factory, state, journal, top_k=settings.top_k)
     answerer.replay_journal()
     release_freed_memory()  # what loading the bank through the ORM left behind
+    if encoder.onnx is not None:
+        encoder.onnx.open_in_background()
     logger.info(
         "ready in %.1fs: %d pairs, %d rows, model %s, thresholds %s",
         time.perf_counter() - started,

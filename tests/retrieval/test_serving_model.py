@@ -99,3 +99,18 @@ def test_the_bot_answers_with_the_serving_copy_and_the_models_vectors(
     assert np.min(np.sum(want * got, axis=1)) >= 0.9999
     texts = CheckTexts(questions[:40], [row.answer for row in rows][:20])
     assert check_trim(base_model_dir, serving_path(base_model_dir), texts).identical
+
+
+def test_the_session_can_be_opened_before_the_first_question(tiny_model):
+    import time
+
+    served = Encoder.load(tiny_model, "tiny", backend="onnx", serving=True)
+    assert served.onnx is not None
+    served.onnx.open_in_background()
+    deadline = time.monotonic() + 30
+    while served.onnx._session is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    session = served.onnx._session
+    assert session is not None
+    served.encode_queries(TEXTS)
+    assert served.onnx._session is session  # the first question found it made
