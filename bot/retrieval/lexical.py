@@ -9,6 +9,8 @@ suffixes Sinhala piles onto a stem (පොහොර, පොහොරවලට, �
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -16,19 +18,83 @@ import numpy as np
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
 NGRAMS = (2, 4)
+_SPACES = re.compile(r"\s\s+")
 
 
-def make_vectorizer() -> TfidfVectorizer:
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def char_ngrams(text: str, low: int = NGRAMS[0], high: int = NGRAMS[1]) -> list[str]:
+    """scikit-learn's `char_wb` n-grams: within each word padded with a space, a word
+    shorter than `low` counted once.
 
-    # char_wb keeps n-grams inside words (padded with a space), so "කවදද" and "කවද්ද"
-    # still share most of theirs; sublinear tf stops a repeated word from dominating.
-    return TfidfVectorizer(
-        analyzer="char_wb", ngram_range=NGRAMS, sublinear_tf=True, lowercase=False, dtype=np.float32
-    )
+    Example:
+        >>> char_ngrams("bg 35", 2, 3)
+        [' b', 'bg', 'g ', ' bg', 'bg ', ' 3', '35', '5 ', ' 35', '35 ']
+    """
+    grams = []
+    for word in _SPACES.sub(" ", text).split():
+        padded = f" {word} "
+        for n in range(low, high + 1):
+            last = max(len(padded) - n, 0)
+            grams += [padded[start : start + n] for start in range(last + 1)]
+            if last == 0:
+                break
+    return grams
+
+
+class NgramTfidf:
+    """Character n-gram TF-IDF as scikit-learn's `TfidfVectorizer(analyzer="char_wb",
+    ngram_range=NGRAMS, sublinear_tf=True, lowercase=False, dtype=float32)` computes it
+    (smooth idf, l2 rows), in a few lines of numpy.
+
+    scikit-learn (and the pandas and pyarrow it imports) held 123 MB of the bot's memory
+    and took 1.3 s of each start only for this; a test checks the two agree.
+    """
+
+    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray) -> None:
+        self.vocabulary = vocabulary
+        self.idf = np.asarray(idf, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, texts: Sequence[str]) -> NgramTfidf:
+        """Every n-gram of `texts` (in sorted order), weighted ln((1 + n) / (1 + df)) + 1."""
+        documents = [set(char_ngrams(text)) for text in texts]
+        frequency: dict[str, int] = {}
+        for grams in documents:
+            for gram in grams:
+                frequency[gram] = frequency.get(gram, 0) + 1
+        terms = sorted(frequency)
+        idf = [math.log((1 + len(documents)) / (1 + frequency[term])) + 1 for term in terms]
+        return cls({term: column for column, term in enumerate(terms)}, np.asarray(idf))
+
+    def transform(self, texts: Sequence[str]) -> csr_matrix:
+        """One l2-normalized row per text; n-grams outside the vocabulary are ignored."""
+        from scipy.sparse import csr_matrix
+
+        starts, columns, counts = [0], [], []
+        for text in texts:
+            found: dict[int, int] = {}
+            for gram in char_ngrams(text):
+                column = self.vocabulary.get(gram)
+                if column is not None:
+                    found[column] = found.get(column, 0) + 1
+            ordered = sorted(found)
+            columns += ordered
+            counts += [found[column] for column in ordered]
+            starts.append(len(columns))
+        data = np.asarray(counts, dtype=np.float32)
+        indices = np.asarray(columns, dtype=np.int32)
+        np.log(data, out=data)
+        data += 1.0
+        data *= self.idf[indices]
+        lengths = np.diff(starts)
+        squares = np.zeros(len(texts), dtype=np.float64)
+        np.add.at(squares, np.repeat(np.arange(len(texts)), lengths), data.astype(np.float64) ** 2)
+        norms = np.sqrt(squares)
+        norms[norms == 0] = 1.0
+        data /= np.repeat(norms, lengths).astype(np.float32)
+        shape = (len(texts), len(self.idf))
+        return csr_matrix((data, indices, np.asarray(starts, dtype=np.int32)), shape=shape)
 
 
 class LexicalIndex:
@@ -44,7 +110,7 @@ class LexicalIndex:
         2
     """
 
-    def __init__(self, vectorizer: TfidfVectorizer, rows: csr_matrix, pair_ids: np.ndarray):
+    def __init__(self, vectorizer: NgramTfidf, rows: csr_matrix, pair_ids: np.ndarray):
         pair_ids = np.asarray(pair_ids, dtype=np.int64)
         order = np.argsort(pair_ids, kind="stable")
         self.vectorizer = vectorizer
@@ -66,11 +132,8 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str], pair_ids: Sequence[int]) -> LexicalIndex:
-        vectorizer = make_vectorizer()
-        if not texts:
-            vectorizer.fit(["-"])
-            return cls(vectorizer, _transform(vectorizer, []), np.zeros(0, dtype=np.int64))
-        rows = vectorizer.fit_transform(list(texts))
+        vectorizer = NgramTfidf.fit(texts)
+        rows = vectorizer.transform(texts)
         return cls(vectorizer, rows, np.asarray(pair_ids, dtype=np.int64))
 
     def __len__(self) -> int:
@@ -80,7 +143,7 @@ class LexicalIndex:
         """Each text's best row cosine for every pair: shape (texts, len(self.pairs))."""
         if len(self) == 0:
             return np.zeros((len(texts), 0), dtype=np.float32)
-        queries = _transform(self.vectorizer, texts)
+        queries = self.vectorizer.transform(texts)
         scores = (queries @ self._columns).toarray()
         return np.maximum.reduceat(scores, self._starts, axis=1).astype(np.float32, copy=False)
 
@@ -90,19 +153,9 @@ class LexicalIndex:
 
         ids = np.asarray(pair_ids, dtype=np.int64)
         keep = ~np.isin(self.pair_ids, ids)
-        rows = vstack([self.rows[keep], _transform(self.vectorizer, texts)]).tocsr()
+        rows = vstack([self.rows[keep], self.vectorizer.transform(texts)]).tocsr()
         return LexicalIndex(self.vectorizer, rows, np.concatenate([self.pair_ids[keep], ids]))
 
     def without_pair(self, pair_id: int) -> LexicalIndex:
         keep = self.pair_ids != pair_id
         return LexicalIndex(self.vectorizer, self.rows[keep], self.pair_ids[keep])
-
-
-def _transform(vectorizer: TfidfVectorizer, texts: Sequence[str]) -> csr_matrix:
-    """`vectorizer.transform`, which refuses an empty list, for any number of texts."""
-    if not texts:
-        from scipy.sparse import csr_matrix
-
-        return csr_matrix(np.zeros((0, len(vectorizer.vocabulary_)), dtype=np.float32))
-    rows: csr_matrix = vectorizer.transform(list(texts))  # sklearn is untyped
-    return rows

@@ -96,24 +96,31 @@ def trim_vocabulary(
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     _refuse_unless_trimmable(model_dir, out_dir)
     with file_lock(_lock_path(out_dir)):
-        return _trim(model_dir, out_dir, keep, export_onnx)
+        return _trim(model_dir, out_dir, keep, _export_onnx if export_onnx else None)
 
 
-def ensure_trimmed_model(model_dir: Path) -> Path:
-    """`<model>-trimmed` beside `model_dir`, built first if missing or made from other weights.
+def ensure_trimmed_model(
+    model_dir: Path,
+    target: Path | None = None,
+    *,
+    export: Callable[[Path], None] | None = None,
+) -> Path:
+    """The trimmed copy of `model_dir` at `target` (default `<model>-trimmed` beside it),
+    built first if missing or made from other weights; `export` writes its graph (default:
+    `onnx/encoder.onnx`).
 
     Concurrent callers serialize on a lock file, so only the first of them builds it.
     """
     from bot.retrieval.base_model import file_lock
 
-    target = trimmed_path(Path(model_dir))
+    target = target or trimmed_path(Path(model_dir))
     if _is_current(target, model_dir):
         return target
     _refuse_unless_trimmable(Path(model_dir), target)
     with file_lock(_lock_path(target)):
         if not _is_current(target, model_dir):
             logger.info("building %s", target)
-            _trim(Path(model_dir), target, serving_piece, export_onnx=True)
+            _trim(Path(model_dir), target, serving_piece, export or _export_onnx)
     return target
 
 
@@ -130,13 +137,16 @@ def _lock_path(out_dir: Path) -> Path:
 
 
 def _trim(
-    model_dir: Path, out_dir: Path, keep: Callable[[str], bool], export_onnx: bool
+    model_dir: Path,
+    out_dir: Path,
+    keep: Callable[[str], bool],
+    export: Callable[[Path], None] | None,
 ) -> TrimReport:
     """`trim_vocabulary` without the lock (its callers hold it)."""
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        report = _build(model_dir, work / "model", keep, export_onnx)
+        report = _build(model_dir, work / "model", keep, export)
         if out_dir.exists():
             os.replace(out_dir, work / "old")
         os.replace(work / "model", out_dir)
@@ -163,7 +173,7 @@ def _is_current(target: Path, model_dir: Path) -> bool:
 
 
 def _build(
-    model_dir: Path, out: Path, keep: Callable[[str], bool], export_onnx: bool
+    model_dir: Path, out: Path, keep: Callable[[str], bool], export: Callable[[Path], None] | None
 ) -> TrimReport:
     tokenizer = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
@@ -187,8 +197,8 @@ def _build(
             _write_json(tokenizer_config, data, indent=2)
     _note_in_card(out / "README.md", model_dir.name, len(kept), len(vocab))
 
-    if export_onnx:
-        _export_onnx(out)
+    if export is not None:
+        export(out)
     marker = {
         "trimmed_from": model_dir.name,
         "source_weights": _weights_stamp(model_dir),

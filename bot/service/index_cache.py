@@ -24,7 +24,7 @@ from bot.storage.models import QAPair
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "agribot-index-cache-1"
+FORMAT = "agribot-index-cache-2"  # 2: the spelling index without scikit-learn
 FILE_PREFIX = "index-"
 
 
@@ -37,8 +37,8 @@ class CachedIndex:
 @functools.cache
 def code_fingerprint() -> str:
     """A hash of the code that turns bank text into index rows: normalization, Singlish
-    spellings, the row layout and the spelling index (and scikit-learn's version)."""
-    import sklearn
+    spellings, the row layout and the spelling index (and scipy's version)."""
+    import scipy
 
     package = Path(__file__).resolve().parents[1]
     sources = [
@@ -46,7 +46,7 @@ def code_fingerprint() -> str:
         package / "service" / "indexing.py",
         package / "retrieval" / "lexical.py",
     ]
-    digest = hashlib.sha256(sklearn.__version__.encode())
+    digest = hashlib.sha256(scipy.__version__.encode())
     for source in sources:
         digest.update(source.read_bytes())
     return digest.hexdigest()

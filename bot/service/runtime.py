@@ -20,6 +20,7 @@ from bot.service.answering import Answerer, RetrievalState
 from bot.service.bank_admin import BankAdmin
 from bot.service.chit_chat import ChitChat
 from bot.service.indexing import build_index
+from bot.service.memory import release_freed_memory
 from bot.service.review import Reviewer
 from bot.storage import bank, importer, registry, revisions
 from bot.storage.db import make_engine, make_session_factory, upgrade
@@ -123,6 +124,7 @@ class Services:
                 cache_dir=self.settings.index_cache_dir,
             )
         )
+        release_freed_memory()
         return resolved.model_id
 
 
@@ -134,6 +136,7 @@ def load_encoder(settings: Settings, resolved: ResolvedModel) -> Encoder:
         device=settings.device,
         backend=settings.encoder_backend,
         threads=settings.encoder_threads,
+        serving=settings.serving_copy,
     )
 
 
@@ -177,6 +180,9 @@ def open_services(
     journal = QuestionJournal(settings.journal_path)
     answerer = Answerer(session_factory, state, journal, top_k=settings.top_k)
     answerer.replay_journal()
+    release_freed_memory()  # what loading the bank through the ORM left behind
+    if encoder.onnx is not None:
+        encoder.onnx.open_in_background()
     logger.info(
         "ready in %.1fs: %d pairs, %d rows, model %s, thresholds %s",
         time.perf_counter() - started,

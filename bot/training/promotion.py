@@ -182,11 +182,22 @@ def activate_version(
 
 
 def _export_for_serving(path: Path, encoder: Encoder | None) -> None:
-    """Write `path`'s ONNX graph unless it is there or the model cannot run on ONNX Runtime;
-    from `encoder`'s torch model when it has one loaded, else from the directory."""
+    """Build `path`'s serving copy (`bot.retrieval.serving_model`) here, where torch is
+    loaded anyway, so a bot following the registry never imports it; where the copy cannot
+    be built, write the whole model's ONNX graph instead (from `encoder`'s torch model when
+    it has one loaded, else from the directory). Nothing where ONNX Runtime cannot run it."""
     from bot.retrieval.onnx_backend import ONNX_FILE, supports
 
-    if (path / ONNX_FILE).is_file() or supports(path) is not None:
+    if supports(path) is not None:
+        return
+    from bot.retrieval.serving_model import ensure_serving_model
+
+    try:
+        ensure_serving_model(path)
+        return
+    except Exception as error:  # a tokenizer that cannot be trimmed, a read-only directory
+        logger.warning("no serving copy of %s: %s", path.name, error)
+    if (path / ONNX_FILE).is_file():
         return
     from bot.retrieval.onnx_export import export, export_model_dir
 

@@ -85,3 +85,29 @@ def test_lexical_index_matches_suffixed_sinhala_words():
     scores = index.pair_scores(["පොහොරවලට දාන කාලය"])
     assert scores[0, 0] > scores[0, 1]
     assert scores.min() >= 0.0 and scores.max() <= 1.0 + 1e-6
+
+
+def test_spelling_index_weighs_ngrams_as_scikit_learn_does():
+    from pathlib import Path
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from bot.retrieval.lexical import NGRAMS, NgramTfidf
+    from bot.storage.importer import read_bank_file
+    from bot.text.normalize import normalize
+    from bot.text.romanize import romanized_variants
+
+    bank = Path(__file__).resolve().parents[1] / "data" / "bank_small.csv"
+    texts = [normalize(t) for row in read_bank_file(bank) for t in (row.question, *row.alternates)]
+    texts += [variant for text in texts for variant in romanized_variants(text)]
+    queries = [*texts[:20], "bg 358 වී   කීයද?", "urea kiyada", "x", "", "水稻"]
+    reference = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=NGRAMS, sublinear_tf=True, lowercase=False,
+        dtype=np.float32,
+    ).fit(texts)  # fmt: skip
+    ours = NgramTfidf.fit(texts)
+    assert ours.vocabulary == reference.vocabulary_
+    assert np.allclose(ours.idf, reference.idf_, atol=1e-6)
+    want, got = reference.transform(queries), ours.transform(queries)
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert abs(want - got).max() < 1e-6

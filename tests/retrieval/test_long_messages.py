@@ -17,6 +17,12 @@ def test_length_groups_keep_long_texts_apart():
     assert length_groups([], batch_size=8) == []
 
 
+def test_batches_of_long_texts_stay_under_the_token_cap():
+    groups = length_groups([30] * 100 + [512] * 10, batch_size=64, max_tokens=2048)
+    assert [len(group) for group in groups] == [64, 36, 4, 4, 2]
+    assert all(len(group) * 512 <= 2048 for group in groups[2:])
+
+
 def test_a_long_message_is_encoded_apart_and_cut(base_model_dir, monkeypatch):
     encoder = Encoder.load(base_model_dir, "multilingual-e5-small", backend="onnx")
     assert encoder.onnx is not None

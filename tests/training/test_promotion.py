@@ -15,7 +15,8 @@ from bot.errors import ModelNotFound
 from bot.retrieval.base_model import BASE_MODEL_NAME
 from bot.retrieval.decision import Thresholds
 from bot.retrieval.hybrid import Fusion
-from bot.retrieval.onnx_backend import ONNX_FILE
+from bot.retrieval.onnx_backend import SPLIT_FILE
+from bot.retrieval.serving_model import serving_path
 from bot.service.answering import Question
 from bot.storage import registry
 from bot.storage.embeddings import count_vectors
@@ -145,7 +146,7 @@ def test_registry_and_cache_survive_a_restart(make_services, trained, trained_en
     services = make_services()
     name = add_trained(services, trained)
     activate_version(services.session_factory, name, encoder=trained_encoder)
-    assert (trained.path / ONNX_FILE).is_file()  # exported here: the bot needs no torch
+    assert (serving_path(trained.path) / SPLIT_FILE).is_file()  # built here: the bot needs no torch
     with services.session_factory() as session:
         cached = count_vectors(session, name)
     state = services.answerer.state

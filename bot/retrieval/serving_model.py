@@ -1,0 +1,49 @@
+"""The copy of a model the bot answers with: its vocabulary trimmed, its graph split.
+
+A model version's serving copy lives inside its directory (`onnx/serving/`), so it is
+deleted with the version, and is rebuilt when the version's weights change. It is the
+version's vocabulary trimmed to the scripts farmers write (`bot.retrieval.vocab_trim`:
+103,308 of 250,037 rows, and a tokenizer that holds 87 MB instead of 282 MB), exported as
+a graph from word embeddings with the embedding matrix beside it, which the encoder maps
+and reads a row at a time (`bot.retrieval.onnx_backend`). Its vectors are the version's
+own (cosine >= 0.9999 for every bank text and eval query, `agribot model trim --check`),
+so it answers under the version's name and the embedding cache stays valid.
+
+Example:
+    >>> serving_path(Path("var/models/e5-small-paddy-si-v2")).as_posix()
+    'var/models/e5-small-paddy-si-v2/onnx/serving'
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bot.retrieval.onnx_backend import EMBEDDINGS_FILE, SPLIT_FILE
+
+logger = logging.getLogger(__name__)
+
+SERVING_DIR = Path("onnx") / "serving"
+
+
+def serving_path(model_dir: Path) -> Path:
+    """Where `model_dir`'s serving copy lives."""
+    return Path(model_dir) / SERVING_DIR
+
+
+def ensure_serving_model(model_dir: Path) -> Path:
+    """`model_dir`'s serving copy, built first (trim and export, about 20 s on two cores)
+    where it is missing or was made from other weights. Needs torch only to build.
+
+    Raises `VocabularyNotTrimmable` for a model whose tokenizer cannot be trimmed.
+    """
+    from bot.retrieval.vocab_trim import ensure_trimmed_model
+
+    return ensure_trimmed_model(Path(model_dir), serving_path(model_dir), export=export_split)
+
+
+def export_split(model_dir: Path) -> None:
+    """Write `model_dir`'s graph from word embeddings and its embedding matrix."""
+    from bot.retrieval.onnx_export import export_split_model_dir
+
+    export_split_model_dir(model_dir, model_dir / SPLIT_FILE, model_dir / EMBEDDINGS_FILE)

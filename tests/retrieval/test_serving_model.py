@@ -1,0 +1,116 @@
+"""The serving copy: trimmed, split at the word embeddings, giving the model's own vectors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.retrieval.encoder import Encoder
+from bot.retrieval.onnx_backend import EMBEDDINGS_FILE, SPLIT_FILE, map_rows
+from bot.retrieval.serving_model import ensure_serving_model, serving_path
+from tests.tiny_model import KEPT, build_tiny_model
+
+TEXTS = ["▁වී ගොයම?", "rice වී", "වී", "ගොයම ගොයම ගොයම rice?"]
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    return build_tiny_model(tmp_path / "models" / "tiny")
+
+
+def test_serving_copy_lives_in_the_model_and_gives_its_vectors(tiny_model):
+    full = Encoder.load(tiny_model, "tiny", backend="onnx")
+    served = Encoder.load(tiny_model, "tiny", backend="onnx", serving=True)
+    assert served.model_id == full.model_id == "tiny" and served.path == str(tiny_model)
+    assert served.onnx is not None and full.onnx is not None
+    assert served.onnx.onnx_path == serving_path(tiny_model) / SPLIT_FILE
+    assert served.onnx.embeddings is not None and served.onnx.embeddings.shape == (len(KEPT), 8)
+    for method in ("encode_queries", "encode_passages"):
+        want, got = (getattr(encoder, method)(TEXTS) for encoder in (full, served))
+        assert np.allclose(want, got, atol=1e-6)
+
+
+def test_serving_copy_is_built_once_and_again_for_new_weights(tiny_model):
+    built = ensure_serving_model(tiny_model)
+    stamp = (built / SPLIT_FILE).stat().st_mtime_ns
+    assert ensure_serving_model(tiny_model) == built
+    assert (built / SPLIT_FILE).stat().st_mtime_ns == stamp
+    weights = tiny_model / "model.safetensors"
+    os.utime(weights, ns=(stamp + 10**9, stamp + 10**9))  # as a retrained version's would
+    assert (ensure_serving_model(tiny_model) / SPLIT_FILE).stat().st_mtime_ns != stamp
+
+
+def test_serving_copy_goes_with_its_model(tiny_model):
+    ensure_serving_model(tiny_model)
+    shutil.rmtree(tiny_model)
+    assert [path.name for path in tiny_model.parent.iterdir() if "tiny" in path.name] == [
+        ".tiny-bert"  # what build_tiny_model leaves beside it
+    ]
+
+
+def test_a_model_that_cannot_be_trimmed_answers_whole(tiny_model, monkeypatch):
+    from bot.errors import VocabularyNotTrimmable
+    from bot.retrieval import serving_model
+
+    def refuse(model_dir: Path) -> Path:
+        raise VocabularyNotTrimmable("only Unigram tokenizers can be trimmed, not 'BPE'")
+
+    monkeypatch.setattr(serving_model, "ensure_serving_model", refuse)
+    served = Encoder.load(tiny_model, "tiny", backend="auto", serving=True)
+    assert served.onnx is not None and served.onnx.embeddings is None
+    assert served.encode_queries(TEXTS).shape == (len(TEXTS), 8)
+
+
+def test_mapped_rows_read_like_the_saved_matrix(tmp_path):
+    matrix = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.save(tmp_path / "rows.npy", matrix)
+    rows = map_rows(tmp_path / "rows.npy")
+    assert np.array_equal(rows[np.array([[3, 0], [1, 1]])], matrix[[[3, 0], [1, 1]]])
+    assert not rows.flags.writeable
+
+
+# --- the real model ------------------------------------------------------------------
+
+
+def test_the_bot_answers_with_the_serving_copy_and_the_models_vectors(
+    base_model_dir, encoder, tmp_path
+):
+    from bot.config import Settings
+    from bot.service.runtime import ResolvedModel, load_encoder, model_tuning
+    from bot.service.trim_check import CheckTexts, check_trim
+    from bot.storage.importer import read_bank_file
+    from tests.conftest import SMALL_BANK
+
+    settings = Settings(data_dir=tmp_path, encoder_backend="auto")
+    resolved = ResolvedModel(str(base_model_dir), encoder.model_id, *model_tuning(settings, None))
+    served = load_encoder(settings, resolved)
+    assert served.model_id == encoder.model_id  # the embedding cache stays valid
+    assert served.onnx is not None and served.onnx.embeddings is not None
+    assert served.onnx.onnx_path == serving_path(base_model_dir) / SPLIT_FILE
+    assert (serving_path(base_model_dir) / EMBEDDINGS_FILE).is_file()
+
+    rows = read_bank_file(SMALL_BANK)
+    questions = [text for row in rows for text in (row.question, *row.alternates)]
+    want, got = encoder.encode_queries(questions), served.encode_queries(questions)
+    assert np.min(np.sum(want * got, axis=1)) >= 0.9999
+    texts = CheckTexts(questions[:40], [row.answer for row in rows][:20])
+    assert check_trim(base_model_dir, serving_path(base_model_dir), texts).identical
+
+
+def test_the_session_can_be_opened_before_the_first_question(tiny_model):
+    import time
+
+    served = Encoder.load(tiny_model, "tiny", backend="onnx", serving=True)
+    assert served.onnx is not None
+    served.onnx.open_in_background()
+    deadline = time.monotonic() + 30
+    while served.onnx._session is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    session = served.onnx._session
+    assert session is not None
+    served.encode_queries(TEXTS)
+    assert served.onnx._session is session  # the first question found it made
