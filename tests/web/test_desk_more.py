@@ -115,3 +115,31 @@ async def test_an_answer_that_would_replace_the_banks_asks_first(desk: Desk):
     [sent] = (await desk.bot.fake.wait_for_messages(FARMER + 5, before + 1))[before:]
     assert better in sent["text"]
     assert desk.bot.services.bank.get(pair.pair_id).answer == better
+
+
+ANSWERED_QUESTION = "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?"  # the small bank's pair for ANSWERED
+
+
+async def test_the_bank_shows_thumbs_down_counts_and_filters_stale_pairs(desk: Desk):
+    [answer] = await desk.bot.send(FARMER + 6, ANSWERED)
+    [down] = [data for _, data in buttons(answer) if data.startswith("fb:n:")]
+    await desk.bot.press(FARMER + 6, answer, down)
+    csrf = await desk.login()
+    stale_question = "පරණ සහනාධාර මුදල කීයද?"
+    added = await desk.client.post(
+        "/bank/new",
+        data={
+            "csrf": csrf,
+            "question": stale_question,
+            "answer": "2020 දී රුපියල් 5,000 යි.",
+            "review_by": "2021-01-01",
+        },
+    )
+    assert added.status_code == 303, added.text[:500]
+
+    listed = (await desk.client.get("/bank")).text
+    row = listed.split(ANSWERED_QUESTION, 1)[1].split("</tr>", 1)[0]
+    assert row.rstrip().endswith("<td>1</td>"), row  # the farmer's 👎 on the pair
+    stale = (await desk.client.get("/bank", params={"stale": "1"})).text
+    assert stale_question in stale and ANSWERED_QUESTION not in stale
+    assert "⏰" in stale
