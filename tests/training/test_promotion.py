@@ -17,7 +17,7 @@ from bot.retrieval.decision import Thresholds
 from bot.retrieval.hybrid import Fusion
 from bot.retrieval.onnx_backend import SPLIT_FILE
 from bot.retrieval.serving_model import serving_path
-from bot.service.answering import Question
+from bot.service.answering import Question, query_views
 from bot.storage import registry
 from bot.storage.embeddings import count_vectors
 from bot.training.promotion import activate_version, list_models, register_version, rollback
@@ -50,9 +50,11 @@ def add_trained(services, trained) -> str:
 
 
 def expected_candidates(state, reply) -> list[tuple[int, float]]:
-    """What `state` (one model and its index) gives for the reply's text, computed afresh."""
-    vectors = state.encoder.encode_queries([reply.normalized])
-    [matches] = state.index.search_many(vectors, [reply.normalized], k=10, fusion=state.fusion)
+    """What `state` (one model and its index) gives for the reply's text, computed afresh,
+    with the same views of it the answerer searches ("TSP" is searched as Sinhala too)."""
+    texts, owners = query_views([reply.normalized], [reply.normalized])
+    vectors = state.encoder.encode_queries(texts)
+    [matches] = state.index.search_many(vectors, texts, owners, k=10, fusion=state.fusion)
     return [(c.pair_id, c.score) for c in state.candidates(matches)]
 
 
