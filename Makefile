@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 # Everything but the tests that load the real model (marked `real_model`): no model on
-# disk needed, about a minute and a half. `make test` stays the one that counts.
+# disk needed, about two minutes. `make test` stays the one that counts.
 test-fast: setup
 	$(BIN)/ruff check bot tests migrations/env.py
 	$(BIN)/python -m pytest -m "not real_model"
