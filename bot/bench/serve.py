@@ -74,7 +74,7 @@ def run_serve_bench(settings: Settings, *, questions: int = 200, chats: int = 20
             answering = time.perf_counter() - began
             rss, peak = resident_memory_mb(child.pid)
         finally:
-            _stop(child)
+            stop_serving(child)
     return ServeReport(
         bank=str(settings.bank_path),
         model=settings.model,
@@ -127,7 +127,7 @@ def _time_to_first_answer(
     try:
         rss, _ = resident_memory_mb(child.pid)
     finally:
-        _stop(child)
+        stop_serving(child)
     return seconds, rss
 
 
@@ -148,7 +148,7 @@ def _start_answering(
     deadline = began + START_TIMEOUT_S
     while len(fake.sent_messages(chat)) <= before:
         if child.poll() is not None or time.perf_counter() > deadline:
-            _stop(child)
+            stop_serving(child)
             raise RuntimeError(f"agribot serve did not answer: {log.read_text()[-2000:]}")
         time.sleep(0.02)
     return child, time.perf_counter() - began
@@ -169,7 +169,8 @@ def _wait_for_replies(
     return replies()
 
 
-def _stop(child: subprocess.Popen[bytes]) -> None:
+def stop_serving(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as a service manager stops the bot; SIGKILL if it has not ended in 30 s."""
     if child.poll() is None:
         child.send_signal(signal.SIGTERM)
         try:

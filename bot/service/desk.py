@@ -206,7 +206,7 @@ class Desk:
         else:
             assert view.before is not None
             target = f"pair:{self.add_pair(admin_id, view.before)}"
-        self._audit(admin_id, "undo", view.target, {"entry": entry_id}, {"target": target})
+        self.record(admin_id, "undo", view.target, {"entry": entry_id}, {"target": target})
         return target
 
     def history(self, pair_id: int) -> list[AuditView]:
@@ -283,17 +283,7 @@ class Desk:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> None:
-        """Log a change made through another service (an import, a model switch)."""
-        self._audit(admin_id, action, target, before, after)
-
-    def _audit(
-        self,
-        admin_id: int,
-        action: str,
-        target: str,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-    ) -> None:
+        """Log a change in a transaction of its own (an undo, an import, a model switch)."""
         with self.session_factory() as session:
             audit.record(session, admin_id, action, target, before, after)
             session.commit()

@@ -8,7 +8,6 @@ from a shell reaches both.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.bench.fake_bot_api import FakeBotApi
+from bot.bench.serve import stop_serving
 from tests.conftest import SMALL_BANK
 from tests.telegram.conftest import ADMIN
 
@@ -69,16 +69,6 @@ def _serve(env: dict[str, str], fake: FakeBotApi, log: Path) -> subprocess.Popen
         return subprocess.Popen(
             [sys.executable, "-m", "bot", "serve"], env=env, stdout=output, stderr=subprocess.STDOUT
         )
-
-
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 async def _answer(fake: FakeBotApi, chat: int, question: str) -> str:
@@ -135,7 +125,7 @@ async def test_two_serve_processes_follow_each_others_bank(
         for fake, chat in ((fake_api, 700), (second_api, 800)):
             assert await _answered_within(fake, chat, SNAIL_QUESTION, SNAIL_ANSWER) < 5
     finally:
-        _stop(one)
+        stop_serving(one)
         if two is not None:
-            _stop(two)
+            stop_serving(two)
     assert one.returncode == 0 and two is not None and two.returncode == 0, log.read_text()[-3000:]
