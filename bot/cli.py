@@ -541,7 +541,8 @@ def eval_inputs(command: Callable[..., Any]) -> Callable[..., Any]:
     "--ablation",
     is_flag=True,
     help="Print the ablation table instead: dense only, + lexical, + answer side, + margin, "
-    "+ Singlish rows, each tuned on dev, with dev and test figures.",
+    "+ Singlish rows, + English terms as Sinhala, + other crops declined, + out-of-domain "
+    "floor, each tuned on dev, with dev and test figures.",
 )
 @pass_settings
 @translate_errors

@@ -32,6 +32,7 @@ MODULES = [
     "bot.text.english_terms",
     "bot.text.legacy_fonts",
     "bot.text.normalize",
+    "bot.text.other_crops",
     "bot.text.romanize",
     "bot.text.singlish",
     "bot.web.app",

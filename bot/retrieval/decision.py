@@ -70,6 +70,12 @@ class ScoredQuery:
     score: float
     correct: bool | None
     runner_up: float = 0.0
+    small_talk: bool = False  # out of domain, but caught as small talk before this score
+
+    @property
+    def out_of_domain(self) -> bool:
+        """A question about something else (small talk has its own check)."""
+        return self.correct is None and not self.small_talk
 
     def passes_margin(self, margin: float) -> bool:
         return self.score - self.runner_up >= margin
@@ -95,25 +101,33 @@ def calibrate(
     *,
     margin: float = 0.0,
     confidence_z: float = 0.0,
+    ood_rejection: float = 0.0,
 ) -> Thresholds:
     """Lowest answer threshold whose answered precision reaches `target_precision`.
 
     Out-of-domain queries count as wrong when answered; queries whose runner-up is within
     `margin` are not answered at any threshold. With `confidence_z` > 0 the precision
     that must reach the target is the lower end of its Wilson interval, so a threshold
-    picked on one sample holds on another (z = 1.28: 90% one-sided). The suggest
+    picked on one sample holds on another (z = 1.28: 90% one-sided). `ood_rejection`
+    is a floor on the share of out-of-domain queries left unanswered (the same interval's
+    lower end): precision alone lets a few coconut questions through when the paddy
+    questions around them are right often enough. The suggest
     threshold is the score that still covers `suggest_recall` of the in-domain queries
     whose best pair was right, so most fixable misses reach "did you mean".
     """
     ranked = sorted(scored, key=lambda item: item.score, reverse=True)
     if not ranked:
         return DEFAULT_THRESHOLDS
-    answer = ranked[0].score + 1e-6
-    correct = answered = 0
+    answer = ranked[0].score + 1e-4  # above the best score, also once rounded to 4 places
+    correct = answered = ood_answered = 0
+    ood = sum(item.out_of_domain for item in scored)
     for position, item in enumerate(ranked):
         if item.passes_margin(margin):
             answered += 1
             correct += bool(item.correct)
+            ood_answered += item.out_of_domain
+        if ood and wilson_lower_bound(ood - ood_answered, ood, confidence_z) < ood_rejection:
+            break  # lower thresholds only answer more of them
         next_score = ranked[position + 1].score if position + 1 < len(ranked) else None
         if next_score == item.score or not answered:
             continue
@@ -153,11 +167,18 @@ def calibrate_with_margin(
     *,
     margins: Sequence[float] = MARGINS,
     confidence_z: float = 0.0,
+    ood_rejection: float = 0.0,
 ) -> Thresholds:
     """The margin (and its thresholds) that answers the most queries rightly at the target."""
     best: tuple[float, float, Thresholds] | None = None
     for margin in margins:
-        chosen = calibrate(scored, target_precision, margin=margin, confidence_z=confidence_z)
+        chosen = calibrate(
+            scored,
+            target_precision,
+            margin=margin,
+            confidence_z=confidence_z,
+            ood_rejection=ood_rejection,
+        )
         key = (coverage(scored, chosen), -margin)
         if best is None or key > best[:2]:
             best = (*key, chosen)

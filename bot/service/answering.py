@@ -22,6 +22,7 @@ from bot.storage.models import QAPair
 from bot.storage.questions import QuestionRecord, RecordedQuestion, record_question
 from bot.text.english_terms import sinhala_view
 from bot.text.normalize import clean_incoming, normalize, romanized_view
+from bot.text.other_crops import names_another_crop
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class RetrievalState:
     chit_chat: ChitChat | None = None
     bank_revision: int = 0  # the bank revision read before the index was built
     english_terms: bool = True  # also search English terms as Sinhala (off: ablation)
+    other_crops: bool = True  # decline questions about another crop (off: ablation)
 
     @property
     def model_id(self) -> str:
@@ -123,6 +125,7 @@ class Reply:
     failed: bool = False
     client_ref: str = field(default="")
     small_talk: SmallTalk | None = None
+    other_crop: bool = False  # declined because it asks about another crop
 
     @property
     def answer(self) -> Candidate | None:
@@ -235,6 +238,16 @@ class Answerer:
                 state.model_id,
                 latency_ms,
                 small_talk=small_talk,
+            )
+        if state.other_crops and names_another_crop(normalized):
+            # coconut or onions worded like a paddy question: an officer, not a paddy dose
+            return Reply(
+                Decision.DECLINE,
+                candidates,
+                normalized,
+                state.model_id,
+                latency_ms,
+                other_crop=True,
             )
         ranked = [c.match or Match(c.pair_id, c.score) for c in candidates]
         decision = decide(ranked, state.thresholds)

@@ -175,6 +175,7 @@ def evaluate(
     show_progress: bool = False,
     romanized: bool = True,
     english_terms: bool = True,
+    other_crops: bool = True,
 ) -> EvalRun:
     """Score `encoder` on the queries against the bank, in a temporary database.
 
@@ -193,6 +194,7 @@ def evaluate(
         show_progress,
         romanized=romanized,
         english_terms=english_terms,
+        other_crops=other_crops,
     ) as bank:
         _check_answers_exist(queries, bank.state)
         replies = _answer_all(bank.answerer, queries, show_progress)
@@ -220,6 +222,7 @@ def indexed_bank(
     *,
     romanized: bool = True,
     english_terms: bool = True,
+    other_crops: bool = True,
 ) -> Iterator[IndexedBank]:
     """Import `bank_path` into a temporary SQLite database and index it with `encoder`."""
     with tempfile.TemporaryDirectory(prefix="agribot-eval-") as tmp:
@@ -241,7 +244,14 @@ def indexed_bank(
                 chit_chat = ChitChat.build(session, encoder)
                 session.commit()
             state = RetrievalState(
-                encoder, index, pairs, thresholds, fusion, chit_chat, english_terms=english_terms
+                encoder,
+                index,
+                pairs,
+                thresholds,
+                fusion,
+                chit_chat,
+                english_terms=english_terms,
+                other_crops=other_crops,
             )
             journal = QuestionJournal(Path(tmp) / "journal.jsonl")
             yield IndexedBank(state, Answerer(session_factory, state, journal))

@@ -37,11 +37,14 @@ from bot.service.evaluation import (
 )
 from bot.storage import registry
 from bot.text.normalize import normalize, normalize_key
+from bot.text.other_crops import names_another_crop
 
 logger = logging.getLogger(__name__)
 
 ANSWER_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 LEXICAL_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
+CONFIDENCE_Z = 1.28  # one-sided 90%
+OOD_REJECTION = 0.97  # the floor on dev's out-of-domain queries left unanswered (same interval)
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,11 @@ class Grid:
     margins: tuple[float, ...] = MARGINS
     romanized: bool = True  # Singlish spellings of the bank in the lexical index
     english_terms: bool = True  # English terms in a message also searched as Sinhala
+    other_crops: bool = True  # questions naming another crop and no paddy are declined
+    ood_rejection: float = OOD_REJECTION  # 0: precision alone sets the answer threshold
 
 
 FULL = Grid()
-CONFIDENCE_Z = 1.28  # one-sided 90%
 CHIT_CHAT_FALSE_RATE = 0.005  # at most this share of paddy questions taken for small talk
 
 
@@ -87,6 +91,7 @@ class DevScores:
     answer_keys: np.ndarray  # per pair column: an id of its answer text
     expected: list[set[int]]  # per query: the answer ids that are right
     chit_chat: PairScores
+    declined: list[bool]  # per query: names another crop, so never answered
 
 
 def tune(
@@ -113,12 +118,17 @@ def tune(
         show_progress,
         romanized=grid.romanized,
         english_terms=grid.english_terms,
+        other_crops=grid.other_crops,
     ) as bank:
         scores = dev_scores(bank.state, queries)
     chosen_fusion = fusion or choose_fusion(scores, target_precision, grid)
     scored = scored_queries(scores, chosen_fusion)
     thresholds = calibrate_with_margin(
-        scored, target_precision, margins=grid.margins, confidence_z=CONFIDENCE_Z
+        scored,
+        target_precision,
+        margins=grid.margins,
+        confidence_z=CONFIDENCE_Z,
+        ood_rejection=grid.ood_rejection,
     )
     thresholds = replace(thresholds, chit_chat=choose_chit_chat(scores, chosen_fusion))
     dev = evaluate(
@@ -131,6 +141,7 @@ def tune(
         cache=cache,
         romanized=grid.romanized,
         english_terms=grid.english_terms,
+        other_crops=grid.other_crops,
     ).report
     return Tuning(thresholds, chosen_fusion, dev)
 
@@ -152,7 +163,8 @@ def dev_scores(state: RetrievalState, queries: Sequence[EvalQuery]) -> DevScores
     expected = [{keys.get(normalize_key(a), -1) for a in q.answers} for q in queries]
     assert state.chit_chat is not None
     chit_chat = state.chit_chat.index.scores(vectors, texts, owners)
-    return DevScores(list(queries), pairs, answer_keys, expected, chit_chat)
+    declined = [state.other_crops and names_another_crop(normalize(text)) for text in raw]
+    return DevScores(list(queries), pairs, answer_keys, expected, chit_chat, declined)
 
 
 @dataclass(frozen=True)
@@ -206,7 +218,11 @@ def choose_fusion(scores: DevScores, target_precision: float = 0.95, grid: Grid 
             mrr = sum(1 / rank for rank in ranks if rank)
             scored = _scored(scores, ranked)
             chosen = calibrate_with_margin(
-                scored, target_precision, margins=grid.margins, confidence_z=CONFIDENCE_Z
+                scored,
+                target_precision,
+                margins=grid.margins,
+                confidence_z=CONFIDENCE_Z,
+                ood_rejection=grid.ood_rejection,
             )
             key = (
                 round(accuracy + coverage(scored, chosen), 6),
@@ -222,8 +238,13 @@ def choose_fusion(scores: DevScores, target_precision: float = 0.95, grid: Grid 
 
 def _scored(scores: DevScores, ranked: Sequence[Ranked]) -> list[ScoredQuery]:
     return [
-        ScoredQuery(r.score, (r.rank == 1) if q.in_domain else None, r.runner_up)
-        for q, r in zip(scores.queries, ranked, strict=True)
+        ScoredQuery(
+            0.0 if declined else r.score,
+            (r.rank == 1) if q.in_domain else None,
+            r.runner_up,
+            q.is_chit_chat,
+        )
+        for q, r, declined in zip(scores.queries, ranked, scores.declined, strict=True)
     ]
 
 
@@ -286,6 +307,7 @@ def tune_and_report(
         cache=cache,
         romanized=grid.romanized,
         english_terms=grid.english_terms,
+        other_crops=grid.other_crops,
     ).report
     return tuning, test
 

@@ -81,6 +81,8 @@ async def send_reply(context: CustomContext, chat_id: int, reply: Reply) -> None
         await bot.send_message(chat_id, text, reply_markup=markup)
     elif reply.decision is Decision.CHIT_CHAT and reply.small_talk is not None:
         await bot.send_message(chat_id, reply.small_talk.reply)
+    elif reply.other_crop:
+        await bot.send_message(chat_id, texts.OTHER_CROP_SENT_TO_OFFICER)
     else:
         await bot.send_message(chat_id, texts.SENT_TO_OFFICER)
 

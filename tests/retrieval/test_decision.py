@@ -70,3 +70,39 @@ def test_calibrating_with_a_margin_answers_more_at_the_same_precision():
     assert coverage(scored, chosen) > coverage(scored, plain)
     answered = [q for q in scored if q.score >= chosen.answer and q.passes_margin(chosen.margin)]
     assert sum(bool(q.correct) for q in answered) / len(answered) >= 0.95
+
+
+def test_the_out_of_domain_floor_keeps_neighbouring_crops_unanswered():
+    # 300 paddy questions right from 0.95 down to 0.65; 200 coconut and tea questions,
+    # five of them scoring 0.80-0.84 like paddy ones: too few to spoil the precision.
+    scored = [ScoredQuery(0.95 - i * 0.001, True) for i in range(300)]
+    scored += [ScoredQuery(0.84 - i * 0.01, None) for i in range(5)]
+    scored += [ScoredQuery(0.5, None) for _ in range(195)]
+    plain = calibrate(scored, 0.95, confidence_z=1.28)
+    floored = calibrate(scored, 0.95, confidence_z=1.28, ood_rejection=0.97)
+
+    def rejected(thresholds: Thresholds) -> float:
+        ood = [q for q in scored if q.correct is None]
+        return sum(q.score < thresholds.answer for q in ood) / len(ood)
+
+    assert plain.answer < 0.80  # precision alone answers all five
+    assert rejected(plain) < 0.98
+    assert floored.answer > plain.answer
+    assert rejected(floored) >= 0.99  # the interval's lower end reaches 0.97
+    assert floored.suggest <= floored.answer
+
+
+def test_an_unreachable_out_of_domain_floor_answers_nothing_out_of_domain():
+    scored = [ScoredQuery(0.9 - i * 0.01, True) for i in range(20)] + [ScoredQuery(0.95, None)]
+    thresholds = calibrate(scored, 0.9, ood_rejection=1.0)
+    assert thresholds.answer > 0.95
+
+
+def test_small_talk_does_not_count_towards_the_out_of_domain_floor():
+    # "thanks" scoring 0.85 against a pair is caught as small talk before it is answered
+    scored = [ScoredQuery(0.95 - i * 0.001, True) for i in range(300)]
+    scored += [ScoredQuery(0.85 - i * 0.01, None, small_talk=True) for i in range(5)]
+    scored += [ScoredQuery(0.5, None) for _ in range(195)]
+    floored = calibrate(scored, 0.95, confidence_z=1.28, ood_rejection=0.97)
+    assert floored.answer < 0.80
+    assert floored == calibrate(scored, 0.95, confidence_z=1.28)

@@ -62,6 +62,21 @@ def test_off_topic_question_is_declined_and_queued(services):
     assert (item.id, item.chat_id) == (reply.queue_id, 9)
 
 
+def test_another_crops_question_is_declined_not_answered_with_a_paddy_dose(make_services):
+    services = make_services(answer_threshold=0.3, suggest_threshold=0.2)
+    onions = "ළූණු වගාවට යූරියා කොච්චර දාන්නද?"
+    services.answerer.swap(replace(services.answerer.state, other_crops=False))
+    assert services.answerer.answer(Question(onions)).decision is not Decision.DECLINE
+    services.answerer.swap(replace(services.answerer.state, other_crops=True))
+    reply = services.answerer.answer(Question(onions, chat_id=7))
+    assert (reply.decision, reply.other_crop) == (Decision.DECLINE, True)
+    assert reply.candidates  # the officer still sees the closest pairs
+    with services.session_factory() as session:
+        assert [item.chat_id for item in queue.list_open(session)] == [7]
+    paddy = services.answerer.answer(Question("වී වලට යූරියා කොච්චර දාන්නද?"))
+    assert paddy.decision is not Decision.DECLINE and not paddy.other_crop
+
+
 def test_grey_zone_offers_three_suggestions(make_services):
     services = make_services(answer_threshold=0.9999, suggest_threshold=0.5)
     reply = services.answerer.answer(Question("වී ගබඩා කරන්න කලින් වේලන්නේ කොහොමද"))

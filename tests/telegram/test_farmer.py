@@ -116,6 +116,14 @@ async def test_none_of_these_puts_the_question_in_the_queue(bot):
     assert (item.text, item.chat_id, item.status) == (GREY, 105, "open")
 
 
+async def test_a_question_about_another_crop_is_sent_to_an_officer_saying_why(bot):
+    coconut = "පොල් ගහට පොහොර දාන්නේ අවුරුද්දට කී පාරක්ද"
+    [reply] = await bot.send(107, coconut)
+    assert reply["text"] == texts.OTHER_CROP_SENT_TO_OFFICER
+    [item] = rows(bot.services, UnansweredQuestion)
+    assert (item.text, item.chat_id, item.status) == (coconut, 107, "open")
+
+
 async def test_unanswered_question_is_queued_and_the_officers_answer_reaches_the_farmer(bot):
     [reply] = await bot.send(106, OFF_TOPIC)
     assert reply["text"] == texts.SENT_TO_OFFICER
