@@ -10,8 +10,8 @@ own (cosine >= 0.9999 for every bank text and eval query, `agribot model trim --
 so it answers under the version's name and the embedding cache stays valid.
 
 Example:
-    >>> serving_path(Path("var/models/e5-small-paddy-si-v2")).as_posix()
-    'var/models/e5-small-paddy-si-v2/onnx/serving'
+    >>> serving_path(Path("var/models/e5-small-paddy-si-v3")).as_posix()
+    'var/models/e5-small-paddy-si-v3/onnx/serving'
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TUNED_MODEL_NAME = "e5-small-paddy-si-v2"
+TUNED_MODEL_NAME = "e5-small-paddy-si-v3"
 TUNED_DELTA = REPO_ROOT / "knowledge" / "tuned" / f"{TUNED_MODEL_NAME}.npz"
 DELTA_FORMAT = "agribot-delta-2"
 DELTA_BITS = 3

@@ -67,8 +67,8 @@ def trimmed_path(model_dir: Path) -> Path:
     """Where a model's trimmed copy lives: `<model>-trimmed` beside it.
 
     Example:
-        >>> trimmed_path(Path("models/e5-small-paddy-si-v2")).name
-        'e5-small-paddy-si-v2-trimmed'
+        >>> trimmed_path(Path("models/e5-small-paddy-si-v3")).name
+        'e5-small-paddy-si-v3-trimmed'
     """
     return model_dir.with_name(model_dir.name + TRIMMED_SUFFIX)
 

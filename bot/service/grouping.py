@@ -6,7 +6,9 @@ threshold was chosen on the eval's dev split, where pairs of farmer wordings of 
 bank question were told apart from pairs of different ones (the eval's wordings are
 deliberately varied; repeats in a real queue are closer than that):
 
-    cosine >= 0.88   dev: precision 0.941, recall 0.022   test: precision 0.964, recall 0.031
+    e5-small-paddy-si-v2: cosine >= 0.88   dev: precision 0.941   test: precision 0.964
+    e5-small-paddy-si-v3: cosine >= 0.85   dev: precision 0.953   test: precision 0.968
+                          (recall 0.049 / 0.061: the lowest cosine at precision 0.94 on dev)
 
 The scale is the model's own: the untuned base model puts unrelated questions above 0.88.
 So any other model groups only questions that normalize alike until it is measured.
@@ -22,7 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-SAME_QUESTION = {"e5-small-paddy-si-v2": 0.88}  # model id -> cosine threshold, set on dev
+# model id -> cosine threshold, set on dev
+SAME_QUESTION = {"e5-small-paddy-si-v2": 0.88, "e5-small-paddy-si-v3": 0.85}
 NEVER = 2.0  # above any cosine: only the same words group
 
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from bot.retrieval.tuned_model import TUNED_MODEL_NAME
 from bot.service.grouping import NEVER, group_indices, threshold_for
 
-SAME_QUESTION = threshold_for("e5-small-paddy-si-v2")
+SAME_QUESTION = threshold_for(TUNED_MODEL_NAME)
 
 
 def unit(*rows: list[float]) -> np.ndarray:
