@@ -111,16 +111,19 @@ def calibrate(
     picked on one sample holds on another (z = 1.28: 90% one-sided). `ood_rejection`
     is a floor on the share of out-of-domain queries left unanswered (the same interval's
     lower end): precision alone lets a few coconut questions through when the paddy
-    questions around them are right often enough. The suggest
+    questions around them are right often enough. With too few out-of-domain queries to
+    reach the floor even if none were answered, precision alone decides. The suggest
     threshold is the score that still covers `suggest_recall` of the in-domain queries
     whose best pair was right, so most fixable misses reach "did you mean".
     """
     ranked = sorted(scored, key=lambda item: item.score, reverse=True)
     if not ranked:
         return DEFAULT_THRESHOLDS
-    answer = ranked[0].score + 1e-4  # above the best score, also once rounded to 4 places
+    answer = ranked[0].score + 1e-6
     correct = answered = ood_answered = 0
     ood = sum(item.out_of_domain for item in scored)
+    if wilson_lower_bound(ood, ood, confidence_z) < ood_rejection:
+        ood_rejection = 0.0  # too few off-topic queries to show the floor even if none passed
     for position, item in enumerate(ranked):
         if item.passes_margin(margin):
             answered += 1

@@ -92,10 +92,10 @@ def test_the_out_of_domain_floor_keeps_neighbouring_crops_unanswered():
     assert floored.suggest <= floored.answer
 
 
-def test_an_unreachable_out_of_domain_floor_answers_nothing_out_of_domain():
-    scored = [ScoredQuery(0.9 - i * 0.01, True) for i in range(20)] + [ScoredQuery(0.95, None)]
-    thresholds = calibrate(scored, 0.9, ood_rejection=1.0)
-    assert thresholds.answer > 0.95
+def test_a_floor_of_one_keeps_every_off_topic_query_unanswered():
+    scored = [ScoredQuery(0.95 - i * 0.01, True) for i in range(20)] + [ScoredQuery(0.9, None)]
+    assert calibrate(scored, 0.9).answer < 0.9  # 19 of 20 is precision enough
+    assert calibrate(scored, 0.9, ood_rejection=1.0).answer > 0.9
 
 
 def test_small_talk_does_not_count_towards_the_out_of_domain_floor():
@@ -106,3 +106,13 @@ def test_small_talk_does_not_count_towards_the_out_of_domain_floor():
     floored = calibrate(scored, 0.95, confidence_z=1.28, ood_rejection=0.97)
     assert floored.answer < 0.80
     assert floored == calibrate(scored, 0.95, confidence_z=1.28)
+
+
+def test_too_few_off_topic_queries_to_judge_leave_the_threshold_to_precision():
+    # 20 off-topic queries cannot show 0.97 at 90% confidence even all unanswered (0.92):
+    # a small eval file must not make a model answer nothing.
+    scored = [ScoredQuery(0.95 - i * 0.005, True) for i in range(60)]
+    scored += [ScoredQuery(0.96, None)] + [ScoredQuery(0.3, None) for _ in range(19)]
+    floored = calibrate(scored, 0.9, confidence_z=1.28, ood_rejection=0.97)
+    assert floored == calibrate(scored, 0.9, confidence_z=1.28)
+    assert floored.answer < 0.95

@@ -58,12 +58,17 @@ def test_eval_report_has_exactly_the_contract_keys_and_consistent_figures(encode
 
 
 def test_thresholds_trade_coverage_for_ood_rejection(encoder):
-    everything = evaluate(encoder, SMALL_BANK, DATA / "eval_small.jsonl", Thresholds(0.0, 0.0))
-    nothing = evaluate(encoder, SMALL_BANK, DATA / "eval_small.jsonl", Thresholds(1.01, 1.01))
+    queries = DATA / "eval_small.jsonl"
+    everything = evaluate(encoder, SMALL_BANK, queries, Thresholds(0.0, 0.0), other_crops=False)
+    nothing = evaluate(encoder, SMALL_BANK, queries, Thresholds(1.01, 1.01), other_crops=False)
     assert everything.report.ood_rejection == 0.0
     assert everything.report.coverage == everything.report.acc_at_1
     assert nothing.report.ood_rejection == 1.0
     assert nothing.report.coverage == 0.0 and nothing.report.answered_precision == 0.0
+    # the coconut question of the three is declined at any threshold
+    declined = evaluate(encoder, SMALL_BANK, queries, Thresholds(0.0, 0.0))
+    assert declined.report.ood_rejection == pytest.approx(1 / 3, abs=1e-4)
+    assert declined.report.coverage == everything.report.coverage
 
 
 def test_eval_line_with_an_unknown_answer_is_reported(encoder, tmp_path):
