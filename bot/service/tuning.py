@@ -148,9 +148,8 @@ def tune(
 
 def dev_scores(state: RetrievalState, queries: Sequence[EvalQuery]) -> DevScores:
     raw = [q.query for q in queries]
-    texts, owners = query_views(
-        [normalize(text) for text in raw], raw, english_terms=state.english_terms
-    )
+    normalized = [normalize(text) for text in raw]
+    texts, owners = query_views(normalized, raw, english_terms=state.english_terms)
     vectors = state.encoder.encode_queries(texts)
     pairs = state.index.scores(vectors, texts, owners)
     keys: dict[str, int] = {}
@@ -163,7 +162,7 @@ def dev_scores(state: RetrievalState, queries: Sequence[EvalQuery]) -> DevScores
     expected = [{keys.get(normalize_key(a), -1) for a in q.answers} for q in queries]
     assert state.chit_chat is not None
     chit_chat = state.chit_chat.index.scores(vectors, texts, owners)
-    declined = [state.other_crops and names_another_crop(normalize(text)) for text in raw]
+    declined = [state.other_crops and names_another_crop(text) for text in normalized]
     return DevScores(list(queries), pairs, answer_keys, expected, chit_chat, declined)
 
 

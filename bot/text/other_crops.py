@@ -56,10 +56,13 @@ def _pattern(stems: tuple[str, ...], words: tuple[str, ...]) -> re.Pattern[str]:
     sinhala = tuple(w for w in words if not w.isascii())
     latin_stems = tuple(s for s in stems if s.isascii())
     sinhala_stems = tuple(s for s in stems if not s.isascii())
-    parts = [rf"{_SINHALA_BOUNDARY}(?:{_alternatives(sinhala_stems)})"]
+    parts = []  # an empty alternative would match every message
+    if sinhala_stems:
+        parts.append(rf"{_SINHALA_BOUNDARY}(?:{_alternatives(sinhala_stems)})")
     if sinhala:
         parts.append(rf"{_SINHALA_BOUNDARY}(?:{_alternatives(sinhala)}){_WORD_END}")
-    parts.append(rf"\b(?:{_alternatives(latin + latin_stems)})\b")
+    if latin or latin_stems:
+        parts.append(rf"\b(?:{_alternatives(latin + latin_stems)})\b")
     return re.compile("|".join(parts), re.IGNORECASE)
 
 
