@@ -252,3 +252,22 @@ def test_a_blank_line_of_a_copied_env_example_means_unset(tmp_path, monkeypatch)
     settings = Settings()
     assert settings.webhook_secret is None and settings.admin_ids == []
     assert settings.telegram_token is not None
+
+
+def test_telegram_bench_runs_the_farmers_in_their_own_process(
+    tmp_path, base_model_dir, monkeypatch
+):
+    """Both runs (Telegram's limit lifted and in place) get every reply back from the
+    fake Bot API, which runs with the farmers in a child process."""
+    monkeypatch.setenv("AGRIBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGRIBOT_MODEL", str(base_model_dir))
+    monkeypatch.setenv("AGRIBOT_BANK_PATH", str(SMALL_BANK))
+    monkeypatch.delenv("AGRIBOT_DATABASE_URL", raising=False)
+    args = ["bench", "--telegram", "--pairs", "40", "--chats", "3", "--messages", "2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    for run in (report["bot"], report["at_telegram_limit"]):
+        assert run["replies"] == 6 and 0 <= run["answered"] <= 6
+        assert 0 < run["latency_p50_ms"] <= run["latency_p95_ms"] <= run["latency_max_ms"]
+        assert run["batches"] >= 1

@@ -51,6 +51,15 @@ SAMPLE_JPEG = (
 )
 
 
+@dataclass(frozen=True)
+class FakeAddress:
+    """Where a bot reaches a fake Bot API (it may run in another process)."""
+
+    token: str
+    base_url: str
+    base_file_url: str
+
+
 @dataclass
 class _Failure:
     status: int
@@ -137,6 +146,10 @@ class FakeBotApi:
     def port(self) -> int:
         assert self._server is not None, "start() the fake first"
         return self._server.server_address[1]
+
+    @property
+    def address(self) -> FakeAddress:
+        return FakeAddress(self.token, self.base_url, self.base_file_url)
 
     @property
     def base_url(self) -> str:

@@ -26,7 +26,8 @@ from sqlalchemy import event, exc, func, select
 from bot.bench.common import JsonReport, percentile
 from bot.bench.fake_bot_api import FakeBotApi
 from bot.bench.fake_http import ApiCall
-from bot.bench.telegram import against_fake, settle
+from bot.bench.farmers import settle
+from bot.bench.telegram import against_fake, throwaway
 from bot.config import BUNDLED_EVAL, Settings
 from bot.retrieval.encoder import Encoder
 from bot.service.evaluation import read_queries
@@ -85,7 +86,7 @@ def run_soak(
     """Run the soak for `minutes` against the bundled bank in a throwaway database."""
     questions = [q.query for q in read_queries(BUNDLED_EVAL)]
     with tempfile.TemporaryDirectory(prefix="agribot-soak-") as tmp, FakeBotApi() as fake:
-        soak_settings = against_fake(settings, fake, Path(tmp), flood_limit=10_000)
+        soak_settings = against_fake(throwaway(settings, Path(tmp), 10_000), fake.address)
         services = open_services(soak_settings, encoder=encoder)
         try:
             return asyncio.run(_soak(soak_settings, services, fake, questions, minutes, chats))

@@ -5,6 +5,8 @@ closed loop), so `chats` questions are in flight at any time. Latency runs from 
 moment `getUpdates` hands the update to the bot to the moment its `sendMessage` reaches
 the fake server. The run is made twice: with Telegram's overall limit of 30 messages a
 second lifted (what the bot itself can do) and with it in place (what Telegram allows).
+The fake Bot API and the farmers run in a process of their own (`bot.bench.farmers`), so
+the bot's process holds only the bot.
 """
 
 from __future__ import annotations
@@ -12,16 +14,16 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+from telegram.ext import Application
 
 from bot.bench.common import JsonReport, fill_cache, percentile, synthetic_rows
-from bot.bench.fake_bot_api import FakeBotApi
-from bot.bench.fake_http import ApiCall
+from bot.bench.fake_bot_api import FakeAddress
+from bot.bench.farmers import FIRST_CHAT, FarmersProcess
 from bot.config import Settings
 from bot.retrieval.encoder import Encoder
 from bot.service.runtime import Services, open_database, open_services
@@ -30,6 +32,7 @@ from bot.telegram.app import TELEGRAM_MESSAGES_PER_SECOND, build_application
 
 UNLIMITED = 100_000.0
 WARM_UP = 8
+RUN_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -60,20 +63,14 @@ class TelegramBenchReport(JsonReport):
     load_average_1m: float
 
 
-@dataclass
-class _Sample:
-    latency_ms: float
-    answered: bool
-
-
 def run_telegram_bench(
     settings: Settings, encoder: Encoder, *, pairs: int = 5000, chats: int = 50, messages: int = 10
 ) -> TelegramBenchReport:
     """Build a `pairs`-pair bank, then let `chats` farmers ask `messages` questions each."""
     base = importer.read_bank_file(settings.bank_path)
     rows = synthetic_rows(base, pairs)
-    with tempfile.TemporaryDirectory(prefix="agribot-tg-bench-") as tmp, FakeBotApi() as fake:
-        bench_settings = against_fake(settings, fake, Path(tmp), messages * 4 + WARM_UP)
+    with tempfile.TemporaryDirectory(prefix="agribot-tg-bench-") as tmp:
+        bench_settings = throwaway(settings, Path(tmp), messages * 4 + WARM_UP)
         engine, session_factory = open_database(bench_settings)
         with session_factory() as session:
             importer.import_rows(session, rows)
@@ -81,23 +78,18 @@ def run_telegram_bench(
             session.commit()
         engine.dispose()
         services = open_services(bench_settings, seed_bank=False, encoder=encoder)
+        questions = [row.question for row in rows]
         try:
-            questions = [row.question for row in rows]
-            lifted = asyncio.run(
-                _run(bench_settings, services, fake, questions, chats, messages, UNLIMITED, 0)
-            )
+            lifted = _run(bench_settings, services, questions, chats, messages, UNLIMITED, 0)
             offset = chats * messages + WARM_UP
-            limited = asyncio.run(
-                _run(
-                    bench_settings,
-                    services,
-                    fake,
-                    questions,
-                    chats,
-                    messages,
-                    TELEGRAM_MESSAGES_PER_SECOND,
-                    offset,
-                )
+            limited = _run(
+                bench_settings,
+                services,
+                questions,
+                chats,
+                messages,
+                TELEGRAM_MESSAGES_PER_SECOND,
+                offset,
             )
         finally:
             services.close()
@@ -113,15 +105,12 @@ def run_telegram_bench(
     )
 
 
-def against_fake(settings: Settings, fake: FakeBotApi, folder: Path, flood_limit: int) -> Settings:
-    """Settings for a throwaway bot: a SQLite file in `folder`, polling `fake`, no admins."""
+def throwaway(settings: Settings, folder: Path, flood_limit: int) -> Settings:
+    """Settings for a throwaway bot: a SQLite file in `folder`, no admins, no webhook."""
     return settings.model_copy(
         update={
             "data_dir": folder,
             "database_url": f"sqlite:///{folder / 'bench.db'}",
-            "telegram_token": SecretStr(fake.token),
-            "telegram_base_url": fake.base_url,
-            "telegram_base_file_url": fake.base_file_url,
             "admin_ids": [],
             "flood_limit": flood_limit,
             "webhook_url": None,
@@ -129,62 +118,62 @@ def against_fake(settings: Settings, fake: FakeBotApi, folder: Path, flood_limit
     )
 
 
-async def _run(
+def against_fake(settings: Settings, fake: FakeAddress) -> Settings:
+    """`settings` with the bot polling the fake Bot API at `fake`."""
+    return settings.model_copy(
+        update={
+            "telegram_token": SecretStr(fake.token),
+            "telegram_base_url": fake.base_url,
+            "telegram_base_file_url": fake.base_file_url,
+        }
+    )
+
+
+def _run(
     settings: Settings,
     services: Services,
-    fake: FakeBotApi,
     questions: list[str],
     chats: int,
     messages: int,
     rate: float,
     offset: int,
 ) -> RunFigures:
-    fake.reset()
-    application = build_application(settings, services, max_messages_per_second=rate)
+    """One run: the farmers (and the fake Bot API) in their own process, the bot in this one."""
+    warm_up = questions[offset : offset + WARM_UP]
+    start = offset + WARM_UP
+    plan = {
+        FIRST_CHAT + chat: [
+            questions[(start + chat * messages + m) % len(questions)] for m in range(messages)
+        ]
+        for chat in range(chats)
+    }
+    with FarmersProcess(plan, warm_up) as farmers:
+        application = build_application(
+            against_fake(settings, farmers.address), services, max_messages_per_second=rate
+        )
+        return asyncio.run(_answer(application, farmers))
+
+
+async def _answer(
+    application: Application[Any, Any, Any, Any, Any, Any], farmers: FarmersProcess
+) -> RunFigures:
     loop = asyncio.get_running_loop()
-    waiting: dict[int, asyncio.Future[tuple[float, dict[str, Any]]]] = {}
-
-    def on_call(call: ApiCall, result: dict[str, Any] | None) -> None:
-        future = waiting.get(call.params.get("chat_id", 0))
-        if call.method == "sendMessage" and future is not None and result is not None:
-            loop.call_soon_threadsafe(settle, future, (call.at, result))
-
-    async def farmer(chat_id: int, texts: list[str], samples: list[_Sample]) -> None:
-        for text in texts:
-            future = waiting[chat_id] = loop.create_future()
-            update = fake.push_text(chat_id, text)
-            replied_at, message = await asyncio.wait_for(future, timeout=120)
-            update_id = update["update_id"]
-            delivered = fake.delivered_at.get(update_id, fake.pushed_at(update_id))
-            samples.append(_Sample((replied_at - delivered) * 1000, _has_feedback(message)))
-
-    fake.listeners.append(on_call)
     assert application.updater is not None  # build_application keeps PTB's updater
     async with application:
         await application.updater.start_polling(timeout=1)
         await application.start()
         try:
-            warm: list[_Sample] = []
-            await farmer(1, questions[offset : offset + WARM_UP], warm)
+            await loop.run_in_executor(None, farmers.wait_until_warm)
             batcher = application.bot_data.batcher
             batcher.stats = type(batcher.stats)()
-            samples: list[_Sample] = []
-            start = offset + WARM_UP
-            began = time.perf_counter()
-            plan = {
-                1000 + chat: [
-                    questions[(start + chat * messages + m) % len(questions)]
-                    for m in range(messages)
-                ]
-                for chat in range(chats)
-            }
-            await asyncio.gather(*(farmer(chat, texts, samples) for chat, texts in plan.items()))
-            elapsed = time.perf_counter() - began
+            farmers.go()
+            result = await loop.run_in_executor(None, farmers.result, RUN_TIMEOUT_S)
             stats = batcher.stats
         finally:
             await application.updater.stop()
             await application.stop()
     await application.bot_data.batcher.close()
+    samples, elapsed = result.samples, result.elapsed_s
     latencies = sorted(sample.latency_ms for sample in samples)
     answered = sum(sample.answered for sample in samples)
     return RunFigures(
@@ -201,13 +190,3 @@ async def _run(
         answering_busy_share=round(stats.busy_s / elapsed, 2),
         batch_ms=round(stats.busy_s / stats.batches * 1000, 1) if stats.batches else 0.0,
     )
-
-
-def settle(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _has_feedback(message: dict[str, Any]) -> bool:
-    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
-    return any(button.get("callback_data", "").startswith("fb:") for row in rows for button in row)
