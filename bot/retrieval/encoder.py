@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -24,8 +26,11 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
     from bot.retrieval.onnx_backend import OnnxEncoder
+    from bot.retrieval.piece_tokenizer import PieceTokenizer
 
 logger = logging.getLogger(__name__)
+
+Spans = Callable[[], list[tuple[int, int]]]
 
 BACKENDS = ("auto", "torch", "onnx")
 # A farmer's question is cut here: the longest real ones (a greeting, the story, the
@@ -60,7 +65,7 @@ class Encoder:
         model_id: str,
         path: str,
         *,
-        tokenizer: Tokenizer | None,
+        tokenizer: Tokenizer | PieceTokenizer | None,
         config: ModelConfig,
         onnx: OnnxEncoder | None = None,
         model: SentenceTransformer | None = None,
@@ -236,34 +241,34 @@ class Encoder:
     def _cut(self, texts: list[str], max_tokens: int | None) -> tuple[list[str], list[int]]:
         """Each text's token count, and the texts cut after `max_tokens` tokens (at a
         token's end, so what is kept encodes exactly as before)."""
-        spans = self._token_spans(texts)
-        if spans is None:
+        counted = self._token_counts(texts)
+        if counted is None:
             return texts, [len(text) for text in texts]
         lengths, cut = [], []
-        for text, offsets in zip(texts, spans, strict=True):
-            if max_tokens is not None and len(offsets) > max_tokens:
-                text, offsets = text[: offsets[max_tokens - 1][1]], offsets[:max_tokens]
+        for text, (count, spans) in zip(texts, counted, strict=True):
+            if max_tokens is not None and count > max_tokens:
+                text, count = text[: spans()[max_tokens - 1][1]], max_tokens
             cut.append(text)
-            lengths.append(len(offsets))
+            lengths.append(count)
         return cut, lengths
 
-    def _token_spans(self, texts: list[str]) -> list[list[tuple[int, int]]] | None:
-        """Each text's tokens as character spans, without special tokens; None where no
-        fast tokenizer can tell.
+    def _token_counts(self, texts: list[str]) -> list[tuple[int, Spans]] | None:
+        """Each text's token count without special tokens, and how to get the tokens'
+        character spans (asked only of texts to cut); None where no fast tokenizer can tell.
 
         The `tokenizers` tokenizer stops at the model's input length, beyond which the
         model never looks; transformers' (the torch backend) counts every token.
         """
         if self.tokenizer is not None:
             encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
-            return [encoding.offsets for encoding in encodings]
+            return [(len(found.ids), partial(getattr, found, "offsets")) for found in encodings]
         if self._model is None or not getattr(self._model.tokenizer, "is_fast", False):
             return None
         with self._torch_lock:  # transformers' tokenizer reconfigures itself on each call
             tokens = self._model.tokenizer(
                 texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
             )
-        return list(tokens["offset_mapping"])
+        return [(len(spans), partial(list, spans)) for spans in tokens["offset_mapping"]]
 
 
 def _serving_copy(model_dir: Path) -> Path:

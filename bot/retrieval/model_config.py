@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    from bot.retrieval.piece_tokenizer import PieceTokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -58,13 +61,19 @@ def read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def load_tokenizer(model_dir: Path, max_length: int | None) -> Tokenizer:
-    """The model's own fast tokenizer (`tokenizer.json`), cutting at `max_length` tokens.
+def load_tokenizer(model_dir: Path, max_length: int | None) -> Tokenizer | PieceTokenizer:
+    """The model's own tokenizer, cutting at `max_length` tokens: the piece tokenizer a
+    serving copy carries (the same ids in less memory), else its fast tokenizer
+    (`tokenizer.json`).
 
     Its settings are fixed here and never changed after, so one instance serves any number
     of threads (transformers' tokenizers set truncation and padding on each call, and
     raise "Already borrowed" when two threads call at once).
     """
+    from bot.retrieval.piece_tokenizer import PieceTokenizer, has_piece_tokenizer
+
+    if has_piece_tokenizer(model_dir):
+        return PieceTokenizer.load(model_dir, max_length)
     tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
     tokenizer.no_padding()  # batches are padded by the caller, to their longest text
     if max_length:

@@ -30,7 +30,11 @@ import numpy as np
 from bot.retrieval.model_config import TOKENIZER_FILE, read_json, read_json_list
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tokenizers import Encoding, Tokenizer
+
+    from bot.retrieval.piece_tokenizer import PieceEncoding, PieceTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +92,7 @@ class OnnxEncoder:
     def __init__(
         self,
         onnx_path: Path,
-        tokenizer: Tokenizer,
+        tokenizer: Tokenizer | PieceTokenizer,
         pad_id: int,
         threads: int | None = None,
         *,
@@ -103,7 +107,9 @@ class OnnxEncoder:
         self._session_lock = threading.Lock()
 
     @classmethod
-    def open(cls, model_dir: Path, tokenizer: Tokenizer, threads: int | None = None) -> OnnxEncoder:
+    def open(
+        cls, model_dir: Path, tokenizer: Tokenizer | PieceTokenizer, threads: int | None = None
+    ) -> OnnxEncoder:
         """The encoder for `model_dir`: its split graph where it has one, else its graph
         from token ids, exported first where it is missing (the one step that imports torch)."""
         pad_id = _pad_id(model_dir, tokenizer)
@@ -142,7 +148,9 @@ class OnnxEncoder:
             return {"input_ids": input_ids, "attention_mask": attention_mask}
         return {"inputs_embeds": self.embeddings[input_ids], "attention_mask": attention_mask}
 
-    def _padded(self, encodings: list[Encoding]) -> tuple[np.ndarray, np.ndarray]:
+    def _padded(
+        self, encodings: Sequence[Encoding | PieceEncoding]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Token ids padded on the right to the batch's longest, and the attention mask."""
         longest = max(len(encoding.ids) for encoding in encodings)
         input_ids = np.full((len(encodings), longest), self.pad_id, dtype=np.int64)
@@ -202,7 +210,7 @@ def map_rows(path: Path) -> np.ndarray:
     return rows.reshape(shape)
 
 
-def _pad_id(model_dir: Path, tokenizer: Tokenizer) -> int:
+def _pad_id(model_dir: Path, tokenizer: Tokenizer | PieceTokenizer) -> int:
     """The padding token's id, as transformers pads: `pad_token` of tokenizer_config.json,
     else the model config's `pad_token_id`. Padded positions are masked, so it never
     changes a vector; it keeps the inputs byte for byte what torch would see."""

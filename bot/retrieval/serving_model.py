@@ -7,7 +7,8 @@ version's vocabulary trimmed to the scripts farmers write (`bot.retrieval.vocab_
 a graph from word embeddings with the embedding matrix beside it, which the encoder maps
 and reads a row at a time (`bot.retrieval.onnx_backend`). Its vectors are the version's
 own (cosine >= 0.9999 for every bank text and eval query, `agribot model trim --check`),
-so it answers under the version's name and the embedding cache stays valid.
+so it answers under the version's name and the embedding cache stays valid. Its tokenizer
+is `bot.retrieval.piece_tokenizer`'s: the same ids in 28 MB instead of 92.
 
 Example:
     >>> serving_path(Path("var/models/e5-small-paddy-si-v3")).as_posix()
@@ -39,7 +40,24 @@ def ensure_serving_model(model_dir: Path) -> Path:
     """
     from bot.retrieval.vocab_trim import ensure_trimmed_model
 
-    return ensure_trimmed_model(Path(model_dir), serving_path(model_dir), export=export_split)
+    built = ensure_trimmed_model(Path(model_dir), serving_path(model_dir), export=export_split)
+    ensure_piece_tokenizer(built)
+    return built
+
+
+def ensure_piece_tokenizer(serving_dir: Path) -> bool:
+    """Give a serving copy its small tokenizer (`bot.retrieval.piece_tokenizer`) where it
+    has none yet (copies built before it, 1 s); whether it has one. A tokenizer it cannot
+    reproduce, or a directory it cannot write, leaves the `tokenizers` one in use."""
+    from bot.retrieval.piece_tokenizer import has_piece_tokenizer, write_piece_tokenizer
+
+    if has_piece_tokenizer(serving_dir):
+        return True
+    try:
+        return write_piece_tokenizer(serving_dir)
+    except (OSError, ValueError) as error:
+        logger.warning("keeping the tokenizers library for %s: %s", serving_dir, error)
+        return False
 
 
 def export_split(model_dir: Path) -> None:
