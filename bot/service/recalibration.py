@@ -119,7 +119,7 @@ def _lexical_without_self(index: HybridIndex, held: np.ndarray) -> np.ndarray:
     texts_vectors = _question_row_texts(index, held)
     if texts_vectors is None:
         return np.zeros((len(held), len(index.pairs)), dtype=np.float32)
-    scores = (texts_vectors @ lexical.rows.T).toarray()
+    scores = (texts_vectors @ lexical.columns).toarray()
     scores[scores >= 0.9999] = 0.0  # the phrasing's own spelling row
     return np.maximum.reduceat(scores, _starts(lexical.pair_ids), axis=1).astype(np.float32)
 
