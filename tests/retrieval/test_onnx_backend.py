@@ -118,3 +118,32 @@ def test_the_export_is_made_once_and_reused(encoder, base_model_dir):
 def test_an_unknown_backend_is_refused(base_model_dir):
     with pytest.raises(ValueError, match="backend must be one of"):
         Encoder.load(base_model_dir, backend="tensorflow")
+
+
+ARENA = """
+import json, sys
+from pathlib import Path
+from bot.retrieval.encoder import Encoder
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+encoder = Encoder.load(Path(sys.argv[1]), "base", backend="onnx", serving=True)
+encoder.encode_queries(["වී"])
+before = rss()
+long_questions = [" ".join(["වී වගාවට යූරියා පොහොර යොදන්නේ කවදාද"] * 40 + [str(n)]) for n in range(16)]
+encoder.encode_queries(long_questions)
+encoder.encode_queries(["වී"])
+print(rss() - before)
+"""
+
+
+@pytest.mark.real_model
+def test_a_big_batch_does_not_keep_its_memory(base_model_dir):
+    """ONNX Runtime's arena would keep 50-60 MB after 16 questions of 256 tokens."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", ARENA, str(base_model_dir)]
+    grown = float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    assert grown < 30, grown
