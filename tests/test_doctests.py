@@ -20,6 +20,7 @@ MODULES = [
     "bot.retrieval.index",
     "bot.retrieval.lexical",
     "bot.retrieval.model_config",
+    "bot.retrieval.piece_tokenizer",
     "bot.retrieval.serving_model",
     "bot.retrieval.serving_pieces",
     "bot.retrieval.vocab_trim",

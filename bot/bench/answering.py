@@ -110,7 +110,12 @@ def run_bench(
     encode_rate = len(texts) / (time.perf_counter() - began)
 
     model_began = time.perf_counter()
-    Encoder.load(encoder.path, encoder.model_id, backend=encoder.backend)
+    Encoder.load(
+        encoder.path,
+        encoder.model_id,
+        backend=encoder.backend,
+        serving=settings.serving_copy and encoder.backend == "onnx",
+    )  # as the bot loads it: its serving copy
     model_load = time.perf_counter() - model_began
 
     return BenchReport(

@@ -121,7 +121,7 @@ def test_an_unknown_backend_is_refused(base_model_dir):
 
 
 ARENA = """
-import json, sys
+import ctypes, json, sys
 from pathlib import Path
 from bot.retrieval.encoder import Encoder
 def rss():
@@ -134,16 +134,17 @@ before = rss()
 long_questions = [" ".join(["වී වගාවට යූරියා පොහොර යොදන්නේ කවදාද"] * 40 + [str(n)]) for n in range(16)]
 encoder.encode_queries(long_questions)
 encoder.encode_queries(["වී"])
+ctypes.CDLL("libc.so.6").malloc_trim(0)  # what malloc keeps aside is not the arena's
 print(rss() - before)
 """
 
 
 @pytest.mark.real_model
 def test_a_big_batch_does_not_keep_its_memory(base_model_dir):
-    """ONNX Runtime's arena would keep 50-60 MB after 16 questions of 256 tokens."""
+    """ONNX Runtime's arena would keep about 140 MB after 16 questions of 256 tokens."""
     import subprocess
     import sys
 
     command = [sys.executable, "-c", ARENA, str(base_model_dir)]
     grown = float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-    assert grown < 30, grown
+    assert grown < 60, grown
