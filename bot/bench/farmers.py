@@ -43,14 +43,21 @@ class FarmersProcess:
     """The fake Bot API and `len(plan)` chats in a child process.
 
     `plan` maps each chat to the questions it asks in turn, each after the last one's
-    reply; `warm_up` are asked first, by one chat, to load everything.
+    reply; `warm_up` are asked first, by one chat, to load everything. Update ids start at
+    `first_update_id`: a second run against the same bot continues where the first ended,
+    as Telegram's ids do.
     """
 
-    def __init__(self, plan: dict[int, list[str]], warm_up: list[str]) -> None:
+    def __init__(
+        self, plan: dict[int, list[str]], warm_up: list[str], first_update_id: int = 1
+    ) -> None:
         context = multiprocessing.get_context("spawn")  # no forked copy of the bot's state
         self._connection, child_end = context.Pipe()
         self._process = context.Process(
-            target=run_farmers, args=(child_end, plan, warm_up), name="farmers", daemon=True
+            target=run_farmers,
+            args=(child_end, plan, warm_up, first_update_id),
+            name="farmers",
+            daemon=True,
         )
         self._process.start()
         child_end.close()
@@ -95,12 +102,14 @@ class FarmersProcess:
         return message
 
 
-def run_farmers(connection: Connection, plan: dict[int, list[str]], warm_up: list[str]) -> None:
+def run_farmers(
+    connection: Connection, plan: dict[int, list[str]], warm_up: list[str], first_update_id: int
+) -> None:
     """The child process: serve the fake Bot API and play the farmers."""
     from bot.bench.fake_bot_api import FakeBotApi
 
     try:
-        with FakeBotApi() as fake:
+        with FakeBotApi(first_update_id=first_update_id) as fake:
             connection.send(fake.address)
             result = asyncio.run(_ask(fake, connection, plan, warm_up))
         connection.send(result)

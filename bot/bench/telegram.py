@@ -147,7 +147,9 @@ def _run(
         ]
         for chat in range(chats)
     }
-    with FarmersProcess(plan, warm_up) as farmers:
+    # ids (updates and messages share the fake's counter) continue past the earlier run's
+    first_update_id = 1 + offset * 10
+    with FarmersProcess(plan, warm_up, first_update_id) as farmers:
         application = build_application(
             against_fake(settings, farmers.address), services, max_messages_per_second=rate
         )
