@@ -484,9 +484,7 @@ def model_trim(source: Path, out: Path, check: bool, bank_path: Path, queries_pa
 # --- evaluation and calibration ------------------------------------------------------
 
 
-def _eval_encoder(
-    settings: Settings, model_option: str | None
-) -> tuple[Encoder, ResolvedModel]:
+def _eval_encoder(settings: Settings, model_option: str | None) -> tuple[Encoder, ResolvedModel]:
     """The encoder to evaluate, with its tuning: --model if given (a registered model's
     own thresholds and weights when it is registered), else the active model."""
     from bot.service.runtime import load_encoder, resolve_model, resolve_path
@@ -720,7 +718,8 @@ def _asdict(report: Any) -> Any:
     "--serve-memory",
     is_flag=True,
     help="Start `agribot serve` as its own process (empty database, then warm), time each "
-    "start to its first answer, then read its memory after --questions questions.",
+    "start to its first answer, then read its memory after --questions questions; it serves "
+    "the configured bank, or a synthetic one of --pairs pairs if --pairs is given.",
 )
 @click.option(
     "--training",
@@ -755,13 +754,16 @@ def bench(
     Application; with --soak MINUTES, what a long run with hostile messages and a database
     outage loses; with --import-rows, how long a big import takes; with --training, the
     time of one fine-tuning epoch; with --serve-memory, start-up times and resident
-    memory of `agribot serve` answering the configured bank.
+    memory of `agribot serve` answering the configured bank (or, with --pairs, a synthetic
+    bank of that many pairs made from it).
     """
     report: JsonReport
     if serve_memory:
         from bot.bench.serve import run_serve_bench
 
-        click.echo(run_serve_bench(settings, questions=questions).to_json())
+        source = click.get_current_context().get_parameter_source("pairs")
+        chosen = pairs if source is click.core.ParameterSource.COMMANDLINE else None
+        click.echo(run_serve_bench(settings, questions=questions, pairs=chosen).to_json())
         return
     if training:
         from bot.bench.training import run_training_bench

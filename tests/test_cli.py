@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
+from bot.storage.importer import read_bank_file
 from tests.conftest import DATA, REPO_ROOT, SMALL_BANK
 
 
@@ -179,6 +180,22 @@ def test_serve_bench_starts_the_bot_twice_and_weighs_it(tmp_path, base_model_dir
     assert report["warm_start_s"] > 0 and report["first_start_s"] > 0
     assert 50 < report["rss_mb"] <= report["peak_rss_mb"]
     assert report["first_start_rss_mb"] > 50
+    assert report["pairs"] == len(read_bank_file(SMALL_BANK))
+
+
+def test_serve_bench_serves_a_synthetic_bank_of_the_pairs_asked(
+    tmp_path, base_model_dir, monkeypatch
+):
+    monkeypatch.setenv("AGRIBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGRIBOT_MODEL", str(base_model_dir))
+    monkeypatch.setenv("AGRIBOT_BANK_PATH", str(SMALL_BANK))
+    monkeypatch.delenv("AGRIBOT_DATABASE_URL", raising=False)
+    args = ["bench", "--serve-memory", "--questions", "6", "--pairs", "25"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["pairs"] == 25 and report["bank"].endswith("bank-25.csv")
+    assert report["questions"] == 6 and report["replies"] >= 6
 
 
 def test_db_purge_dry_run_counts_and_keeps_then_purge_deletes(cli_env, database_url):

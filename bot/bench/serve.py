@@ -11,6 +11,7 @@ configured one, so nothing is converted.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ START_TIMEOUT_S = 600.0
 @dataclass
 class ServeReport(JsonReport):
     bank: str
+    pairs: int
     model: str
     first_start_s: float  # process start to the first answer, empty database
     first_start_rss_mb: float  # resident memory just after that first answer
@@ -44,9 +46,14 @@ class ServeReport(JsonReport):
     cpus: int
 
 
-def run_serve_bench(settings: Settings, *, questions: int = 200, chats: int = 20) -> ServeReport:
+def run_serve_bench(
+    settings: Settings, *, questions: int = 200, chats: int = 20, pairs: int | None = None
+) -> ServeReport:
+    """Serve the configured bank, or a synthetic bank of `pairs` pairs made from it (the
+    bundled bank's questions numbered, `bot.bench.common.synthetic_rows`)."""
     texts = farmer_questions(settings.bank_path, questions)
     with tempfile.TemporaryDirectory(prefix="agribot-serve-bench-") as tmp, FakeBotApi() as fake:
+        bank_path, served = _bank(settings.bank_path, pairs, Path(tmp))
         data_dir = Path(tmp) / "data"
         data_dir.mkdir()
         settings.models_dir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +62,7 @@ def run_serve_bench(settings: Settings, *, questions: int = 200, chats: int = 20
             **os.environ,
             "AGRIBOT_DATA_DIR": str(data_dir),
             "AGRIBOT_DATABASE_URL": f"sqlite:///{Path(tmp) / 'serve.db'}",
-            "AGRIBOT_BANK_PATH": str(settings.bank_path),
+            "AGRIBOT_BANK_PATH": str(bank_path),
             "AGRIBOT_MODEL": settings.model,
             "AGRIBOT_TELEGRAM_TOKEN": fake.token,
             "AGRIBOT_TELEGRAM_BASE_URL": fake.base_url,
@@ -76,7 +83,8 @@ def run_serve_bench(settings: Settings, *, questions: int = 200, chats: int = 20
         finally:
             stop_serving(child)
     return ServeReport(
-        bank=str(settings.bank_path),
+        bank=str(bank_path),
+        pairs=served,
         model=settings.model,
         first_start_s=round(first_start, 2),
         first_start_rss_mb=first_rss,
@@ -88,6 +96,25 @@ def run_serve_bench(settings: Settings, *, questions: int = 200, chats: int = 20
         peak_rss_mb=peak,
         cpus=os.cpu_count() or 1,
     )
+
+
+def _bank(bank_path: Path, pairs: int | None, folder: Path) -> tuple[Path, int]:
+    """The bank to serve and its size: `bank_path`, or `pairs` synthetic pairs made from it
+    and written as a CSV in `folder`."""
+    from bot.bench.common import synthetic_rows
+    from bot.storage.importer import ALTERNATE_SEPARATOR, read_bank_file
+
+    base = read_bank_file(bank_path)
+    if pairs is None:
+        return bank_path, len(base)
+    path = folder / f"bank-{pairs}.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["question", "answer", "alternates", "topic"])
+        for row in synthetic_rows(base, pairs):
+            alternates = ALTERNATE_SEPARATOR.join(row.alternates)
+            writer.writerow([row.question, row.answer, alternates, row.topic or ""])
+    return path, pairs
 
 
 def farmer_questions(bank_path: Path, count: int) -> list[str]:
