@@ -45,7 +45,9 @@ SCORES_FILE = Path("onnx") / "piece-scores.npy"
 PRE_TOKENIZER_FILE = Path("onnx") / "pre-tokenizer.json"
 SETTINGS_FILE = Path("onnx") / "piece-tokenizer.json"
 UNKNOWN_PENALTY = 10.0  # `tokenizers`' K_UNK_PENALTY: unknown characters score min - 10
-WORD_CACHE = 20_000
+WORD_CACHE = 20_000  # words whose pieces are remembered, if no longer than
+CACHED_WORD_CHARS = 64  # this: a few longer ones are kept apart, so a flood of
+LONG_WORD_CACHE = 4  # 4,096-letter "words" cannot grow the cache past a few MB
 UNKNOWN = "<unk>"
 FUZZ_TEXTS = 3000
 SAMPLES = (
@@ -124,7 +126,8 @@ class PieceTokenizer:
         self._characters = {
             pre_tokenizer.id_to_token(i) for i in range(1, pre_tokenizer.get_vocab_size())
         }
-        self._word_ids = lru_cache(maxsize=WORD_CACHE)(self._viterbi_ids)
+        self._cached_path = lru_cache(maxsize=WORD_CACHE)(self._viterbi)
+        self._cached_long_path = lru_cache(maxsize=LONG_WORD_CACHE)(self._viterbi)
         self.truncation = {"max_length": max_length} if max_length else None
 
     @classmethod
@@ -164,7 +167,7 @@ class PieceTokenizer:
         room = None if limit is None else limit - (2 if add_special_tokens else 0)
         encodings = []
         for text in texts:
-            ids = [token for _, _, part in self._parts(text) for token in part][:room]
+            ids = self._ids(text)[:room]
             spans = partial(self.spans, text, len(ids))
             if add_special_tokens:
                 ids = [self._bos, *ids, self._eos]
@@ -174,37 +177,51 @@ class PieceTokenizer:
     def spans(self, text: str, count: int) -> list[tuple[int, int]]:
         """The character spans in `text` of its first `count` tokens (no specials)."""
         spans: list[tuple[int, int]] = []
-        for start, end, ids in self._parts(text):
-            if text[start:end] in self._special and len(ids) == 1:
-                spans.append((start, end))
-            else:
-                spans.extend((start + a, start + b) for a, b in self._plain_spans(text[start:end]))
+        for start, end, special in self._parts(text):
             if len(spans) >= count:
                 break
+            if special is not None:
+                spans.append((start, end))
+            else:
+                spans += [
+                    (start + a, start + b)
+                    for a, b in self._plain_spans(text[start:end], count - len(spans))
+                ]
         return spans[:count]
 
-    def _parts(self, text: str) -> Iterable[tuple[int, int, list[int]]]:
-        """(start, end, ids) of each stretch of `text`: a special token or plain text."""
+    def _parts(self, text: str) -> Iterable[tuple[int, int, int | None]]:
+        """(start, end, id) of each stretch of `text`: a special token and its id, or plain
+        text and None."""
         position = 0
         for match in self._special_re.finditer(text) if self._special else ():
             if match.start() > position:
-                yield position, match.start(), self._plain_ids(text[position : match.start()])
-            yield match.start(), match.end(), [self._special[match.group()]]
+                yield position, match.start(), None
+            yield match.start(), match.end(), self._special[match.group()]
             position = match.end()
         if position < len(text):
-            yield position, len(text), self._plain_ids(text[position:])
+            yield position, len(text), None
+
+    def _ids(self, text: str) -> list[int]:
+        ids: list[int] = []
+        for start, end, special in self._parts(text):
+            ids += [special] if special is not None else self._plain_ids(text[start:end])
+        return ids
 
     def _words(self, text: str) -> list[str]:
         normalized = self._normalizer.normalize_str(text) if self._normalizer else text
         return [word for word, _ in self._split_words.pre_tokenize_str(normalized)]
 
     def _plain_ids(self, text: str) -> list[int]:
-        return [token for word in self._words(text) for token in self._word_ids(word)]
+        return [piece_id for word in self._words(text) for piece_id, _, _ in self._path(word)]
 
-    def _viterbi_ids(self, word: str) -> tuple[int, ...]:
-        return tuple(piece_id for piece_id, _, _ in self._viterbi(word))
+    def _path(self, word: str) -> tuple[tuple[int, int, int], ...]:
+        """The pieces of `word`, remembered (the ids, then the offsets of a text to cut,
+        ask for the same words)."""
+        if len(word) <= CACHED_WORD_CHARS:
+            return self._cached_path(word)
+        return self._cached_long_path(word)
 
-    def _viterbi(self, word: str) -> list[tuple[int, int, int]]:
+    def _viterbi(self, word: str) -> tuple[tuple[int, int, int], ...]:
         """(id, start, end) of each piece of `word` on the best-scoring path.
 
         `tokenizers`' search, step for step: a later path to a position replaces an
@@ -241,19 +258,21 @@ class PieceTokenizer:
             else:
                 path.append((piece_id, start, end))
             end = start
-        path.reverse()
-        return path
+        return tuple(reversed(path))
 
-    def _plain_spans(self, text: str) -> list[tuple[int, int]]:
-        """Each piece's span: its characters' spans, which the single-character
-        pre-tokenizer reports through the normalizer's alignments, joined."""
+    def _plain_spans(self, text: str, count: int) -> list[tuple[int, int]]:
+        """The first `count` pieces' spans: their characters' spans, which the
+        single-character pre-tokenizer reports through the normalizer's alignments, joined."""
         characters = self._pre.encode(text, add_special_tokens=False)
-        origins = list(zip(characters.word_ids, characters.offsets, strict=True))
-        spans = []
+        places: dict[int, list[tuple[int, int]]] = {}
+        for word_id, offset in zip(characters.word_ids, characters.offsets, strict=True):
+            places.setdefault(word_id, []).append(offset)
+        spans: list[tuple[int, int]] = []
         for number, word in enumerate(self._words(text)):
-            places = [offset for word_id, offset in origins if word_id == number]
-            per_character = self._per_character(word, places)
-            for _, first, last in self._viterbi(word):
+            if len(spans) >= count:
+                break
+            per_character = self._per_character(word, places.get(number, []))
+            for _, first, last in self._path(word):
                 spans.append((per_character[first][0], per_character[last - 1][1]))
         return spans
 

@@ -72,6 +72,28 @@ def test_tiny_models_pieces_are_written_and_match(tiny_model, tmp_path):
     assert pieces.token_to_id("not a piece") is None
 
 
+def test_long_messages_are_cut_alike_and_not_kept_in_the_word_cache(tiny_model, tmp_path):
+    """A 4,096-character message (one endless word, or many words) gets the ids and offsets
+    `tokenizers` gives it, whole or cut; its long words are not kept in the word cache."""
+    folder = copy_tokenizer(tiny_model, tmp_path / "copy")
+    assert write_piece_tokenizer(folder)
+    messages = [
+        "ගොයම" * 1024,
+        "rice වී " * 512,
+        "🙏" * 4096,
+        "<s>" + "වීrice" * 800 + "</s> ගොයම",
+    ]
+    assert first_difference(reference(folder), PieceTokenizer.load(folder, None), messages) is None
+    cut, cut_reference = PieceTokenizer.load(folder, 12), reference(folder, 12)
+    for text in messages:
+        got, want = cut.encode(text, False), cut_reference.encode(text, add_special_tokens=False)
+        assert got.ids == want.ids and got.offsets == want.offsets
+    unique = [f"{n}" + "ගොයම" * 200 for n in range(20)]
+    cut.encode_batch(unique)
+    assert cut._cached_path.cache_info().currsize <= 4  # the short words only
+    assert cut._cached_long_path.cache_info().currsize <= 4
+
+
 def test_a_tokenizer_it_does_not_reproduce_writes_nothing(tiny_model, tmp_path, monkeypatch):
     folder = copy_tokenizer(tiny_model, tmp_path / "copy")
 
