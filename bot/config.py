@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         "scripts farmers write, graph split at the word embeddings): the same vectors in "
         "a third of the memory. Built once beside the model (about 20 s).",
     )
+    encoder_precision: Literal["auto", "float32", "int8"] = Field(
+        "auto",
+        description="Run the serving copy with int8 weights (a third faster, 43 MB less) "
+        "or float32; auto: int8 for a model with thresholds calibrated for it "
+        "(`agribot calibrate --precision int8`), else float32.",
+    )
     encoder_threads: int | None = Field(
         None,
         ge=1,

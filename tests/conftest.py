@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -33,6 +34,24 @@ QUESTION_SCORES_ONLY = {
 # Fixtures that load the real model: a test that uses any of them (directly or through
 # another fixture) is marked `real_model`; `make test-fast` leaves those out.
 REAL_MODEL_FIXTURES = {"encoder", "base_model_dir"}
+
+
+def shipped_tuning(info: dict[str, Any], precision: str = "float32") -> tuple[Any, Any]:
+    """The thresholds and fusion weights a shipped delta's `info` holds for `precision`,
+    as a fresh install registers them."""
+    from bot.retrieval.decision import Thresholds
+    from bot.retrieval.hybrid import Fusion
+
+    tuning = info["tuning"]
+    thresholds = info["thresholds"]
+    if precision != "float32":
+        tuning = thresholds = tuning[precision]
+    return (
+        Thresholds(
+            thresholds["answer"], thresholds["suggest"], tuning["margin"], tuning["chit_chat"]
+        ),
+        Fusion(tuning["answer_weight"], tuning["lexical_weight"]),
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

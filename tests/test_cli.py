@@ -240,6 +240,19 @@ def test_calibrate_prints_the_figures_and_refuses_to_save_for_an_unregistered_mo
     assert "is not registered; nothing saved (--no-save)" in result.output
 
 
+def test_calibrate_and_eval_run_the_model_in_the_precision_asked(cli_env):
+    queries = str(DATA / "eval_split.jsonl")
+    args = ["--bank", str(SMALL_BANK), "--queries", queries, "--precision", "int8"]
+    result = CliRunner().invoke(cli, ["calibrate", *args, "--no-save"])
+    assert result.exit_code == 0, result.output
+    assert '"dev"' in result.output and '"test"' in result.output
+    result = CliRunner().invoke(cli, ["eval", *args, "--split", "dev"])
+    assert result.exit_code == 0, result.output
+    assert "scored the dev split" in result.output and "in int8" in result.output
+    result = CliRunner().invoke(cli, ["eval", *args[:4], "--split", "dev"])
+    assert result.exit_code == 0 and "in float32" in result.output
+
+
 def test_model_trim_prints_rows_sizes_and_with_check_the_lowest_cosine(tmp_path):
     from tests.tiny_model import KEPT, PIECES, build_tiny_model
 

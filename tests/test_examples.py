@@ -12,9 +12,8 @@ from dataclasses import replace
 import pytest
 
 from bot.config import BUNDLED_BANK, REPO_ROOT
-from bot.retrieval.decision import Decision, Thresholds
+from bot.retrieval.decision import Decision
 from bot.retrieval.encoder import Encoder
-from bot.retrieval.hybrid import Fusion
 from bot.retrieval.tuned_model import (
     TUNED_DELTA,
     TUNED_MODEL_NAME,
@@ -24,6 +23,7 @@ from bot.retrieval.tuned_model import (
 from bot.service.answering import Question
 from bot.service.evaluation import indexed_bank
 from bot.telegram import texts
+from tests.conftest import shipped_tuning
 
 # Each example and the bank question of the pair it must be answered with.
 EXPECTED = {
@@ -47,15 +47,10 @@ def test_every_shown_example_is_known_here():
 def shipped(base_model_dir, eval_cache):  # type: ignore[no-untyped-def]
     info = read_delta_info(TUNED_DELTA)
     path = ensure_tuned_model(base_model_dir.parent, show_progress=False)
-    encoder = Encoder.load(path, TUNED_MODEL_NAME, backend="onnx")
-    tuning = info["tuning"]
-    thresholds = Thresholds(
-        info["thresholds"]["answer"],
-        info["thresholds"]["suggest"],
-        tuning["margin"],
-        tuning["chit_chat"],
-    )
-    fusion = Fusion(tuning["answer_weight"], tuning["lexical_weight"])
+    # as a fresh install answers: the serving copy in int8, at int8's tuning
+    encoder = Encoder.load(path, TUNED_MODEL_NAME, backend="onnx", serving=True, precision="int8")
+    assert encoder.precision == "int8"
+    thresholds, fusion = shipped_tuning(info, "int8")
     with indexed_bank(encoder, BUNDLED_BANK, thresholds, fusion, eval_cache) as bank:
         yield bank
 
@@ -73,9 +68,7 @@ def test_the_shipped_bot_answers_each_example_with_its_pair(shipped, example):
 # answer them.
 MIXED = {
     "weedicide spray කරන්න best time එක කවද්ද": "වල් නාශක ගහන්න හොඳම වෙලාව කවදාද?",
-    "BPH වැඩි වෙලා, field එකේ water මොකද කරන්නෙ": (
-        "දුඹුරු පැළ කීඩෑවා ආවම කුඹුරේ වතුර මොකද කරන්නේ?"
-    ),
+    "BPH වැඩි වෙලා, field එකේ water මොකද කරන්නෙ": ("දුඹුරු පැළ කීඩෑවා ආවම කුඹුරේ වතුර මොකද කරන්නේ?"),
     "seed paddy unu wathuren treat karanne": "බිත්තර වී උණු වතුරෙන් පිරියම් කරන්නේ කොහොමද?",
     "acre ekakata yooriya kilo keeyak": "අක්කරයකට යූරියා කොච්චර ඕනෙද?",
 }

@@ -71,7 +71,7 @@ def run_bench(
             importer.import_rows(session, rows)
             fill_cache(session, encoder, base, rows)
             session.commit()
-            cached_before = count_vectors(session, encoder.model_id)
+            cached_before = count_vectors(session, encoder.vectors_id)
         engine.dispose()
 
         gc.collect()
@@ -83,7 +83,7 @@ def run_bench(
         services = open_services(bench_settings, seed_bank=False, encoder=encoder)
         startup = time.perf_counter() - started
         with services.session_factory() as session:
-            reencoded = count_vectors(session, encoder.model_id) - cached_before
+            reencoded = count_vectors(session, encoder.vectors_id) - cached_before
 
         answerer = services.answerer
         for text in queries[:10]:  # warm-up

@@ -85,5 +85,5 @@ def fill_cache(
             fresh[text_hash(encoder.query_prompt, normalize(text))] = vector
         answer = noisy(answer_vectors[normalize(source.answer)])
         fresh[text_hash(encoder.passage_prompt, normalize(row.answer))] = answer
-    store_vectors(session, encoder.model_id, fresh)
+    store_vectors(session, encoder.vectors_id, fresh)
     encode_cached(session, encoder, example_texts(read_intents()))  # small talk, as a bot has

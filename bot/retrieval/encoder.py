@@ -70,8 +70,10 @@ class Encoder:
         onnx: OnnxEncoder | None = None,
         model: SentenceTransformer | None = None,
         device: str = "cpu",
+        precision: str = "float32",
     ) -> None:
         self.model_id = model_id
+        self.precision = precision
         self.path = path
         self.tokenizer = tokenizer
         self.onnx = onnx
@@ -86,6 +88,12 @@ class Encoder:
     def backend(self) -> str:
         return "onnx" if self.onnx is not None else "torch"
 
+    @property
+    def vectors_id(self) -> str:
+        """The key of this encoder's vectors in the embedding cache: the model's name, and
+        its precision where that is not float32 (int8 vectors are close, not equal)."""
+        return self.model_id if self.precision == "float32" else f"{self.model_id}@{self.precision}"
+
     @classmethod
     def load(
         cls,
@@ -96,6 +104,7 @@ class Encoder:
         backend: str = "torch",
         threads: int | None = None,
         serving: bool = False,
+        precision: str = "float32",
     ) -> Encoder:
         """Load a model directory (or a hub id, where the internet is reachable).
 
@@ -104,6 +113,9 @@ class Encoder:
         Runtime's threads (default: every core this process may use). `serving`: on ONNX
         Runtime, answer with the model's serving copy (`bot.retrieval.serving_model`: the
         same vectors in a third of the memory), built first where it is missing.
+        `precision`: "int8" runs the serving copy's int8 graph (`bot.retrieval.int8`);
+        where there is none (torch, no serving copy), the encoder is float32: callers
+        read `Encoder.precision` for what they got.
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
@@ -116,18 +128,28 @@ class Encoder:
         wants_onnx = backend == "onnx" or (backend == "auto" and device == "cpu")
         encoder = None
         if wants_onnx and looks_local:
-            encoder = cls._load_onnx(local, model_id, backend, threads, serving)
+            encoder = cls._load_onnx(local, model_id, backend, threads, serving, precision)
         if encoder is None:
             model = load_sentence_transformer(str(path), device)
             encoder = cls.from_sentence_transformer(model, model_id, str(path))
         logger.info(
-            "loaded model %s in %.1fs (%s)", path, time.perf_counter() - started, encoder.backend
+            "loaded model %s in %.1fs (%s, %s)",
+            path,
+            time.perf_counter() - started,
+            encoder.backend,
+            encoder.precision,
         )
         return encoder
 
     @classmethod
     def _load_onnx(
-        cls, model_dir: Path, model_id: str, backend: str, threads: int | None, serving: bool
+        cls,
+        model_dir: Path,
+        model_id: str,
+        backend: str,
+        threads: int | None,
+        serving: bool,
+        precision: str = "float32",
     ) -> Encoder | None:
         """The model on ONNX Runtime, torch-free; None where torch should run it."""
         from bot.retrieval.onnx_backend import OnnxEncoder, supports
@@ -137,12 +159,20 @@ class Encoder:
             config = ModelConfig.read(model_dir)
             runs = _serving_copy(model_dir) if serving else model_dir
             tokenizer = load_tokenizer(runs, config.max_length)
+            graph = _int8_graph(runs) if precision == "int8" and runs != model_dir else None
             try:
-                onnx = OnnxEncoder.open(runs, tokenizer, threads)
+                onnx = OnnxEncoder.open(runs, tokenizer, threads, graph=graph)
             except Exception as error:  # e.g. a read-only model directory
                 problem = f"export failed: {error}"
             else:
-                return cls(model_id, str(model_dir), tokenizer=tokenizer, config=config, onnx=onnx)
+                return cls(
+                    model_id,
+                    str(model_dir),
+                    tokenizer=tokenizer,
+                    config=config,
+                    onnx=onnx,
+                    precision="int8" if graph is not None else "float32",
+                )
         if backend == "onnx":
             raise ModelNotFound(f"cannot run {model_dir} with ONNX Runtime: {problem}")
         logger.warning("using torch for %s: %s", model_dir, problem)
@@ -281,6 +311,17 @@ def _serving_copy(model_dir: Path) -> Path:
     except Exception as error:  # the full model answers alike, in more memory
         logger.warning("answering with the whole of %s: %s", model_dir, error)
         return model_dir
+
+
+def _int8_graph(serving_dir: Path) -> Path | None:
+    """The serving copy's int8 graph, or None (answer in float32) where none can be made."""
+    from bot.retrieval.int8 import ensure_int8_graph
+
+    try:
+        return ensure_int8_graph(serving_dir)
+    except Exception as error:  # a read-only directory, no `onnx` package
+        logger.warning("answering in float32: no int8 graph for %s: %s", serving_dir, error)
+        return None
 
 
 def load_sentence_transformer(path: str, device: str = "cpu") -> SentenceTransformer:

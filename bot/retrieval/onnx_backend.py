@@ -109,14 +109,21 @@ class OnnxEncoder:
 
     @classmethod
     def open(
-        cls, model_dir: Path, tokenizer: Tokenizer | PieceTokenizer, threads: int | None = None
+        cls,
+        model_dir: Path,
+        tokenizer: Tokenizer | PieceTokenizer,
+        threads: int | None = None,
+        *,
+        graph: Path | None = None,
     ) -> OnnxEncoder:
-        """The encoder for `model_dir`: its split graph where it has one, else its graph
-        from token ids, exported first where it is missing (the one step that imports torch)."""
+        """The encoder for `model_dir`: its split graph where it has one (or `graph`, another
+        graph from the same embeddings: the int8 one), else its graph from token ids,
+        exported first where it is missing (the one step that imports torch)."""
         pad_id = _pad_id(model_dir, tokenizer)
         if (model_dir / SPLIT_FILE).is_file() and (model_dir / EMBEDDINGS_FILE).is_file():
             embeddings = map_rows(model_dir / EMBEDDINGS_FILE)
-            return cls(model_dir / SPLIT_FILE, tokenizer, pad_id, threads, embeddings=embeddings)
+            split = graph or model_dir / SPLIT_FILE
+            return cls(split, tokenizer, pad_id, threads, embeddings=embeddings)
         path = model_dir / ONNX_FILE
         if not path.is_file():
             from bot.retrieval.onnx_export import export_model_dir

@@ -280,7 +280,9 @@ class BankAdmin:
         if thresholds != state.thresholds:
             self.answerer.set_thresholds(thresholds)
             with self.session_factory() as session:
-                registry.save_recalibrated(session, state.model_id, thresholds)
+                registry.save_recalibrated(
+                    session, state.model_id, thresholds, state.encoder.precision
+                )
                 session.commit()
 
     def export_csv_bytes(self) -> bytes:

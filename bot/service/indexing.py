@@ -129,7 +129,7 @@ def encode_cached(
     prompt = encoder.passage_prompt if passages else encoder.query_prompt
     encode = encoder.encode_passages if passages else encoder.encode_queries
     hashes = [text_hash(prompt, text) for text in texts]
-    cached = load_vectors(session, encoder.model_id, hashes)
+    cached = load_vectors(session, encoder.vectors_id, hashes)
     missing = list(dict.fromkeys(t for t, h in zip(texts, hashes, strict=True) if h not in cached))
     if missing:
         started = time.perf_counter()
@@ -140,7 +140,7 @@ def encode_cached(
             fresh = {
                 text_hash(prompt, text): vector for text, vector in zip(chunk, vectors, strict=True)
             }
-            store_vectors(session, encoder.model_id, fresh)
+            store_vectors(session, encoder.vectors_id, fresh)
             cached.update(fresh)
             progress.update(len(chunk))
         progress.close()

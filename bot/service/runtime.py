@@ -39,10 +39,24 @@ DEFAULT_FUSION = Fusion(answer_weight=0.1, lexical_weight=0.2)
 
 @dataclass(frozen=True)
 class ResolvedModel:
+    """A model to load, the precision to run it in and the tuning calibrated for that.
+
+    `float_tuning` is the float32 tuning of a model resolved to int8, for an encoder that
+    could not run int8 (`tuned_for`).
+    """
+
     path: str
     model_id: str
     thresholds: Thresholds
     fusion: Fusion = DEFAULT_FUSION
+    precision: str = "float32"
+    float_tuning: tuple[Thresholds, Fusion] | None = None
+
+    def tuned_for(self, encoder: Encoder) -> tuple[Thresholds, Fusion]:
+        """The thresholds and weights for the precision `encoder` actually runs in."""
+        if encoder.precision == self.precision or self.float_tuning is None:
+            return self.thresholds, self.fusion
+        return self.float_tuning
 
 
 @dataclass
@@ -76,9 +90,11 @@ class Services:
         if version is None:
             return False
         in_use = self.answerer.state
-        thresholds, fusion = model_tuning(self.settings, version)
+        precision = model_precision(self.settings, version)
+        thresholds, fusion = model_tuning(self.settings, version, in_use.encoder.precision)
         return (
             version.name != in_use.model_id
+            or precision != in_use.encoder.precision
             or thresholds != in_use.thresholds
             or fusion != in_use.fusion
         )
@@ -111,16 +127,18 @@ class Services:
         before the swap, so every reply uses one model's vectors throughout.
         """
         resolved = resolve_model(self.settings, self.session_factory)
-        if resolved.model_id == self.answerer.state.model_id:
+        in_use = self.answerer.state.encoder
+        if resolved.model_id == in_use.model_id and resolved.precision == in_use.precision:
             self.answerer.set_thresholds(resolved.thresholds, resolved.fusion)
             return resolved.model_id
         encoder = load_encoder(self.settings, resolved)
+        thresholds, fusion = resolved.tuned_for(encoder)
         self.answerer.swap(
             load_state(
                 self.session_factory,
                 encoder,
-                resolved.thresholds,
-                resolved.fusion,
+                thresholds,
+                fusion,
                 cache_dir=self.settings.index_cache_dir,
             )
         )
@@ -129,7 +147,7 @@ class Services:
 
 
 def load_encoder(settings: Settings, resolved: ResolvedModel) -> Encoder:
-    """Load the resolved model on the configured device and backend."""
+    """Load the resolved model on the configured device and backend, in its precision."""
     return Encoder.load(
         resolved.path,
         resolved.model_id,
@@ -137,6 +155,7 @@ def load_encoder(settings: Settings, resolved: ResolvedModel) -> Encoder:
         backend=settings.encoder_backend,
         threads=settings.encoder_threads,
         serving=settings.serving_copy,
+        precision=resolved.precision,
     )
 
 
@@ -166,7 +185,7 @@ def open_services(
     if encoder is None:
         resolved = resolve_model(settings, session_factory, show_progress=show_progress)
         encoder = load_encoder(settings, resolved)
-        thresholds, fusion = resolved.thresholds, resolved.fusion
+        thresholds, fusion = resolved.tuned_for(encoder)
     else:
         thresholds, fusion = model_tuning(settings, None)
     state = load_state(
@@ -259,7 +278,7 @@ def resolve_model(
     last good version (or the bundled base model) takes over.
     """
     if settings.model != BUNDLED_MODEL:
-        return ResolvedModel(settings.model, settings.model, *model_tuning(settings, None))
+        return _resolved(settings, settings.model, settings.model, None)
     with session_factory() as session:
         version = registry.active_version(session)
         while version is not None and not _is_model_dir(Path(version.path)):
@@ -274,7 +293,7 @@ def resolve_model(
             # first start, or an upgrade that ships a newer bank-tuned model
             version = _register_bundled_models(session, settings, show_progress)
         session.commit()
-        return ResolvedModel(version.path, version.name, *model_tuning(settings, version))
+        return _resolved(settings, version.path, version.name, version)
 
 
 def _older_bundled(version: ModelVersion) -> bool:
@@ -294,8 +313,33 @@ def resolve_path(
         wanted = Path(path_or_name).expanduser().resolve()
         for version in registry.list_versions(session):
             if version.name == path_or_name or Path(version.path).resolve() == wanted:
-                return ResolvedModel(version.path, version.name, *model_tuning(settings, version))
-    return ResolvedModel(path_or_name, path_or_name, *model_tuning(settings, None))
+                return _resolved(settings, version.path, version.name, version)
+    return _resolved(settings, path_or_name, path_or_name, None)
+
+
+def _resolved(
+    settings: Settings, path: str, name: str, version: ModelVersion | None
+) -> ResolvedModel:
+    precision = model_precision(settings, version)
+    float_tuning = model_tuning(settings, version)
+    if precision == "float32":
+        return ResolvedModel(path, name, *float_tuning)
+    return ResolvedModel(
+        path, name, *model_tuning(settings, version, precision), precision, float_tuning
+    )
+
+
+def model_precision(settings: Settings, version: ModelVersion | None) -> str:
+    """The precision to answer in: AGRIBOT_ENCODER_PRECISION, or with "auto" (the
+    default) int8 where the model has thresholds calibrated for it and runs as a serving
+    copy on ONNX Runtime, else float32."""
+    if settings.encoder_precision != "auto":
+        return settings.encoder_precision
+    calibrated = version is not None and bool((version.tuning or {}).get("int8"))
+    runs_int8 = (
+        settings.serving_copy and settings.encoder_backend != "torch" and settings.device == "cpu"
+    )
+    return "int8" if calibrated and runs_int8 else "float32"
 
 
 def _register_bundled_models(
@@ -341,13 +385,19 @@ def _register_bundled_models(
     return registry.activate(session, TUNED_MODEL_NAME)
 
 
-def model_tuning(settings: Settings, version: ModelVersion | None) -> tuple[Thresholds, Fusion]:
+def model_tuning(
+    settings: Settings, version: ModelVersion | None, precision: str = "float32"
+) -> tuple[Thresholds, Fusion]:
     """A model's thresholds and fusion weights: AGRIBOT_* overrides, else the registry's
-    (chosen on the eval's dev split for that model), else the defaults."""
+    (chosen on the eval's dev split for that model in that precision), else the defaults."""
     tuning = (version.tuning if version is not None else None) or {}
     answer = settings.answer_threshold
     suggest = settings.suggest_threshold
-    if version is not None:
+    if precision != "float32":  # its thresholds are kept with its weights
+        tuning = tuning.get(precision) or {}
+        answer = answer if answer is not None else tuning.get("answer")
+        suggest = suggest if suggest is not None else tuning.get("suggest")
+    elif version is not None:
         answer = answer if answer is not None else version.answer_threshold
         suggest = suggest if suggest is not None else version.suggest_threshold
     answer = answer if answer is not None else DEFAULT_THRESHOLDS.answer

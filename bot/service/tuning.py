@@ -72,9 +72,16 @@ class Tuning:
     fusion: Fusion
     dev: EvalReport | None
 
-    def to_registry(self) -> dict[str, float]:
-        """The registry's `tuning` column (the thresholds have columns of their own)."""
+    def to_registry(self, with_thresholds: bool = False) -> dict[str, float]:
+        """The registry's `tuning` column (the float32 thresholds have columns of their
+        own; another precision's tuning holds them: `with_thresholds`)."""
+        thresholds = (
+            {"answer": self.thresholds.answer, "suggest": self.thresholds.suggest}
+            if with_thresholds
+            else {}
+        )
         return {
+            **thresholds,
             "margin": self.thresholds.margin,
             "chit_chat": self.thresholds.chit_chat,
             "answer_weight": self.fusion.answer_weight,
@@ -311,8 +318,14 @@ def tune_and_report(
     return tuning, test
 
 
-def save_tuning(session_factory: sessionmaker[Session], model_id: str, tuning: Tuning) -> None:
-    """Store `tuning` as the registered version `model_id`'s thresholds and weights.
+def save_tuning(
+    session_factory: sessionmaker[Session],
+    model_id: str,
+    tuning: Tuning,
+    precision: str = "float32",
+) -> None:
+    """Store `tuning` as the registered version `model_id`'s thresholds and weights (for
+    `precision` int8: beside the float32 ones, in the tuning's "int8" entry).
 
     Raises `ModelVersionNotFound` if no version of that name is registered (a model
     directory given by path has no row to keep its tuning in).
@@ -321,7 +334,12 @@ def save_tuning(session_factory: sessionmaker[Session], model_id: str, tuning: T
         version = registry.find_version(session, model_id)
         if version is None:
             raise ModelVersionNotFound(f"{model_id} is not registered; nothing saved")
-        version.answer_threshold = tuning.thresholds.answer
-        version.suggest_threshold = tuning.thresholds.suggest
-        version.tuning = tuning.to_registry()
+        if precision == "float32":
+            version.answer_threshold = tuning.thresholds.answer
+            version.suggest_threshold = tuning.thresholds.suggest
+            # a fresh calibration drops the re-calibrated thresholds; int8's stays
+            int8 = {k: v for k, v in (version.tuning or {}).items() if k == "int8"}
+            version.tuning = {**tuning.to_registry(), **int8}
+        else:
+            version.tuning = {**(version.tuning or {}), precision: tuning.to_registry(True)}
         session.commit()

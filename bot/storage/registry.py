@@ -100,8 +100,11 @@ def mark_missing(session: Session, version: ModelVersion) -> None:
     session.flush()
 
 
-def save_recalibrated(session: Session, name: str, thresholds: Any) -> None:
-    """Keep thresholds re-calibrated after bank changes beside the dev-calibrated ones.
+def save_recalibrated(
+    session: Session, name: str, thresholds: Any, precision: str = "float32"
+) -> None:
+    """Keep thresholds re-calibrated after bank changes beside the dev-calibrated ones
+    (of the model's int8 tuning, for `precision` "int8").
 
     The columns keep what was chosen on the eval's dev split (the floor of any later
     re-calibration); the running bots follow the re-calibrated ones.
@@ -109,11 +112,16 @@ def save_recalibrated(session: Session, name: str, thresholds: Any) -> None:
     version = find_version(session, name)
     if version is None:
         return
-    version.tuning = {
-        **(version.tuning or {}),
+    recalibrated = {
         "recalibrated": {
             "answer": thresholds.answer,
             "suggest": thresholds.suggest,
             "margin": thresholds.margin,
-        },
+        }
     }
+    tuning = dict(version.tuning or {})
+    if precision == "float32":
+        tuning.update(recalibrated)
+    else:
+        tuning[precision] = {**(tuning.get(precision) or {}), **recalibrated}
+    version.tuning = tuning

@@ -88,16 +88,29 @@ def ship_delta(
     return result
 
 
-def retune_delta(delta: Path, tuning: Tuning, test: EvalReport) -> None:
+def retune_delta(
+    delta: Path, tuning: Tuning, test: EvalReport, precision: str = "float32"
+) -> None:
     """Replace a shipped delta's thresholds, weights and figures, keeping how it was
-    trained: after a change to retrieval the same weights want another tuning."""
-    update_delta_info(delta, {**read_delta_info(delta), **_tuning_info(tuning, test)})
+    trained: after a change to retrieval the same weights want another tuning. An int8
+    tuning goes beside the float32 one (`tuning["int8"]`, figures in `eval_int8`)."""
+    info = read_delta_info(delta)
+    if precision == "float32":
+        int8 = {k: v for k, v in (info.get("tuning") or {}).items() if k == "int8"}
+        update_delta_info(delta, {**info, **_tuning_info(tuning, test, int8)})
+        return
+    dev = asdict(tuning.dev) if tuning.dev is not None else None
+    info["tuning"] = {**(info.get("tuning") or {}), precision: tuning.to_registry(True)}
+    info[f"eval_{precision}"] = {"dev": dev, "test": asdict(test)}
+    update_delta_info(delta, info)
 
 
-def _tuning_info(tuning: Tuning, test: EvalReport) -> dict[str, Any]:
+def _tuning_info(
+    tuning: Tuning, test: EvalReport, kept: dict[str, Any] | None = None
+) -> dict[str, Any]:
     dev = asdict(tuning.dev) if tuning.dev is not None else None
     return {
         "thresholds": {"answer": tuning.thresholds.answer, "suggest": tuning.thresholds.suggest},
-        "tuning": tuning.to_registry(),
+        "tuning": {**tuning.to_registry(), **(kept or {})},
         "eval": {"dev": dev, "test": asdict(test)},
     }
