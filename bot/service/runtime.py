@@ -94,7 +94,7 @@ class Services:
         thresholds, fusion = model_tuning(self.settings, version, in_use.encoder.precision)
         return (
             version.name != in_use.model_id
-            or precision != in_use.encoder.precision
+            or precision != in_use.encoder.requested_precision
             or thresholds != in_use.thresholds
             or fusion != in_use.fusion
         )
@@ -128,8 +128,11 @@ class Services:
         """
         resolved = resolve_model(self.settings, self.session_factory)
         in_use = self.answerer.state.encoder
-        if resolved.model_id == in_use.model_id and resolved.precision == in_use.precision:
-            self.answerer.set_thresholds(resolved.thresholds, resolved.fusion)
+        if (
+            resolved.model_id == in_use.model_id
+            and resolved.precision == in_use.requested_precision
+        ):
+            self.answerer.set_thresholds(*resolved.tuned_for(in_use))
             return resolved.model_id
         encoder = load_encoder(self.settings, resolved)
         thresholds, fusion = resolved.tuned_for(encoder)

@@ -134,11 +134,11 @@ def cache_bank(
             if len(load_vectors(session, name, hashes)) == len(hashes):
                 return 0
             encoder = Encoder.load(path, name, device=device, backend="auto")
-        before = count_vectors(session, name)
+        before = count_vectors(session, encoder.vectors_id)  # `name@int8` for int8
         encode_cached(session, encoder, texts)
         encode_cached(session, encoder, answers, passages=True)
         session.commit()
-        return count_vectors(session, name) - before
+        return count_vectors(session, encoder.vectors_id) - before
 
 
 def activate_version(

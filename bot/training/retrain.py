@@ -27,6 +27,7 @@ from bot.training.finetune import (
     pick_device,
     set_threads,
 )
+from bot.training.int8_tuning import Int8Tuning, calibrate_int8
 from bot.training.negatives import attach_mined_negatives, nearest_other_pairs
 from bot.training.pairs import RowKinds, TrainingSplit, collect_split
 from bot.training.promotion import (
@@ -57,6 +58,7 @@ class RetrainOptions:
     bank_path: Path | None = None  # eval bank; default: settings.bank_path
     queries_path: Path | None = None  # eval file; default: the bundled one
     target_precision: float = 0.95
+    int8: bool = True  # a promoted model calibrated for int8 (`bot.training.int8_tuning`)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class RetrainResult:
     stats: FinetuneStats
     counts: dict[str, int]
     table: str
+    int8: Int8Tuning | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +87,9 @@ class RetrainResult:
             "train": asdict(self.stats),
             "counts": self.counts,
             "table": self.table,
+            "int8": None
+            if self.int8 is None
+            else {"kept": self.int8.kept, "reasons": self.int8.reasons},
         }
 
 
@@ -128,8 +134,7 @@ def retrain(
             split,
             bank_path,
             queries_path,
-            active.thresholds,
-            active.fusion,
+            *active.tuned_for(before_encoder),  # float32's tuning: training scores in float
             cache=cache,
         )
         parent, parent_path = _start_model(settings, session_factory, options.start, active)
@@ -182,6 +187,7 @@ def retrain(
         )
         write_model_card(path, card)
         promoted = options.promote and (judgement.promote or options.force)
+        int8: Int8Tuning | None = None
         forced = promoted and not judgement.promote
         with session_factory() as session:
             register_version(
@@ -204,13 +210,36 @@ def retrain(
         if promoted:
             if forced:
                 logger.warning("forcing promotion of %s despite: %s", name, judgement.reasons)
+            if options.int8:
+                on_stage(f"calibrating {name} for int8 on dev")
+                int8 = calibrate_int8(
+                    session_factory,
+                    name,
+                    path,
+                    after.eval,
+                    bank_path,
+                    queries_path,
+                    cache=cache,
+                    target_precision=options.target_precision,
+                )
+                on_stage("; ".join(int8.reasons))
             on_stage(f"promoting {name}: encoding the bank into the cache")
             note = "forced promotion despite: " + "; ".join(judgement.reasons) if forced else None
             activate_version(
                 session_factory, name, encoder=encoder, device=settings.device, note=note
             )
         return RetrainResult(
-            name, str(path), promoted, forced, judgement, before, after, stats, split.counts, table
+            name,
+            str(path),
+            promoted,
+            forced,
+            judgement,
+            before,
+            after,
+            stats,
+            split.counts,
+            table,
+            int8,
         )
     finally:
         engine.dispose()

@@ -88,9 +88,7 @@ def ship_delta(
     return result
 
 
-def retune_delta(
-    delta: Path, tuning: Tuning, test: EvalReport, precision: str = "float32"
-) -> None:
+def retune_delta(delta: Path, tuning: Tuning, test: EvalReport, precision: str = "float32") -> None:
     """Replace a shipped delta's thresholds, weights and figures, keeping how it was
     trained: after a change to retrieval the same weights want another tuning. An int8
     tuning goes beside the float32 one (`tuning["int8"]`, figures in `eval_int8`)."""

@@ -43,6 +43,7 @@ def test_an_int8_encoder_runs_its_own_graph_and_keeps_its_own_vectors(tiny_model
 def test_the_int8_graph_is_made_once_and_again_for_new_float_weights(tiny_model):
     served = ensure_serving_model(tiny_model)
     graph = ensure_int8_graph(served)
+    assert graph.with_name(graph.name + ".data").is_file()  # its weights, mapped
     made = graph.stat().st_mtime_ns
     assert ensure_int8_graph(served) == graph and graph.stat().st_mtime_ns == made
     weights = served / SPLIT_FILE.with_name(SPLIT_FILE.name + ".data")

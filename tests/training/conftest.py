@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -62,6 +63,8 @@ class Trained:
     after: ModelScores
     judgement: Judgement
     promoted: bool
+    int8: Any  # the promoted model's int8 calibration (`bot.training.int8_tuning`)
+    database_url: str
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +100,8 @@ def trained(base_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> T
         result.after,
         result.judgement,
         result.promoted,
+        result.int8,
+        settings.database_url,
     )
 
 

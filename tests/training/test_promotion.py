@@ -220,3 +220,53 @@ def test_a_running_bot_follows_activate_and_rollback_from_the_shell(
     assert rolled.exit_code == 0, rolled.output
     assert services.active_model_changed()
     assert services.reload_model() == BASE_MODEL_NAME
+
+
+def test_the_promoted_model_was_calibrated_for_int8_before_it_was_activated(trained):
+    from bot.storage.db import make_engine, make_session_factory
+
+    assert trained.promoted and trained.int8 is not None
+    assert trained.int8.tuning is not None and trained.int8.tuning.dev is not None
+    engine = make_engine(trained.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            version = registry.get_version(session, trained.name)
+            int8 = (version.tuning or {}).get("int8")
+            cached = count_vectors(session, f"{trained.name}@int8")
+    finally:
+        engine.dispose()
+    # kept in int8 exactly when its dev figures held up, with the bank cached for it
+    assert bool(int8) == trained.int8.kept and (cached > 0) == trained.int8.kept
+    if trained.int8.kept:
+        assert int8["answer"] == trained.int8.tuning.thresholds.answer
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_running_bot_follows_an_int8_calibration_and_settles_where_int8_fails(
+    make_services, monkeypatch
+):
+    from bot.retrieval import int8
+    from bot.service.tuning import Tuning, save_tuning
+
+    services = make_services(loaded=False)  # as `agribot serve` opens them
+    assert services.answerer.state.encoder.precision == "float32"  # not calibrated yet
+    assert not services.active_model_changed()
+    chosen = Tuning(Thresholds(0.9, 0.8, margin=0.01), Fusion(0.1, 0.2), None)
+    save_tuning(services.session_factory, BASE_MODEL_NAME, chosen, "int8")
+    assert services.active_model_changed()
+    assert services.reload_model() == BASE_MODEL_NAME
+    state = services.answerer.state
+    assert (state.encoder.precision, state.thresholds) == ("int8", chosen.thresholds)
+    assert not services.active_model_changed()
+    assert services.answerer.answer(Question(QUESTIONS[0])).model_id == BASE_MODEL_NAME
+
+    def refuse(serving_dir):  # type: ignore[no-untyped-def]
+        raise OSError("no room")
+
+    # A restart where int8 cannot be made answers in float32 at float32's thresholds, and
+    # does not reload for ever trying to get int8.
+    monkeypatch.setattr(int8, "ensure_int8_graph", refuse)
+    services = make_services(loaded=False)
+    state = services.answerer.state
+    assert state.encoder.precision == "float32" and state.thresholds != chosen.thresholds
+    assert not services.active_model_changed()
