@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 Spans = Callable[[], list[tuple[int, int]]]
 
 BACKENDS = ("auto", "torch", "onnx")
+PRECISIONS = ("float32", "int8")  # int8: the serving copy's int8 graph (bot.retrieval.int8)
 # A farmer's question is cut here: the longest real ones (a greeting, the story, the
 # question) stay under 200 tokens, and a 4,096-character message would cost 512.
 QUERY_MAX_TOKENS = 256
@@ -121,6 +122,8 @@ class Encoder:
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         local = Path(path).expanduser()
         looks_local = local.exists() or str(path).startswith((".", "/", "~"))
         if looks_local and not (local / "modules.json").is_file():

@@ -30,7 +30,6 @@ from bot.retrieval.onnx_backend import SPLIT_FILE
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("float32", "int8")
 INT8_FILE = SPLIT_FILE.with_name(SPLIT_FILE.stem + "-int8.onnx")
 _STAMP_SUFFIX = ".json"
 _RECIPE = 1  # bump when what is quantized changes: graphs made earlier are rebuilt
