@@ -1245,6 +1245,9 @@ def model_list(settings: Settings, as_json: bool) -> None:
             if v.answer_threshold is not None
             else "default thresholds"
         )
+        if v.int8_thresholds is not None:
+            answer, suggest = v.int8_thresholds
+            thresholds += f"; int8: answer>={answer} suggest>={suggest}"
         click.echo(
             f"{v.name:<28} {status.upper():<9} {v.created_at:%Y-%m-%d %H:%M}  "
             f"parent={v.parent or '-'}"

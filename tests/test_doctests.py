@@ -21,6 +21,7 @@ MODULES = [
     "bot.retrieval.lexical",
     "bot.retrieval.model_config",
     "bot.retrieval.piece_tokenizer",
+    "bot.retrieval.int8",
     "bot.retrieval.serving_model",
     "bot.retrieval.serving_pieces",
     "bot.retrieval.vocab_trim",

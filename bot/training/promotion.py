@@ -56,6 +56,7 @@ class VersionInfo:
     answer_threshold: float | None
     suggest_threshold: float | None
     missing: bool
+    int8_thresholds: tuple[float, float] | None = None  # where calibrated for int8
 
 
 def judge(before: ModelScores, after: ModelScores, tolerance: float = TOLERANCE) -> Judgement:
@@ -256,9 +257,17 @@ def list_models(session_factory: sessionmaker[Session]) -> list[VersionInfo]:
                 answer_threshold=v.answer_threshold,
                 suggest_threshold=v.suggest_threshold,
                 missing=model_dir_problem(v.path) is not None,
+                int8_thresholds=_int8_thresholds(v),
             )
             for v in registry.list_versions(session)
         ]
+
+
+def _int8_thresholds(version: ModelVersion) -> tuple[float, float] | None:
+    int8 = (version.tuning or {}).get("int8") or {}
+    if "answer" not in int8 or "suggest" not in int8:
+        return None
+    return float(int8["answer"]), float(int8["suggest"])
 
 
 @dataclass(frozen=True)

@@ -75,14 +75,14 @@ def test_a_delta_holds_only_the_changed_tensors_and_rebuilds_the_model(models_di
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["int8", "float32"])
 def test_the_bundled_model_scores_on_test_what_its_delta_and_the_readme_say(
-    base_model_dir, eval_cache, precision
+    base_model_dir, eval_cache
 ):
-    """The shipped model on the shipped bank, in each precision at the tuning chosen on dev
-    for it: the test split's figures are the ones recorded with the delta, and they stay
-    near the targets; int8 (what a fresh install answers in) within half a point of
-    float32's acc@1 and answered precision, the rule it shipped by.
+    """The shipped model on the shipped bank as a fresh install answers with it (int8, at
+    the tuning chosen on dev for it): the test split's figures are the ones recorded with
+    the delta, they stay near the targets, and within half a point of float32's recorded
+    acc@1 and answered precision, the rule int8 shipped by. (`agribot eval --precision
+    float32` reproduces float32's: not run here, to keep the suite's time.)
 
     Precision is calibrated on dev for 0.95 (the lower end of a 90% interval); v3 scores
     0.948 on test, a miss the README reports, so the guard here is 0.94. Out-of-domain
@@ -91,6 +91,7 @@ def test_the_bundled_model_scores_on_test_what_its_delta_and_the_readme_say(
     models_dir = base_model_dir.parent  # kept between runs, shared with tests/test_examples.py
     path = ensure_tuned_model(models_dir, show_progress=False)
     assert ensure_tuned_model(models_dir) == path  # built once
+    precision = "int8"
     thresholds, fusion = shipped_tuning(info, precision)
     encoder = Encoder.load(
         path, TUNED_MODEL_NAME, backend="onnx", serving=True, precision=precision
@@ -100,7 +101,7 @@ def test_the_bundled_model_scores_on_test_what_its_delta_and_the_readme_say(
         encoder, BUNDLED_BANK, BUNDLED_EVAL, thresholds, fusion=fusion, cache=eval_cache
     ).report
     assert report.split == "test"
-    recorded = info["eval" if precision == "float32" else f"eval_{precision}"]["test"]
+    recorded = info["eval_int8"]["test"]
     for figure in ("acc_at_1", "answered_precision", "coverage", "ood_rejection"):
         assert getattr(report, figure) == pytest.approx(recorded[figure], abs=0.006), figure
     assert report.answered_precision >= 0.94

@@ -11,6 +11,7 @@ from bot.service.tuning import tune_and_report
 from bot.storage import registry
 from bot.storage.embeddings import count_vectors
 from bot.training.int8_tuning import calibrate_int8
+from bot.training.promotion import list_models
 from tests.conftest import DATA, SMALL_BANK
 
 QUERIES = DATA / "eval_split.jsonl"
@@ -52,6 +53,8 @@ def test_int8_is_kept_only_within_a_point_of_float32_on_dev(
         assert (thresholds, fusion) == (kept.tuning.thresholds, kept.tuning.fusion)
         # the bank is cached in int8, so a bot following the registry encodes nothing
         assert count_vectors(session, f"{BASE_MODEL_NAME}@int8") > 0
+    [listed] = list_models(session_factory)
+    assert listed.int8_thresholds == (kept.tuning.thresholds.answer, kept.tuning.thresholds.suggest)
 
 
 def test_without_an_eval_file_nothing_is_calibrated(session_factory, base_model_dir, tmp_path):

@@ -54,6 +54,7 @@ def test_a_bank_without_alternates_is_judged_and_promoted(tmp_path, plain_bank, 
         promote=True,
         bank_path=FERTILIZER_BANK,
         queries_path=FERTILIZER_EVAL,
+        int8=False,  # about plain banks: the promotion test covers int8
     )
     result = retrain(settings, options)
     assert result.before.heldout is not None and result.after.heldout is not None
