@@ -145,4 +145,5 @@ def test_model_bootstrap_builds_both_bundled_models(models_dir, monkeypatch):
     result = CliRunner().invoke(cli, ["model", "bootstrap"])
     assert result.exit_code == 0, result.output
     assert "base model ready" in result.output and "tuned model ready" in result.output
+    assert "int8 graph ready" in result.output  # the bundled model is calibrated for it
     assert (models_dir / TUNED_MODEL_NAME / "modules.json").is_file()
