@@ -295,6 +295,7 @@ def resolve_model(
         if version is None or _older_bundled(version):
             # first start, or an upgrade that ships a newer bank-tuned model
             version = _register_bundled_models(session, settings, show_progress)
+        _add_bundled_int8_tuning(version)
         session.commit()
         return _resolved(settings, version.path, version.name, version)
 
@@ -305,6 +306,20 @@ def _older_bundled(version: ModelVersion) -> bool:
 
     bundled = (version.notes or "").startswith(BUNDLED_NOTE)
     return bundled and version.name != TUNED_MODEL_NAME and TUNED_DELTA.is_file()
+
+
+def _add_bundled_int8_tuning(version: ModelVersion) -> None:
+    """An install registered before the bundled model shipped an int8 tuning gets it (and
+    so answers in int8) on its next start; a tuning of its own is never replaced."""
+    from bot.retrieval.tuned_model import TUNED_DELTA, TUNED_MODEL_NAME, read_delta_info
+
+    bundled = version.name == TUNED_MODEL_NAME and (version.notes or "").startswith(BUNDLED_NOTE)
+    if not bundled or (version.tuning or {}).get("int8") or not TUNED_DELTA.is_file():
+        return
+    int8 = (read_delta_info(TUNED_DELTA).get("tuning") or {}).get("int8")
+    if int8:
+        version.tuning = {**(version.tuning or {}), "int8": int8}
+        logger.info("%s: added the int8 tuning shipped with it", version.name)
 
 
 def resolve_path(

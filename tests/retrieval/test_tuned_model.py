@@ -130,6 +130,22 @@ def test_a_fresh_install_answers_with_the_tuned_model_and_can_roll_back_to_the_b
             base = registry.get_version(session, BASE_MODEL_NAME)
             assert registry.get_version(session, TUNED_MODEL_NAME).parent == base.name
         assert resolve_model(settings, session_factory).model_id == TUNED_MODEL_NAME
+
+        # An install registered before int8 was shipped gets its tuning on the next start,
+        # and keeps a float32 tuning of its own.
+        with session_factory() as session:
+            tuned = registry.get_version(session, TUNED_MODEL_NAME)
+            tuned.tuning = {"margin": 0.05, "chit_chat": 0.3}
+            session.commit()
+        upgraded = resolve_model(settings, session_factory)
+        assert (upgraded.precision, upgraded.thresholds.answer) == (
+            "int8",
+            info["tuning"]["int8"]["answer"],
+        )
+        with session_factory() as session:
+            tuned = registry.get_version(session, TUNED_MODEL_NAME)
+            assert tuned.tuning["margin"] == 0.05 and tuned.tuning["int8"]
+
         version, rolled_from = rollback(session_factory)
         assert (version.name, rolled_from) == (BASE_MODEL_NAME, TUNED_MODEL_NAME)
     finally:
