@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +26,7 @@ from bot.retrieval.decision import (
     calibrate_with_margin,
     coverage,
 )
-from bot.retrieval.encoder import Encoder
+from bot.retrieval.encoder import PRECISIONS, Encoder
 from bot.retrieval.hybrid import QUESTIONS_ONLY, Fusion, PairScores
 from bot.service.answering import RetrievalState, query_views
 from bot.service.evaluation import (
@@ -318,6 +319,11 @@ def tune_and_report(
     return tuning, test
 
 
+def other_precisions(tuning: dict[str, Any] | None) -> dict[str, Any]:
+    """The entries of a registry or delta `tuning` that hold another precision's tuning."""
+    return {key: value for key, value in (tuning or {}).items() if key in PRECISIONS}
+
+
 def save_tuning(
     session_factory: sessionmaker[Session],
     model_id: str,
@@ -338,8 +344,7 @@ def save_tuning(
             version.answer_threshold = tuning.thresholds.answer
             version.suggest_threshold = tuning.thresholds.suggest
             # a fresh calibration drops the re-calibrated thresholds; int8's stays
-            int8 = {k: v for k, v in (version.tuning or {}).items() if k == "int8"}
-            version.tuning = {**tuning.to_registry(), **int8}
+            version.tuning = {**tuning.to_registry(), **other_precisions(version.tuning)}
         else:
             version.tuning = {**(version.tuning or {}), precision: tuning.to_registry(True)}
         session.commit()

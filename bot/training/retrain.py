@@ -187,8 +187,8 @@ def retrain(
         )
         write_model_card(path, card)
         promoted = options.promote and (judgement.promote or options.force)
-        int8: Int8Tuning | None = None
         forced = promoted and not judgement.promote
+        int8: Int8Tuning | None = None
         with session_factory() as session:
             register_version(
                 session,

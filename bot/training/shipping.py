@@ -24,7 +24,7 @@ from bot.retrieval.tuned_model import (
     update_delta_info,
 )
 from bot.service.evaluation import EvalReport, open_eval_cache
-from bot.service.tuning import Tuning, tune_and_report
+from bot.service.tuning import Tuning, other_precisions, tune_and_report
 from bot.storage import registry
 
 
@@ -94,8 +94,8 @@ def retune_delta(delta: Path, tuning: Tuning, test: EvalReport, precision: str =
     tuning goes beside the float32 one (`tuning["int8"]`, figures in `eval_int8`)."""
     info = read_delta_info(delta)
     if precision == "float32":
-        int8 = {k: v for k, v in (info.get("tuning") or {}).items() if k == "int8"}
-        update_delta_info(delta, {**info, **_tuning_info(tuning, test, int8)})
+        kept = other_precisions(info.get("tuning"))
+        update_delta_info(delta, {**info, **_tuning_info(tuning, test, kept)})
         return
     dev = asdict(tuning.dev) if tuning.dev is not None else None
     info["tuning"] = {**(info.get("tuning") or {}), precision: tuning.to_registry(True)}
