@@ -45,12 +45,22 @@ class SmallTalk:
 
 
 def read_intents(path: Path = CHIT_CHAT_PATH) -> list[Intent]:
-    """Read `intent,reply,examples` rows (examples separated by `|`)."""
+    """Read `intent,reply,examples` rows (examples separated by `|`).
+
+    A row with more fields is refused, not cut: a reply with an unquoted comma would
+    otherwise send half of itself to farmers and its tail to the examples.
+    """
     intents, errors = [], []
     with path.open(encoding="utf-8-sig", newline="") as file:
-        for line, row in enumerate(csv.DictReader(file), start=2):
+        reader = csv.DictReader(file)
+        for row in reader:
+            line = reader.line_num
             examples = tuple(e.strip() for e in (row.get("examples") or "").split("|"))
-            if not (row.get("intent") or "").strip() or not (row.get("reply") or "").strip():
+            if row.get(None):  # type: ignore[call-overload]
+                errors.append(
+                    RowError(line, "more than 3 fields: put a reply with commas in double quotes")
+                )
+            elif not (row.get("intent") or "").strip() or not (row.get("reply") or "").strip():
                 errors.append(RowError(line, "intent and reply must not be empty"))
             elif not any(examples):
                 errors.append(RowError(line, "an intent needs examples"))
