@@ -56,7 +56,7 @@ def read_intents(path: Path = CHIT_CHAT_PATH) -> list[Intent]:
         for row in reader:
             line = reader.line_num
             examples = tuple(e.strip() for e in (row.get("examples") or "").split("|"))
-            if row.get(None):  # type: ignore[call-overload]
+            if row.get(None):
                 errors.append(
                     RowError(line, "more than 3 fields: put a reply with commas in double quotes")
                 )
