@@ -430,10 +430,10 @@ def model_bootstrap(settings: Settings) -> None:
     if settings.serving_copy:
         served = ensure_serving_model(path)
         click.echo(f"serving copy ready at {served}")
-        tuning = read_delta_info().get("tuning") or {} if TUNED_DELTA.is_file() else {}
-        if tuning.get("int8") and settings.encoder_precision != "float32":
-            from bot.retrieval.int8 import ensure_int8_graph
+        from bot.retrieval.int8 import current_tuning, ensure_int8_graph
 
+        tuning = read_delta_info().get("tuning") if TUNED_DELTA.is_file() else None
+        if current_tuning(tuning) and settings.encoder_precision != "float32":
             click.echo(f"int8 graph ready at {ensure_int8_graph(served)}")
 
 

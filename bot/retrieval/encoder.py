@@ -94,8 +94,12 @@ class Encoder:
     @property
     def vectors_id(self) -> str:
         """The key of this encoder's vectors in the embedding cache: the model's name, and
-        its precision where that is not float32 (int8 vectors are close, not equal)."""
-        return self.model_id if self.precision == "float32" else f"{self.model_id}@{self.precision}"
+        for int8 the quantization recipe (int8 vectors are close to float32's, not equal)."""
+        if self.precision == "float32":
+            return self.model_id
+        from bot.retrieval.int8 import VECTORS_TAG
+
+        return f"{self.model_id}@{VECTORS_TAG}"
 
     @classmethod
     def load(

@@ -309,14 +309,16 @@ def _older_bundled(version: ModelVersion) -> bool:
 
 
 def _add_bundled_int8_tuning(version: ModelVersion) -> None:
-    """An install registered before the bundled model shipped an int8 tuning gets it (and
-    so answers in int8) on its next start; a tuning of its own is never replaced."""
+    """An install registered before the bundled model shipped an int8 tuning for the
+    current int8 recipe gets it (and so answers in int8) on its next start; a tuning of
+    its own for this recipe is never replaced."""
+    from bot.retrieval.int8 import current_tuning
     from bot.retrieval.tuned_model import TUNED_DELTA, TUNED_MODEL_NAME, read_delta_info
 
     bundled = version.name == TUNED_MODEL_NAME and (version.notes or "").startswith(BUNDLED_NOTE)
-    if not bundled or (version.tuning or {}).get("int8") or not TUNED_DELTA.is_file():
+    if not bundled or current_tuning(version.tuning) or not TUNED_DELTA.is_file():
         return
-    int8 = (read_delta_info(TUNED_DELTA).get("tuning") or {}).get("int8")
+    int8 = current_tuning(read_delta_info(TUNED_DELTA).get("tuning"))
     if int8:
         version.tuning = {**(version.tuning or {}), "int8": int8}
         logger.info("%s: added the int8 tuning shipped with it", version.name)
@@ -351,9 +353,18 @@ def model_precision(settings: Settings, version: ModelVersion | None) -> str:
     """The precision to answer in: AGRIBOT_ENCODER_PRECISION, or with "auto" (the
     default) int8 where the model has thresholds calibrated for it and runs as a serving
     copy on ONNX Runtime, else float32."""
+    from bot.retrieval.int8 import current_tuning
+
     if settings.encoder_precision != "auto":
         return settings.encoder_precision
-    calibrated = version is not None and bool((version.tuning or {}).get("int8"))
+    tuning = version.tuning if version is not None else None
+    calibrated = current_tuning(tuning) is not None
+    if not calibrated and (tuning or {}).get("int8") and version is not None:
+        logger.warning(
+            "%s was calibrated for an earlier int8 recipe; answering in float32 until "
+            "`agribot calibrate --precision int8` calibrates it again",
+            version.name,
+        )
     runs_int8 = (
         settings.serving_copy and settings.encoder_backend != "torch" and settings.device == "cpu"
     )

@@ -28,6 +28,7 @@ from bot.retrieval.decision import (
 )
 from bot.retrieval.encoder import PRECISIONS, Encoder
 from bot.retrieval.hybrid import QUESTIONS_ONLY, Fusion, PairScores
+from bot.retrieval.int8 import with_recipe
 from bot.service.answering import RetrievalState, query_views
 from bot.service.evaluation import (
     EvalQuery,
@@ -346,5 +347,6 @@ def save_tuning(
             # a fresh calibration drops the re-calibrated thresholds; int8's stays
             version.tuning = {**tuning.to_registry(), **other_precisions(version.tuning)}
         else:
-            version.tuning = {**(version.tuning or {}), precision: tuning.to_registry(True)}
+            entry = with_recipe(tuning.to_registry(True))
+            version.tuning = {**(version.tuning or {}), precision: entry}
         session.commit()

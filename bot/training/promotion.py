@@ -135,7 +135,7 @@ def cache_bank(
             if len(load_vectors(session, name, hashes)) == len(hashes):
                 return 0
             encoder = Encoder.load(path, name, device=device, backend="auto")
-        before = count_vectors(session, encoder.vectors_id)  # `name@int8` for int8
+        before = count_vectors(session, encoder.vectors_id)  # `name@int8-r2` for int8
         encode_cached(session, encoder, texts)
         encode_cached(session, encoder, answers, passages=True)
         session.commit()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import BUNDLED_EVAL, Settings
 from bot.retrieval.base_model import ensure_base_model
 from bot.retrieval.encoder import Encoder
+from bot.retrieval.int8 import with_recipe
 from bot.retrieval.tuned_model import (
     apply_delta,
     export_delta,
@@ -98,7 +99,8 @@ def retune_delta(delta: Path, tuning: Tuning, test: EvalReport, precision: str =
         update_delta_info(delta, {**info, **_tuning_info(tuning, test, kept)})
         return
     dev = asdict(tuning.dev) if tuning.dev is not None else None
-    info["tuning"] = {**(info.get("tuning") or {}), precision: tuning.to_registry(True)}
+    entry = with_recipe(tuning.to_registry(True))
+    info["tuning"] = {**(info.get("tuning") or {}), precision: entry}
     info[f"eval_{precision}"] = {"dev": dev, "test": asdict(test)}
     update_delta_info(delta, info)
 

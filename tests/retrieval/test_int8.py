@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.retrieval.decision import Thresholds
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import Fusion
-from bot.retrieval.int8 import ensure_int8_graph, int8_graph_path
+from bot.retrieval.int8 import RECIPE, VECTORS_TAG, ensure_int8_graph, int8_graph_path
 from bot.retrieval.onnx_backend import SPLIT_FILE
 from bot.retrieval.serving_model import ensure_serving_model, serving_path
 from bot.service import tuning
@@ -32,7 +32,11 @@ def test_an_int8_encoder_runs_its_own_graph_and_keeps_its_own_vectors(tiny_model
     full = Encoder.load(tiny_model, "tiny", backend="onnx", serving=True)
     small = Encoder.load(tiny_model, "tiny", backend="onnx", serving=True, precision="int8")
     assert (full.precision, full.vectors_id) == ("float32", "tiny")
-    assert (small.precision, small.vectors_id, small.model_id) == ("int8", "tiny@int8", "tiny")
+    assert (small.precision, small.vectors_id, small.model_id) == (
+        "int8",
+        f"tiny@{VECTORS_TAG}",
+        "tiny",
+    )
     assert small.onnx is not None
     assert small.onnx.onnx_path == int8_graph_path(serving_path(tiny_model))
     want, got = full.encode_queries(TEXTS), small.encode_queries(TEXTS)
@@ -50,6 +54,25 @@ def test_the_int8_graph_is_made_once_and_again_for_new_float_weights(tiny_model)
     os.utime(weights, ns=(made + 10**9, made + 10**9))  # a serving copy rebuilt
     assert ensure_int8_graph(served).stat().st_mtime_ns != made
     assert [p.name for p in graph.parent.glob(".int8-*")] == []  # no half-written graph
+
+
+def test_int8_weights_fit_in_seven_bits_so_every_cpu_computes_the_same(tiny_model):
+    """Without VNNI, ONNX Runtime sums pairs of 8-bit products in 16 bits, which saturate
+    with 8-bit weights: the answers would depend on the server's CPU."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = ensure_int8_graph(ensure_serving_model(tiny_model))
+    model = onnx.load(str(graph))  # with its external weights
+    quantized = [
+        numpy_helper.to_array(initializer)
+        for initializer in model.graph.initializer
+        if initializer.data_type == onnx.TensorProto.INT8 and len(initializer.dims) == 2
+    ]
+    assert len(quantized) >= 4  # every layer's attention and intermediate products
+    # 255 x 64 x 2 = 32,640 fits a 16-bit sum; 255 x 127 x 2 does not
+    assert all(np.abs(weights.astype(np.int16)).max() <= 64 for weights in quantized)
+    assert any(np.abs(weights.astype(np.int16)).max() > 32 for weights in quantized)
 
 
 def test_int8_without_a_serving_copy_answers_in_float32(tiny_model):
@@ -80,7 +103,7 @@ def _register(session_factory, name: str = "ft-test") -> None:
     tuning.save_tuning(session_factory, name, float_tuning)
 
 
-def test_int8_is_chosen_only_for_a_model_calibrated_for_it(session_factory, tmp_path):
+def test_int8_is_chosen_only_for_a_model_calibrated_for_it(session_factory, tmp_path, caplog):
     _register(session_factory)
     settings = Settings(data_dir=tmp_path)
     with session_factory() as session:
@@ -104,6 +127,16 @@ def test_int8_is_chosen_only_for_a_model_calibrated_for_it(session_factory, tmp_
         assert (int8_thresholds.answer, int8_thresholds.suggest) == (0.93, 0.88)
         assert (int8_thresholds.margin, int8_fusion) == (0.03, Fusion(0.2, 0.3))
         assert (version.answer_threshold, version.suggest_threshold) == (0.91, 0.87)
+
+    # thresholds calibrated on an earlier recipe's vectors are not used
+    with session_factory() as session:
+        version = registry.get_version(session, "ft-test")
+        assert version.tuning["int8"]["recipe"] == RECIPE
+        version.tuning = {**version.tuning, "int8": {**version.tuning["int8"], "recipe": 1}}
+        session.commit()
+        assert model_precision(settings, version) == "float32"
+    assert "calibrated for an earlier int8 recipe" in caplog.text
+    tuning.save_tuning(session_factory, "ft-test", int8_tuning, "int8")
 
     # a new float32 calibration keeps the int8 one, and the other way round
     tuning.save_tuning(

@@ -145,6 +145,11 @@ def test_a_fresh_install_answers_with_the_tuned_model_and_can_roll_back_to_the_b
         with session_factory() as session:
             tuned = registry.get_version(session, TUNED_MODEL_NAME)
             assert tuned.tuning["margin"] == 0.05 and tuned.tuning["int8"]
+            # and one calibrated on an earlier int8 recipe's vectors gets this recipe's
+            tuned.tuning = {**tuned.tuning, "int8": {"answer": 0.5, "suggest": 0.4}}
+            session.commit()
+        shipped = info["tuning"]["int8"]["answer"]
+        assert resolve_model(settings, session_factory).thresholds.answer == shipped
 
         version, rolled_from = rollback(session_factory)
         assert (version.name, rolled_from) == (BASE_MODEL_NAME, TUNED_MODEL_NAME)

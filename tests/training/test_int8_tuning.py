@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from bot.config import Settings
 from bot.retrieval.base_model import BASE_MODEL_NAME
+from bot.retrieval.int8 import VECTORS_TAG
 from bot.service.runtime import model_precision, model_tuning
 from bot.service.tuning import tune_and_report
 from bot.storage import registry
@@ -52,7 +53,7 @@ def test_int8_is_kept_only_within_a_point_of_float32_on_dev(
         thresholds, fusion = model_tuning(settings, version, "int8")
         assert (thresholds, fusion) == (kept.tuning.thresholds, kept.tuning.fusion)
         # the bank is cached in int8, so a bot following the registry encodes nothing
-        assert count_vectors(session, f"{BASE_MODEL_NAME}@int8") > 0
+        assert count_vectors(session, f"{BASE_MODEL_NAME}@{VECTORS_TAG}") > 0
     [listed] = list_models(session_factory)
     assert listed.int8_thresholds == (kept.tuning.thresholds.answer, kept.tuning.thresholds.suggest)
 

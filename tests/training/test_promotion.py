@@ -15,6 +15,7 @@ from bot.errors import ModelNotFound
 from bot.retrieval.base_model import BASE_MODEL_NAME
 from bot.retrieval.decision import Thresholds
 from bot.retrieval.hybrid import Fusion
+from bot.retrieval.int8 import VECTORS_TAG
 from bot.retrieval.onnx_backend import SPLIT_FILE
 from bot.retrieval.serving_model import serving_path
 from bot.service.answering import Question, query_views
@@ -232,7 +233,7 @@ def test_the_promoted_model_was_calibrated_for_int8_before_it_was_activated(trai
         with make_session_factory(engine)() as session:
             version = registry.get_version(session, trained.name)
             int8 = (version.tuning or {}).get("int8")
-            cached = count_vectors(session, f"{trained.name}@int8")
+            cached = count_vectors(session, f"{trained.name}@{VECTORS_TAG}")
     finally:
         engine.dispose()
     # kept in int8 exactly when its dev figures held up, with the bank cached for it
