@@ -17,6 +17,7 @@ from bot.errors import ModelNotFound, ModelVersionNotFound
 from bot.retrieval.decision import Thresholds
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import Fusion
+from bot.retrieval.int8 import current_tuning
 from bot.retrieval.model_config import read_prompts
 from bot.retrieval.model_store import model_dir_problem
 from bot.service.chit_chat import example_texts
@@ -264,7 +265,9 @@ def list_models(session_factory: sessionmaker[Session]) -> list[VersionInfo]:
 
 
 def _int8_thresholds(version: ModelVersion) -> tuple[float, float] | None:
-    int8 = (version.tuning or {}).get("int8") or {}
+    """The thresholds the version answers at in int8 (none where it was calibrated on an
+    earlier int8 recipe: it answers in float32 until calibrated again)."""
+    int8 = current_tuning(version.tuning) or {}
     if "answer" not in int8 or "suggest" not in int8:
         return None
     return float(int8["answer"]), float(int8["suggest"])

@@ -56,6 +56,12 @@ def test_int8_is_kept_only_within_a_point_of_float32_on_dev(
         assert count_vectors(session, f"{BASE_MODEL_NAME}@{VECTORS_TAG}") > 0
     [listed] = list_models(session_factory)
     assert listed.int8_thresholds == (kept.tuning.thresholds.answer, kept.tuning.thresholds.suggest)
+    with session_factory() as session:  # a tuning of an earlier int8 recipe is not listed
+        version = registry.get_version(session, BASE_MODEL_NAME)
+        version.tuning = {**version.tuning, "int8": {**version.tuning["int8"], "recipe": 1}}
+        session.commit()
+    [listed] = list_models(session_factory)
+    assert listed.int8_thresholds is None
 
 
 def test_without_an_eval_file_nothing_is_calibrated(session_factory, base_model_dir, tmp_path):
