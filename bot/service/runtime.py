@@ -341,6 +341,12 @@ def _resolved(
     settings: Settings, path: str, name: str, version: ModelVersion | None
 ) -> ResolvedModel:
     precision = model_precision(settings, version)
+    if needs_int8_calibration(settings, version):  # said once a load: bots poll the precision
+        logger.warning(
+            "%s was calibrated for an earlier int8 recipe; answering in float32 until "
+            "`agribot calibrate --precision int8` calibrates it again",
+            name,
+        )
     float_tuning = model_tuning(settings, version)
     if precision == "float32":
         return ResolvedModel(path, name, *float_tuning)
@@ -357,18 +363,21 @@ def model_precision(settings: Settings, version: ModelVersion | None) -> str:
 
     if settings.encoder_precision != "auto":
         return settings.encoder_precision
-    tuning = version.tuning if version is not None else None
-    calibrated = current_tuning(tuning) is not None
-    if not calibrated and (tuning or {}).get("int8") and version is not None:
-        logger.warning(
-            "%s was calibrated for an earlier int8 recipe; answering in float32 until "
-            "`agribot calibrate --precision int8` calibrates it again",
-            version.name,
-        )
+    calibrated = version is not None and current_tuning(version.tuning) is not None
     runs_int8 = (
         settings.serving_copy and settings.encoder_backend != "torch" and settings.device == "cpu"
     )
     return "int8" if calibrated and runs_int8 else "float32"
+
+
+def needs_int8_calibration(settings: Settings, version: ModelVersion | None) -> bool:
+    """Whether the model would answer in int8 but for its int8 tuning being calibrated on
+    an earlier int8 recipe's vectors (so it answers in float32 until calibrated again)."""
+    from bot.retrieval.int8 import current_tuning
+
+    if version is None or settings.encoder_precision != "auto":
+        return False
+    return bool((version.tuning or {}).get("int8")) and current_tuning(version.tuning) is None
 
 
 def _register_bundled_models(

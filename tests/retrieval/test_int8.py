@@ -16,7 +16,12 @@ from bot.retrieval.int8 import RECIPE, VECTORS_TAG, ensure_int8_graph, int8_grap
 from bot.retrieval.onnx_backend import SPLIT_FILE
 from bot.retrieval.serving_model import ensure_serving_model, serving_path
 from bot.service import tuning
-from bot.service.runtime import model_precision, model_tuning, resolve_model
+from bot.service.runtime import (
+    model_precision,
+    model_tuning,
+    needs_int8_calibration,
+    resolve_model,
+)
 from bot.storage import registry
 from tests.tiny_model import build_tiny_model
 
@@ -103,12 +108,13 @@ def _register(session_factory, name: str = "ft-test") -> None:
     tuning.save_tuning(session_factory, name, float_tuning)
 
 
-def test_int8_is_chosen_only_for_a_model_calibrated_for_it(session_factory, tmp_path, caplog):
+def test_int8_is_chosen_only_for_a_model_calibrated_for_it(session_factory, tmp_path):
     _register(session_factory)
     settings = Settings(data_dir=tmp_path)
     with session_factory() as session:
         version = registry.get_version(session, "ft-test")
         assert model_precision(settings, version) == "float32"  # no int8 tuning yet
+        assert not needs_int8_calibration(settings, version)
     int8_tuning = tuning.Tuning(Thresholds(0.93, 0.88, margin=0.03), Fusion(0.2, 0.3), None)
     tuning.save_tuning(session_factory, "ft-test", int8_tuning, "int8")
     with session_factory() as session:
@@ -135,7 +141,9 @@ def test_int8_is_chosen_only_for_a_model_calibrated_for_it(session_factory, tmp_
         version.tuning = {**version.tuning, "int8": {**version.tuning["int8"], "recipe": 1}}
         session.commit()
         assert model_precision(settings, version) == "float32"
-    assert "calibrated for an earlier int8 recipe" in caplog.text
+        assert needs_int8_calibration(settings, version)
+        pinned = settings.model_copy(update={"encoder_precision": "float32"})
+        assert not needs_int8_calibration(pinned, version)
     tuning.save_tuning(session_factory, "ft-test", int8_tuning, "int8")
 
     # a new float32 calibration keeps the int8 one, and the other way round
