@@ -39,6 +39,7 @@ REAL_MODEL_FIXTURES = {"encoder", "base_model_dir"}
 def shipped_tuning(info: dict[str, Any], precision: str = "float32") -> tuple[Any, Any]:
     """The thresholds and fusion weights a shipped delta's `info` holds for `precision`,
     as a fresh install registers them."""
+    from bot.retrieval.confidence import Confidence
     from bot.retrieval.decision import Thresholds
     from bot.retrieval.hybrid import Fusion
 
@@ -48,7 +49,11 @@ def shipped_tuning(info: dict[str, Any], precision: str = "float32") -> tuple[An
         tuning = thresholds = tuning[precision]
     return (
         Thresholds(
-            thresholds["answer"], thresholds["suggest"], tuning["margin"], tuning["chit_chat"]
+            thresholds["answer"],
+            thresholds["suggest"],
+            tuning["margin"],
+            tuning["chit_chat"],
+            Confidence.from_dict(tuning.get("confidence")),
         ),
         Fusion(tuning["answer_weight"], tuning["lexical_weight"]),
     )

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.retrieval.confidence import Confidence
 from bot.retrieval.index import Match
 
 SUGGESTION_COUNT = 3
@@ -29,12 +30,17 @@ class Thresholds:
     within `margin`: two answers that close are offered as "did you mean" instead.
     Suggest from `suggest` up to `answer`; below, decline. A message whose best small-talk
     match reaches `chit_chat` and beats every pair is answered as small talk.
+
+    With a `confidence` model the bot answers when the chance that the best pair is right
+    reaches its threshold, whatever the score (`answer` is then only reported): a long
+    message or a Singlish one is judged by what its scores mean for it.
     """
 
     answer: float
     suggest: float
     margin: float = 0.0
     chit_chat: float = 0.95
+    confidence: Confidence | None = None
 
     def __post_init__(self) -> None:
         if self.suggest > self.answer:
@@ -48,13 +54,21 @@ class Thresholds:
 DEFAULT_THRESHOLDS = Thresholds(answer=0.90, suggest=0.86)
 
 
-def decide(matches: Sequence[Match], thresholds: Thresholds) -> Decision:
-    """Answer, suggest or decline, from matches ranked best first, one per answer."""
+def decide(matches: Sequence[Match], thresholds: Thresholds, text: str = "") -> Decision:
+    """Answer, suggest or decline, from matches ranked best first, one per answer, for the
+    (normalized) message `text`."""
     if not matches:
         return Decision.DECLINE
     best = matches[0].score
-    if best >= thresholds.answer:
-        if len(matches) > 1 and best - matches[1].score < thresholds.margin:
+    runner_up = matches[1].score if len(matches) > 1 else 0.0
+    confidence = thresholds.confidence
+    sure = (
+        confidence.confident(best, runner_up, text)
+        if confidence is not None
+        else best >= thresholds.answer
+    )
+    if sure:
+        if best - runner_up < thresholds.margin:
             return Decision.SUGGEST
         return Decision.ANSWER
     if best >= thresholds.suggest:
@@ -71,6 +85,7 @@ class ScoredQuery:
     correct: bool | None
     runner_up: float = 0.0
     small_talk: bool = False  # out of domain, but caught as small talk before this score
+    text: str = ""  # the (normalized) query, for a confidence model's features
 
     @property
     def out_of_domain(self) -> bool:
@@ -102,6 +117,7 @@ def calibrate(
     margin: float = 0.0,
     confidence_z: float = 0.0,
     ood_rejection: float = 0.0,
+    ood_confidence_z: float | None = None,
 ) -> Thresholds:
     """Lowest answer threshold whose answered precision reaches `target_precision`.
 
@@ -110,9 +126,10 @@ def calibrate(
     that must reach the target is the lower end of its Wilson interval, so a threshold
     picked on one sample holds on another (z = 1.28: 90% one-sided). `ood_rejection`
     is a floor on the share of out-of-domain queries left unanswered (the same interval's
-    lower end): precision alone lets a few coconut questions through when the paddy
-    questions around them are right often enough. With too few out-of-domain queries to
-    reach the floor even if none were answered, precision alone decides. The suggest
+    lower end, or of its own `ood_confidence_z`): precision alone lets a few coconut
+    questions through when the paddy questions around them are right often enough. With
+    too few out-of-domain queries to reach the floor even if none were answered,
+    precision alone decides. The suggest
     threshold is the score that still covers `suggest_recall` of the in-domain queries
     whose best pair was right, so most fixable misses reach "did you mean".
     """
@@ -122,14 +139,15 @@ def calibrate(
     answer = ranked[0].score + 1e-6
     correct = answered = ood_answered = 0
     ood = sum(item.out_of_domain for item in scored)
-    if wilson_lower_bound(ood, ood, confidence_z) < ood_rejection:
+    ood_z = confidence_z if ood_confidence_z is None else ood_confidence_z
+    if wilson_lower_bound(ood, ood, ood_z) < ood_rejection:
         ood_rejection = 0.0  # too few off-topic queries to show the floor even if none passed
     for position, item in enumerate(ranked):
         if item.passes_margin(margin):
             answered += 1
             correct += bool(item.correct)
             ood_answered += item.out_of_domain
-        if ood and wilson_lower_bound(ood - ood_answered, ood, confidence_z) < ood_rejection:
+        if ood and wilson_lower_bound(ood - ood_answered, ood, ood_z) < ood_rejection:
             break  # lower thresholds only answer more of them
         next_score = ranked[position + 1].score if position + 1 < len(ranked) else None
         if next_score == item.score or not answered:

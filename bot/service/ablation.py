@@ -5,7 +5,8 @@ Rows: dense question vectors only; + spelling (lexical, Sinhala texts); + the an
 vector; + the margin rule; + Singlish spellings of the bank in the lexical index; + English
 terms in a message also searched as the bank's Sinhala names; + questions that name
 another crop and no paddy declined; + the answer threshold held where dev's out-of-domain
-questions stay unanswered (the full bot). Each row's
+questions stay unanswered; + the confidence model deciding instead of the score (the full
+bot). Each row's
 weights, margin and thresholds are chosen on dev within what the row allows, so a row is as
 good as that configuration can be, and no better.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +25,7 @@ from bot.service.evaluation import EvalReport
 from bot.service.tuning import ANSWER_WEIGHTS, LEXICAL_WEIGHTS, Grid, tune_and_report
 
 NO_MARGIN = (0.0,)
+SCORE_ONLY: dict[str, Any] = {"ood_rejection": 0.0, "confidence": False}
 
 
 Weights = tuple[float, ...]
@@ -38,6 +41,7 @@ def _bare(answer_weights: Weights, lexical_weights: Weights, margins: Weights) -
         english_terms=False,
         other_crops=False,
         ood_rejection=0.0,
+        confidence=False,
     )
 
 
@@ -46,10 +50,11 @@ STEPS: tuple[tuple[str, Grid], ...] = (
     ("+ lexical", _bare((0.0,), LEXICAL_WEIGHTS, NO_MARGIN)),
     ("+ answer side", _bare(ANSWER_WEIGHTS, LEXICAL_WEIGHTS, NO_MARGIN)),
     ("+ margin", _bare(ANSWER_WEIGHTS, LEXICAL_WEIGHTS, MARGINS)),
-    ("+ Singlish rows", Grid(english_terms=False, other_crops=False, ood_rejection=0.0)),
-    ("+ English terms as Sinhala", Grid(other_crops=False, ood_rejection=0.0)),
-    ("+ other crops declined", Grid(ood_rejection=0.0)),
-    ("+ out-of-domain floor", Grid()),
+    ("+ Singlish rows", Grid(english_terms=False, other_crops=False, **SCORE_ONLY)),
+    ("+ English terms as Sinhala", Grid(other_crops=False, **SCORE_ONLY)),
+    ("+ other crops declined", Grid(**SCORE_ONLY)),
+    ("+ out-of-domain floor", Grid(confidence=False)),
+    ("+ confidence model", Grid()),
 )
 FIGURES = ("acc_at_1", "answered_precision", "coverage", "ood_rejection")
 

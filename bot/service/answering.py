@@ -250,7 +250,7 @@ class Answerer:
                 other_crop=True,
             )
         ranked = [c.match or Match(c.pair_id, c.score) for c in candidates]
-        decision = decide(ranked, state.thresholds)
+        decision = decide(ranked, state.thresholds, normalized)
         return Reply(decision, candidates, normalized, state.model_id, latency_ms)
 
     def _log(self, questions: Sequence[Question], replies: list[Reply]) -> list[Reply]:

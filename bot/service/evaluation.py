@@ -96,6 +96,7 @@ class EvalReport:
     answer_weight: float = 0.0
     lexical_weight: float = 0.0
     slices: dict[str, SliceReport] = field(default_factory=dict)
+    confidence_threshold: float | None = None  # None: the score alone decides
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -372,6 +373,9 @@ def _score(
         answer_weight=fusion.answer_weight,
         lexical_weight=fusion.lexical_weight,
         slices={name: tally.slice_report() for name, tally in sorted(by_slice.items())},
+        confidence_threshold=(
+            thresholds.confidence.threshold if thresholds.confidence is not None else None
+        ),
     )
     return EvalRun(report, scored, misses)
 

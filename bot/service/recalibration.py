@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot.retrieval.decision import ScoredQuery, Thresholds, calibrate_with_margin
+from bot.retrieval.decision import ScoredQuery, Thresholds, calibrate, calibrate_with_margin
 from bot.retrieval.hybrid import HybridIndex
 from bot.service.answering import RetrievalState
 from bot.text.normalize import normalize_key
@@ -60,13 +60,15 @@ def held_out_phrasings(state: RetrievalState) -> list[ScoredQuery]:
         question + state.fusion.answer_weight * answer + state.fusion.lexical_weight * lexical
     ) / state.fusion.total
     keys = [normalize_key(state.pairs[int(p)].answer) for p in index.pairs]
+    texts = questions.texts
     scored = []
-    for row, own in zip(fused, owners[held], strict=True):
+    for row, own, held_row in zip(fused, owners[held], held, strict=True):
         order = np.argsort(-row)
         top = int(order[0])
         runner_up = next((float(row[c]) for c in order[1:20] if keys[c] != keys[top]), 0.0)
         right = keys[top] == keys[int(np.searchsorted(index.pairs, own))]
-        scored.append(ScoredQuery(float(row[top]), right, runner_up))
+        text = str(texts[held_row]) if texts is not None else ""
+        scored.append(ScoredQuery(float(row[top]), right, runner_up, text=text))
     return scored
 
 
@@ -77,8 +79,8 @@ def out_of_domain_scores(state: RetrievalState, texts: Sequence[str]) -> list[Sc
     vectors = state.encoder.encode_queries(list(texts))
     found = state.index.search_many(vectors, list(texts), k=2, fusion=state.fusion)
     return [
-        ScoredQuery(m[0].score if m else 0.0, None, m[1].score if len(m) > 1 else 0.0)
-        for m in found
+        ScoredQuery(m[0].score if m else 0.0, None, m[1].score if len(m) > 1 else 0.0, text=text)
+        for m, text in zip(found, texts, strict=True)
     ]
 
 
@@ -93,11 +95,20 @@ def recalibrate(
         return state.thresholds
     found = calibrate_with_margin(scored, target_precision, confidence_z=1.28)
     current = state.thresholds
+    confidence = current.confidence
+    if confidence is not None:
+        judged = [
+            replace(q, score=confidence.probability(q.score, q.runner_up, q.text), runner_up=0.0)
+            for q in scored
+        ]
+        floor = min(calibrate(judged, target_precision, confidence_z=1.28).answer, 1.0)
+        confidence = replace(confidence, threshold=max(confidence.threshold, floor))
     chosen = replace(
         current,
         answer=max(current.answer, found.answer),
         suggest=max(current.suggest, min(found.suggest, max(current.answer, found.answer))),
         margin=max(current.margin, found.margin),
+        confidence=confidence,
     )
     logger.info(
         "re-calibrated on %d held-out phrasings and %d other questions: %s -> %s",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import BUNDLED_MODEL, Settings
+from bot.retrieval.confidence import Confidence
 from bot.retrieval.decision import DEFAULT_THRESHOLDS, Thresholds
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import Fusion
@@ -295,7 +298,7 @@ def resolve_model(
         if version is None or _older_bundled(version):
             # first start, or an upgrade that ships a newer bank-tuned model
             version = _register_bundled_models(session, settings, show_progress)
-        _add_bundled_int8_tuning(version)
+        _add_shipped_tuning(version)
         session.commit()
         return _resolved(settings, version.path, version.name, version)
 
@@ -308,20 +311,37 @@ def _older_bundled(version: ModelVersion) -> bool:
     return bundled and version.name != TUNED_MODEL_NAME and TUNED_DELTA.is_file()
 
 
-def _add_bundled_int8_tuning(version: ModelVersion) -> None:
+def _add_shipped_tuning(version: ModelVersion) -> None:
     """An install registered before the bundled model shipped an int8 tuning for the
     current int8 recipe gets it (and so answers in int8) on its next start; a tuning of
-    its own for this recipe is never replaced."""
+    its own for this recipe is never replaced. Likewise the confidence model, where the
+    install's fusion weights are the ones it was fitted with."""
     from bot.retrieval.int8 import current_tuning
     from bot.retrieval.tuned_model import TUNED_DELTA, TUNED_MODEL_NAME, read_delta_info
 
     bundled = version.name == TUNED_MODEL_NAME and (version.notes or "").startswith(BUNDLED_NOTE)
-    if not bundled or current_tuning(version.tuning) or not TUNED_DELTA.is_file():
+    if not bundled or not TUNED_DELTA.is_file():
         return
-    int8 = current_tuning(read_delta_info(TUNED_DELTA).get("tuning"))
-    if int8:
-        version.tuning = {**(version.tuning or {}), "int8": int8}
+    own = copy.deepcopy(version.tuning or {})
+    shipped = read_delta_info(TUNED_DELTA).get("tuning") or {}
+    int8 = current_tuning(shipped)
+    if int8 and not current_tuning(own):
+        own["int8"] = int8
         logger.info("%s: added the int8 tuning shipped with it", version.name)
+    for entry, delta_entry in ((own, shipped), (own.get("int8"), int8)):
+        if _lacks_shipped_confidence(entry, delta_entry):
+            assert entry is not None and delta_entry is not None
+            entry["confidence"] = delta_entry["confidence"]
+            logger.info("%s: added the confidence model shipped with it", version.name)
+    if own != (version.tuning or {}):
+        version.tuning = own
+
+
+def _lacks_shipped_confidence(entry: dict[str, Any] | None, shipped: dict[str, Any] | None) -> bool:
+    if not entry or not shipped or "confidence" in entry or "confidence" not in shipped:
+        return False
+    fusion = ("answer_weight", "lexical_weight")
+    return all(entry.get(key) == shipped.get(key) for key in fusion)
 
 
 def resolve_path(
@@ -445,17 +465,27 @@ def model_tuning(
         return override if override is not None else float(tuning.get(key, default))
 
     margin = pick(settings.margin, "margin", DEFAULT_THRESHOLDS.margin)
+    # an answer threshold set by hand means the score alone decides
+    confidence = (
+        Confidence.from_dict(tuning.get("confidence"))
+        if settings.answer_threshold is None
+        else None
+    )
     recalibrated = tuning.get("recalibrated") or {}
     if recalibrated and settings.answer_threshold is None:
         # after big bank changes (bot.service.recalibration): never laxer than dev's
         answer = max(answer, float(recalibrated["answer"]))
         suggest = max(suggest, float(recalibrated["suggest"]))
         margin = max(margin, float(recalibrated["margin"])) if settings.margin is None else margin
+        if confidence is not None and "confidence" in recalibrated:
+            floor = max(confidence.threshold, float(recalibrated["confidence"]))
+            confidence = replace(confidence, threshold=floor)
     thresholds = Thresholds(
         answer=answer,
         suggest=min(suggest, answer),
         margin=margin,
         chit_chat=pick(settings.chit_chat_threshold, "chit_chat", DEFAULT_THRESHOLDS.chit_chat),
+        confidence=confidence,
     )
     fusion = Fusion(
         answer_weight=pick(settings.answer_weight, "answer_weight", DEFAULT_FUSION.answer_weight),

@@ -3,7 +3,10 @@
 Everything here looks at `dev` only: the `test` split is for reporting, and a figure
 tuned on the data it is reported on is not a result. The answer threshold is set so
 that the lower end of a 90% interval around dev's answered precision reaches the target,
-so the precision holds on queries the tuning never saw.
+so the precision holds on queries the tuning never saw. The confidence model
+(`bot.retrieval.confidence`) is fitted on dev too, and its threshold is chosen on
+probabilities each dev query got from a model fitted without it (cross-validation), so
+the threshold does not lean on the fit's own optimism.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import ModelVersionNotFound
+from bot.retrieval.confidence import Confidence, feature_matrix, fit_weights, probabilities
 from bot.retrieval.decision import (
     DEFAULT_THRESHOLDS,
     MARGINS,
     ScoredQuery,
     Thresholds,
+    calibrate,
     calibrate_with_margin,
     coverage,
 )
@@ -47,6 +52,13 @@ ANSWER_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 LEXICAL_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
 CONFIDENCE_Z = 1.28  # one-sided 90%
 OOD_REJECTION = 0.97  # the floor on dev's out-of-domain queries left unanswered (same interval)
+# The confidence model's threshold: dev's out-of-domain queries left unanswered, as counted
+# (its probabilities are cross-validated, so no interval on top); they weigh 3 paddy
+# questions each in its fit. Both chosen on dev by cross-validation.
+CONFIDENCE_OOD_REJECTION = 0.98
+CONFIDENCE_OOD_WEIGHT = 3.0
+CONFIDENCE_FOLDS = 5
+MIN_CONFIDENCE_QUERIES = 50  # fewer dev queries than this: thresholds on the score alone
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,7 @@ class Grid:
     english_terms: bool = True  # English terms in a message also searched as Sinhala
     other_crops: bool = True  # questions naming another crop and no paddy are declined
     ood_rejection: float = OOD_REJECTION  # 0: precision alone sets the answer threshold
+    confidence: bool = True  # answer by the confidence model, not the score alone
 
 
 FULL = Grid()
@@ -74,7 +87,7 @@ class Tuning:
     fusion: Fusion
     dev: EvalReport | None
 
-    def to_registry(self, with_thresholds: bool = False) -> dict[str, float]:
+    def to_registry(self, with_thresholds: bool = False) -> dict[str, Any]:
         """The registry's `tuning` column (the float32 thresholds have columns of their
         own; another precision's tuning holds them: `with_thresholds`)."""
         thresholds = (
@@ -82,12 +95,14 @@ class Tuning:
             if with_thresholds
             else {}
         )
+        confidence = self.thresholds.confidence
         return {
             **thresholds,
             "margin": self.thresholds.margin,
             "chit_chat": self.thresholds.chit_chat,
             "answer_weight": self.fusion.answer_weight,
             "lexical_weight": self.fusion.lexical_weight,
+            **({"confidence": confidence.to_dict()} if confidence is not None else {}),
         }
 
 
@@ -139,7 +154,19 @@ def tune(
         confidence_z=CONFIDENCE_Z,
         ood_rejection=grid.ood_rejection,
     )
-    thresholds = replace(thresholds, chit_chat=choose_chit_chat(scores, chosen_fusion))
+    confidence = (
+        choose_confidence(scores, chosen_fusion, target_precision) if grid.confidence else None
+    )
+    if confidence is not None and confidence_coverage(scores, chosen_fusion, confidence) < (
+        coverage(scored, thresholds)
+    ):
+        logger.info("the confidence model answers less of dev than the score alone: not used")
+        confidence = None
+    if confidence is not None:  # the runner-up's margin is one of its features
+        thresholds = replace(thresholds, margin=0.0)
+    thresholds = replace(
+        thresholds, chit_chat=choose_chit_chat(scores, chosen_fusion), confidence=confidence
+    )
     dev = evaluate(
         encoder,
         bank_path,
@@ -281,6 +308,72 @@ def choose_chit_chat(scores: DevScores, fusion: Fusion) -> float:
         if taken.sum() <= allowed:
             return round(float(threshold), 4)
     return DEFAULT_THRESHOLDS.chit_chat
+
+
+def choose_confidence(
+    scores: DevScores, fusion: Fusion, target_precision: float = 0.95
+) -> Confidence | None:
+    """The confidence model fitted on dev, with the lowest threshold whose answered
+    precision (lower end of its interval) reaches the target while dev's out-of-domain
+    questions stay unanswered; None where dev is too small to fit one."""
+    from sklearn.model_selection import StratifiedKFold
+
+    ranked = rank_answers(scores, fusion)
+    texts = [normalize(q.query) for q in scores.queries]
+    x = feature_matrix([r.score for r in ranked], [r.runner_up for r in ranked], texts)
+    right = np.array(
+        [q.in_domain and r.rank == 1 for q, r in zip(scores.queries, ranked, strict=True)]
+    )
+    off_topic = np.array([not q.in_domain and not q.is_chit_chat for q in scores.queries])
+    weight = np.where(off_topic, CONFIDENCE_OOD_WEIGHT, 1.0)
+    if len(x) < MIN_CONFIDENCE_QUERIES or min(right.sum(), (~right).sum()) < CONFIDENCE_FOLDS:
+        return None
+    strata = np.array(
+        [f"{q.slice or '-'}:{int(ok)}" for q, ok in zip(scores.queries, right, strict=True)]
+    )
+    _, counts = np.unique(strata, return_counts=True)
+    if counts.min() < CONFIDENCE_FOLDS:
+        strata = right.astype(int).astype(str)  # slices too small to spread over the folds
+    held_out = np.zeros(len(x))
+    folds = StratifiedKFold(CONFIDENCE_FOLDS, shuffle=True, random_state=0)
+    for fit_rows, held_rows in folds.split(x, strata):
+        intercept, weights = fit_weights(x[fit_rows], right[fit_rows], weight[fit_rows])
+        held_out[held_rows] = probabilities(intercept, weights, x[held_rows])
+    chosen = calibrate(
+        [
+            ScoredQuery(
+                0.0 if declined else float(p),
+                bool(ok) if q.in_domain else None,
+                0.0,
+                q.is_chit_chat,
+            )
+            for q, p, ok, declined in zip(
+                scores.queries, held_out, right, scores.declined, strict=True
+            )
+        ],
+        target_precision,
+        confidence_z=CONFIDENCE_Z,
+        ood_rejection=CONFIDENCE_OOD_REJECTION,
+        ood_confidence_z=0.0,
+    )
+    intercept, weights = fit_weights(x, right, weight)
+    logger.info(
+        "confidence model chosen on dev: weights %s, threshold %.4f", weights, chosen.answer
+    )
+    return Confidence(intercept, weights, min(chosen.answer, 1.0))
+
+
+def confidence_coverage(scores: DevScores, fusion: Fusion, confidence: Confidence) -> float:
+    """Share of dev's in-domain queries the confidence model answers rightly."""
+    ranked = rank_answers(scores, fusion)
+    hits = [
+        q.in_domain
+        and r.rank == 1
+        and not declined
+        and confidence.confident(r.score, r.runner_up, normalize(q.query))
+        for q, r, declined in zip(scores.queries, ranked, scores.declined, strict=True)
+    ]
+    return sum(hits) / max(sum(q.in_domain for q in scores.queries), 1)
 
 
 def tune_and_report(

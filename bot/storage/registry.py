@@ -117,6 +117,11 @@ def save_recalibrated(
             "answer": thresholds.answer,
             "suggest": thresholds.suggest,
             "margin": thresholds.margin,
+            **(
+                {"confidence": thresholds.confidence.threshold}
+                if thresholds.confidence is not None
+                else {}
+            ),
         }
     }
     tuning = dict(version.tuning or {})

@@ -14,6 +14,7 @@ from bot.service.answering import Candidate
 from bot.service.bank_admin import PairView
 from bot.service.review import Notification, QueueItem, public_question
 from bot.storage.models import DismissReason
+from bot.text.normalize import normalize
 from bot.web import labels
 from bot.web.app import desk_state, guarded, render, run, see_other
 from bot.web.auth import Officer
@@ -42,15 +43,22 @@ def routes() -> list[Route]:
     ]
 
 
+def _best_others(found: list[Candidate]) -> list[float]:
+    """Each candidate's runner-up as the bot would see it: the best score of the others."""
+    scores = [c.score for c in found]
+    return [max(scores[:i] + scores[i + 1 :], default=0.0) for i in range(len(scores))]
+
+
 def _rows(request: Request) -> list[QueueRow]:
     state = desk_state(request)
     thresholds = state.services.answerer.state.thresholds
     rows = []
     for item in state.services.reviewer.groups():
         found = state.services.bank.find(item.text, CLOSEST + 1) if item.captioned else []
+        text = normalize(item.text)
         closest = [
-            (c, labels.score_words(c.score, thresholds))
-            for c in found
+            (c, labels.score_words(c.score, thresholds, runner_up=other, text=text))
+            for c, other in zip(found, _best_others(found), strict=True)
             if c.pair_id != item.given_pair_id
         ][:CLOSEST]
         given = None

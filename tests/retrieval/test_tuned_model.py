@@ -13,6 +13,7 @@ from sentence_transformers import SentenceTransformer
 
 from bot.config import BUNDLED_BANK, BUNDLED_EVAL, REPO_ROOT, Settings
 from bot.retrieval.base_model import BASE_MODEL_NAME
+from bot.retrieval.confidence import Confidence
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.model_store import save_version
 from bot.retrieval.tuned_model import (
@@ -124,6 +125,8 @@ def test_a_fresh_install_answers_with_the_tuned_model_and_can_roll_back_to_the_b
         assert resolved.model_id == TUNED_MODEL_NAME
         assert resolved.precision == "int8"  # calibrated for it, so answered in it
         assert resolved.thresholds.answer == info["tuning"]["int8"]["answer"]
+        shipped_confidence = Confidence.from_dict(info["tuning"]["int8"]["confidence"])
+        assert resolved.thresholds.confidence == shipped_confidence is not None
         float32 = SimpleNamespace(precision="float32")  # an encoder where int8 cannot run
         assert resolved.tuned_for(float32)[0].answer == info["thresholds"]["answer"]
         with session_factory() as session:
@@ -150,6 +153,23 @@ def test_a_fresh_install_answers_with_the_tuned_model_and_can_roll_back_to_the_b
             session.commit()
         shipped = info["tuning"]["int8"]["answer"]
         assert resolve_model(settings, session_factory).thresholds.answer == shipped
+
+        # An install tuned before the confidence model shipped gets it where its fusion
+        # weights are the ones it was fitted with, and not where they are its own.
+        with session_factory() as session:
+            tuned = registry.get_version(session, TUNED_MODEL_NAME)
+            before = {k: v for k, v in info["tuning"].items() if k not in ("confidence", "int8")}
+            own = {**before, "lexical_weight": 0.1}
+            int8 = {k: v for k, v in info["tuning"]["int8"].items() if k != "confidence"}
+            tuned.tuning = {**before, "int8": int8}
+            session.commit()
+        assert resolve_model(settings, session_factory).thresholds.confidence == shipped_confidence
+        with session_factory() as session:
+            tuned = registry.get_version(session, TUNED_MODEL_NAME)
+            assert tuned.tuning["confidence"] == info["tuning"]["confidence"]
+            tuned.tuning = {**own, "int8": {**int8, "lexical_weight": 0.1}}
+            session.commit()
+        assert resolve_model(settings, session_factory).thresholds.confidence is None
 
         version, rolled_from = rollback(session_factory)
         assert (version.name, rolled_from) == (BASE_MODEL_NAME, TUNED_MODEL_NAME)

@@ -32,6 +32,8 @@ EVAL_KEYS = {
     "answer_weight",
     "lexical_weight",
     "slices",
+    # added with the confidence model (None: the score alone decides)
+    "confidence_threshold",
 }
 SLICE_KEYS = {
     "queries",

@@ -106,3 +106,99 @@ def test_saving_tuning_for_an_unregistered_model_is_refused(session_factory):
     chosen = tuning.Tuning(Thresholds(0.91, 0.87), Fusion(), None)
     with pytest.raises(ModelVersionNotFound, match="not registered; nothing saved"):
         tuning.save_tuning(session_factory, "/models/somewhere", chosen)
+
+
+OFF_TOPIC = (
+    "හෙට කොළඹ කාලගුණය කොහොමද",
+    "පොල් ගස් වලට පොහොර දාන්නේ කොහොමද",
+    "තේ දළු කඩන්නේ කොයි වෙලාවටද",
+    "එළදෙනට කිරි වැඩියෙන් ගන්න කන්න දෙන්නේ මොනවද",
+    "බස් එක කීයටද කොළඹ යන්නේ",
+    "ළමයාට උණ නම් බෙහෙත් මොනවද",
+    "ජංගම දුරකථනය චාජ් වෙන්නේ නැත්තේ ඇයි",
+    "ගෙදර වහලය කාන්දු වෙනවා හදන්නේ කොහොමද",
+    "රට යන්න පාස්පෝට් ගන්නේ කොහොමද",
+    "කෙසෙල් ගහට පොහොර දාන්නේ කවදද",
+)
+
+
+def test_the_confidence_model_is_fitted_on_dev_and_kept_with_the_tuning(
+    encoder, session_factory, tmp_path
+):
+    """A dev split big enough to fit it: the small bank's phrasings, plain and wrapped in
+    a farmer's greeting, and questions about other things."""
+    from bot.storage.importer import read_bank_file
+
+    lines = []
+    for row in read_bank_file(SMALL_BANK):
+        for phrasing in (row.question, *row.alternates):
+            for wording in (phrasing, f"ආයුබෝවන් මහත්තයා, {phrasing} කියලා දෙන්නකෝ"):
+                lines.append({"query": wording, "answer": row.answer, "split": "dev"})
+    for text in OFF_TOPIC:
+        for wording in (text, f"අනේ මහත්තයා {text}"):
+            lines.append({"query": wording, "answer": None, "slice": "ood", "split": "dev"})
+    queries = tmp_path / "eval.jsonl"
+    queries.write_text(
+        "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8"
+    )
+    assert len(lines) >= tuning.MIN_CONFIDENCE_QUERIES
+    chosen = tuning.tune(encoder, SMALL_BANK, queries)
+    confidence = chosen.thresholds.confidence
+    assert confidence is not None and 0.0 < confidence.threshold <= 1.0
+    assert confidence.weights[0] > 0  # a higher score makes the best pair likelier right
+    assert chosen.dev is not None and chosen.dev.confidence_threshold == confidence.threshold
+    assert chosen.dev.answered_precision >= 0.9 and chosen.dev.coverage > 0.5
+    assert chosen.dev.ood_rejection is not None and chosen.dev.ood_rejection >= 0.9
+
+    with session_factory() as session:
+        registry.register(session, "ft-conf", "/models/ft-conf")
+        session.commit()
+    tuning.save_tuning(session_factory, "ft-conf", chosen)
+    from bot.config import Settings
+    from bot.service.runtime import model_tuning
+
+    with session_factory() as session:
+        version = registry.get_version(session, "ft-conf")
+        read_back, _ = model_tuning(Settings(data_dir=tmp_path), version)
+        assert read_back.confidence == confidence
+        # a threshold set by hand (AGRIBOT_ANSWER_THRESHOLD) means the score alone decides
+        by_hand, _ = model_tuning(Settings(data_dir=tmp_path, answer_threshold=0.9), version)
+        assert by_hand.confidence is None and by_hand.answer == 0.9
+    # too few dev queries to fit one: thresholds on the score alone
+    assert tuning.tune(encoder, SMALL_BANK, SPLIT_EVAL).thresholds.confidence is None
+
+
+def test_recalibration_keeps_the_confidence_model_and_never_lowers_its_threshold(
+    make_services, session_factory, tmp_path
+):
+    from dataclasses import replace
+
+    from bot.config import Settings
+    from bot.retrieval.confidence import Confidence
+    from bot.service.runtime import model_tuning
+
+    services = make_services(answer_threshold=None, suggest_threshold=None)
+    lax = Confidence(-11.0, (12.8, 16.0, 1.1, 0.9), threshold=0.05)
+    services.answerer.set_thresholds(replace(services.answerer.state.thresholds, confidence=lax))
+    state = services.answerer.state
+    chosen = recalibrate(state, list(OFF_TOPIC))
+    assert chosen.confidence is not None
+    assert chosen.confidence.weights == lax.weights  # the fit stays; only its bar may rise
+    assert chosen.confidence.threshold > lax.threshold  # 0.05 answers the off-topic ones
+    strict = replace(lax, threshold=0.999)
+    services.answerer.set_thresholds(replace(state.thresholds, confidence=strict))
+    assert recalibrate(services.answerer.state, list(OFF_TOPIC)).confidence == strict
+
+    with session_factory() as session:
+        registry.register(session, "ft-recal", "/models/ft-recal")
+        session.commit()
+    tuning.save_tuning(
+        session_factory, "ft-recal", tuning.Tuning(replace(state.thresholds), Fusion(), None)
+    )
+    with session_factory() as session:
+        registry.save_recalibrated(session, "ft-recal", chosen)
+        session.commit()
+        version = registry.get_version(session, "ft-recal")
+        followed, _ = model_tuning(Settings(data_dir=tmp_path), version)
+    assert followed.confidence is not None
+    assert followed.confidence.threshold == chosen.confidence.threshold
