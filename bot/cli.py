@@ -1245,9 +1245,13 @@ def model_list(settings: Settings, as_json: bool) -> None:
             if v.answer_threshold is not None
             else "default thresholds"
         )
+        if v.confidence[0] is not None:
+            thresholds += f" confidence>={v.confidence[0]}"
         if v.int8_thresholds is not None:
             answer, suggest = v.int8_thresholds
             thresholds += f"; int8: answer>={answer} suggest>={suggest}"
+            if v.confidence[1] is not None:
+                thresholds += f" confidence>={v.confidence[1]}"
         click.echo(
             f"{v.name:<28} {status.upper():<9} {v.created_at:%Y-%m-%d %H:%M}  "
             f"parent={v.parent or '-'}"

@@ -9,11 +9,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import ModelNotFound, ModelVersionNotFound
+from bot.retrieval.confidence import Confidence
 from bot.retrieval.decision import Thresholds
 from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import Fusion
@@ -58,6 +59,8 @@ class VersionInfo:
     suggest_threshold: float | None
     missing: bool
     int8_thresholds: tuple[float, float] | None = None  # where calibrated for int8
+    # the confidence models' thresholds (float32, int8), where the tuning has them
+    confidence: tuple[float | None, float | None] = (None, None)
 
 
 def judge(before: ModelScores, after: ModelScores, tolerance: float = TOLERANCE) -> Judgement:
@@ -259,6 +262,10 @@ def list_models(session_factory: sessionmaker[Session]) -> list[VersionInfo]:
                 suggest_threshold=v.suggest_threshold,
                 missing=model_dir_problem(v.path) is not None,
                 int8_thresholds=_int8_thresholds(v),
+                confidence=(
+                    _confidence_threshold(v.tuning),
+                    _confidence_threshold(current_tuning(v.tuning)),
+                ),
             )
             for v in registry.list_versions(session)
         ]
@@ -271,6 +278,11 @@ def _int8_thresholds(version: ModelVersion) -> tuple[float, float] | None:
     if "answer" not in int8 or "suggest" not in int8:
         return None
     return float(int8["answer"]), float(int8["suggest"])
+
+
+def _confidence_threshold(tuning: dict[str, Any] | None) -> float | None:
+    confidence = Confidence.from_dict((tuning or {}).get("confidence"))
+    return confidence.threshold if confidence is not None else None
 
 
 @dataclass(frozen=True)

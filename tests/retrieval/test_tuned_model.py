@@ -27,7 +27,7 @@ from bot.retrieval.tuned_model import (
 from bot.service.evaluation import evaluate
 from bot.service.runtime import open_database, resolve_model
 from bot.storage import registry
-from bot.training.promotion import rollback
+from bot.training.promotion import list_models, rollback
 from tests.conftest import shipped_tuning
 
 SENTENCES = ["යූරියා දාන්නේ කවදද?", "වී බීජ පොඟවන්නේ කොපමණ කාලයක්ද?", "කුඹුරේ වතුර කොච්චර තියන්නද?"]
@@ -127,6 +127,9 @@ def test_a_fresh_install_answers_with_the_tuned_model_and_can_roll_back_to_the_b
         assert resolved.thresholds.answer == info["tuning"]["int8"]["answer"]
         shipped_confidence = Confidence.from_dict(info["tuning"]["int8"]["confidence"])
         assert resolved.thresholds.confidence == shipped_confidence is not None
+        [listed] = [v for v in list_models(session_factory) if v.name == TUNED_MODEL_NAME]
+        float32_confidence = info["tuning"]["confidence"]["threshold"]
+        assert listed.confidence == (float32_confidence, shipped_confidence.threshold)
         float32 = SimpleNamespace(precision="float32")  # an encoder where int8 cannot run
         assert resolved.tuned_for(float32)[0].answer == info["thresholds"]["answer"]
         with session_factory() as session:
