@@ -43,7 +43,7 @@ def register(
     metrics: dict[str, Any] | None = None,
     answer_threshold: float | None = None,
     suggest_threshold: float | None = None,
-    tuning: dict[str, float] | None = None,
+    tuning: dict[str, Any] | None = None,
     notes: str | None = None,
 ) -> ModelVersion:
     """Add a version as a candidate, or refresh its path and figures if it exists."""

@@ -83,14 +83,17 @@ async def test_versions_are_shown_side_by_side_with_their_figures(desk: Desk, tm
     from bot.storage import registry
 
     with desk.bot.services.session_factory() as session:
+        confidence = {"intercept": -11.0, "score": 12.8, "margin": 16.0, "words": 1.1}
+        tuning = {"confidence": {**confidence, "latin": 0.9, "threshold": 0.8826}}
         for name, acc in (("paddy-v1", 0.796), ("paddy-v2", 0.829)):
             metrics = {"after": {"eval": {"acc_at_1": acc}, "heldout": {"mrr_at_10": 0.6}}}
-            registry.register(session, name, str(tmp_path / name), metrics=metrics)
+            registry.register(session, name, str(tmp_path / name), metrics=metrics, tuning=tuning)
         session.commit()
     csrf = await desk.login()
     page = (await desk.client.get("/models")).text
     row = page.split("after.eval.acc_at_1", 1)[1].split("</tr>", 1)[0]
     assert "0.796" in row and "0.829" in row and "MISSING" in page  # no directory on disk
+    assert page.count('<td class="confidence">0.8826 / -</td>') == 2  # float32 only
     refused = await desk.client.post(
         "/models/paddy-v2/activate", data={"csrf": csrf}, follow_redirects=True
     )
