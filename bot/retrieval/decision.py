@@ -48,6 +48,14 @@ class Thresholds:
         if self.margin < 0:
             raise ValueError("margin must not be negative")
 
+    def sure(self, score: float, runner_up: float, text: str = "") -> bool:
+        """Whether a best pair scoring `score` is sure enough to answer with, ahead of a
+        runner-up at `runner_up`, for the (normalized) message `text`; the margin rule
+        is the caller's."""
+        if self.confidence is not None:
+            return self.confidence.confident(score, runner_up, text)
+        return score >= self.answer
+
 
 # multilingual-e5 scores crowd into 0.7-1.0; these suit the zero-shot base model
 # (`agribot calibrate` derives a model's own from the eval's dev split).
@@ -61,13 +69,7 @@ def decide(matches: Sequence[Match], thresholds: Thresholds, text: str = "") -> 
         return Decision.DECLINE
     best = matches[0].score
     runner_up = matches[1].score if len(matches) > 1 else 0.0
-    confidence = thresholds.confidence
-    sure = (
-        confidence.confident(best, runner_up, text)
-        if confidence is not None
-        else best >= thresholds.answer
-    )
-    if sure:
+    if thresholds.sure(best, runner_up, text):
         if best - runner_up < thresholds.margin:
             return Decision.SUGGEST
         return Decision.ANSWER

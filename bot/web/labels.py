@@ -62,13 +62,7 @@ def score_words(
     """A retrieval score as an officer reads it, against the bot's own thresholds (with a
     confidence model: how sure it is of this pair for `text`, beside the best other pair's
     score `runner_up`)."""
-    confidence = thresholds.confidence
-    sure = (
-        confidence.confident(score, runner_up, text)
-        if confidence is not None
-        else score >= thresholds.answer
-    )
-    if sure:
+    if thresholds.sure(score, runner_up, text) and score - runner_up >= thresholds.margin:
         return "ඉතා සමීපයි: බොට් මෙයින් පිළිතුරු දෙයි (very close: the bot would answer with it)"
     if score >= thresholds.suggest:
         return "සමීපයි: 'ඔබ අදහස් කළේ' ලෙස පෙන්වයි (close: offered as 'did you mean')"

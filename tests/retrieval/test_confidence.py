@@ -99,3 +99,7 @@ def test_the_desk_words_a_score_as_the_bot_would_act_on_it():
     # the same score behind a better pair: the bot would not answer with it
     assert score_words(0.78, by_chance, runner_up=0.85, text=LONG).startswith("සමීපයි")
     assert score_words(0.40, by_chance, runner_up=0.30, text="යූරියා").startswith("දුරස්")
+    # two answers within the margin: offered as "did you mean", not answered
+    with_margin = Thresholds(answer=0.80, suggest=0.60, margin=0.05)
+    assert score_words(0.85, with_margin, runner_up=0.83).startswith("සමීපයි")
+    assert score_words(0.85, with_margin, runner_up=0.70).startswith("ඉතා සමීපයි")
