@@ -48,6 +48,11 @@ class Thresholds:
         if self.margin < 0:
             raise ValueError("margin must not be negative")
 
+    @property
+    def confidence_threshold(self) -> float | None:
+        """The confidence model's threshold, or None where the score alone decides."""
+        return self.confidence.threshold if self.confidence is not None else None
+
     def sure(self, score: float, runner_up: float, text: str = "") -> bool:
         """Whether a best pair scoring `score` is sure enough to answer with, ahead of a
         runner-up at `runner_up`, for the (normalized) message `text`; the margin rule

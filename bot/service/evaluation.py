@@ -373,9 +373,7 @@ def _score(
         answer_weight=fusion.answer_weight,
         lexical_weight=fusion.lexical_weight,
         slices={name: tally.slice_report() for name, tally in sorted(by_slice.items())},
-        confidence_threshold=(
-            thresholds.confidence.threshold if thresholds.confidence is not None else None
-        ),
+        confidence_threshold=thresholds.confidence_threshold,
     )
     return EvalRun(report, scored, misses)
 

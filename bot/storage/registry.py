@@ -118,8 +118,8 @@ def save_recalibrated(
             "suggest": thresholds.suggest,
             "margin": thresholds.margin,
             **(
-                {"confidence": thresholds.confidence.threshold}
-                if thresholds.confidence is not None
+                {"confidence": thresholds.confidence_threshold}
+                if thresholds.confidence_threshold is not None
                 else {}
             ),
         }

@@ -205,10 +205,6 @@ def score_model(
     return replace(scores, heldout=score_heldout(encoder, split))
 
 
-def _bar(thresholds: Thresholds) -> float | None:
-    return thresholds.confidence.threshold if thresholds.confidence is not None else None
-
-
 def side_by_side(before: ModelScores, after: ModelScores) -> str:
     """A small table: each figure before and after, with the change in points."""
     rows = [("", "before", "after", "change")]
@@ -227,8 +223,9 @@ def side_by_side(before: ModelScores, after: ModelScores) -> str:
                 add(f"{label} {field}", getattr(old, field, None), getattr(new, field, None))
     add("answer threshold", before.thresholds.answer, after.thresholds.answer)
     add("suggest threshold", before.thresholds.suggest, after.thresholds.suggest)
-    if before.thresholds.confidence is not None or after.thresholds.confidence is not None:
-        add("confidence threshold", _bar(before.thresholds), _bar(after.thresholds))
+    bars = (before.thresholds.confidence_threshold, after.thresholds.confidence_threshold)
+    if bars != (None, None):
+        add("confidence threshold", *bars)
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
         "  ".join(
