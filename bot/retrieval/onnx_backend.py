@@ -42,6 +42,9 @@ ONNX_FILE = Path("onnx") / "encoder.onnx"
 SPLIT_FILE = Path("onnx") / "encoder-from-embeddings.onnx"  # weights in the same name + .data
 EMBEDDINGS_FILE = Path("onnx") / "word-embeddings.npy"
 PIPELINE = ["Transformer", "Pooling", "Normalize"]
+# Bump when the split graph's export changes (`bot.retrieval.onnx_export`): serving copies
+# exported earlier are re-exported once. 2: eager attention, fused.
+SPLIT_EXPORT = 2
 
 
 def supports(model_dir: Path) -> str | None:
@@ -70,6 +73,20 @@ def supports(model_dir: Path) -> str | None:
     if mode != "mean" or not pooling.get("include_prompt", True):
         return f"pooling {mode!r} is not mean over every token"
     return None
+
+
+def split_graph_is_current(graph: Path) -> bool:
+    """Whether the split graph at `graph` was exported by this code's recipe."""
+    try:
+        stamp = read_json(split_export_stamp(graph))
+    except (OSError, ValueError):
+        return False
+    return graph.is_file() and stamp.get("export") == SPLIT_EXPORT
+
+
+def split_export_stamp(graph: Path) -> Path:
+    """The file beside a split graph that records the recipe it was exported by."""
+    return graph.with_name(graph.name + ".json")
 
 
 def default_threads() -> int:

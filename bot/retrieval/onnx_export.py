@@ -5,25 +5,36 @@ The graph (transformer, mean pooling, L2 normalization) is written once with
 serving copy (`bot.retrieval.serving_model`) is exported split instead: the graph starts
 from the word embeddings (`onnx/encoder-from-embeddings.onnx`, its weights in an external
 file ONNX Runtime maps rather than copies) and the embedding matrix is a `.npy` file the
-encoder maps and reads a row per token. This is conversion, like
+encoder maps and reads a row per token.
+
+The split graph is fused: traced with the transformer's plain ("eager") attention, whose
+pattern ONNX Runtime's transformer optimizer recognizes, each layer's attention becomes one
+`Attention` kernel, and layer norms and GELU theirs (148 nodes instead of 1,301; the
+SDPA attention torch traces by default matches no fusion). The vectors are the same
+(cosine 1.00000 on the eval's dev queries) and one question encodes 22% faster (10.2 ->
+8.0 ms on two cores). This is conversion, like
 `bot.retrieval.base_model`: it imports torch, which nothing on the answering path does.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
+import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import onnx
 import torch
 
 from bot.retrieval.base_model import file_lock
 from bot.retrieval.encoder import backbone, load_sentence_transformer
+from bot.retrieval.onnx_backend import SPLIT_EXPORT, split_export_stamp
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -53,34 +64,43 @@ def export(model: SentenceTransformer, path: Path) -> None:
             _write(model, path)
 
 
-def export_split_model_dir(model_dir: Path, graph: Path, embeddings: Path) -> None:
+def export_split_model_dir(model_dir: Path, graph: Path, embeddings: Path | None) -> None:
     """Export the model in `model_dir` as a graph from word embeddings (`graph`, weights
-    in `graph` + ".data") and its embedding matrix as a float32 `.npy` (`embeddings`).
+    in `graph` + ".data") and, unless `embeddings` is None, its embedding matrix as a
+    float32 `.npy` there.
 
-    Both are written in `model_dir`'s own directory tree before anything reads them (the
-    serving copy is built in a work directory and renamed into place), so no lock is taken.
+    The graph's two files are written beside it and renamed into place, so a copy exported
+    by an earlier recipe can be re-exported where processes run (they keep the files they
+    opened); the matrix is written only into a copy still being built (it is mapped).
     """
     started = time.perf_counter()
     model = load_sentence_transformer(str(model_dir), "cpu")
     transformer = backbone(model)
+    transformer.set_attn_implementation("eager")  # the pattern the fusion recognizes
     rows = cast("torch.nn.Embedding", transformer.get_input_embeddings())
     matrix = rows.weight.detach().float().numpy()
     sample = model.tokenizer(["query: වී"], return_tensors="pt")
     graph.parent.mkdir(parents=True, exist_ok=True)
-    inline = graph.with_suffix(".inline.onnx")
-    _trace(
-        _Pooled(transformer, from_embeddings=True),
-        (torch.from_numpy(matrix[sample["input_ids"].numpy()]), sample["attention_mask"]),
-        inline,
-        first_input="inputs_embeds",
-    )
-    _with_external_weights(inline, graph)
-    inline.unlink()
-    np.save(embeddings, np.ascontiguousarray(matrix, dtype=np.float32))
-    for path in (graph, graph.with_name(graph.name + ".data"), embeddings):
-        path.chmod(0o644)
+    with tempfile.TemporaryDirectory(dir=graph.parent, prefix=".export-") as work:
+        inline = Path(work) / "inline.onnx"
+        _trace(
+            _Pooled(transformer, from_embeddings=True),
+            (torch.from_numpy(matrix[sample["input_ids"].numpy()]), sample["attention_mask"]),
+            inline,
+            first_input="inputs_embeds",
+        )
+        made = Path(work) / graph.name
+        _with_external_weights(_fused(inline, transformer.config), made)
+        for path in (made, _weights(made)):
+            path.chmod(0o644)
+        os.replace(_weights(made), _weights(graph))
+        os.replace(made, graph)
+    if embeddings is not None:
+        np.save(embeddings, np.ascontiguousarray(matrix, dtype=np.float32))
+        embeddings.chmod(0o644)
     del model, transformer
     gc.collect()
+    split_export_stamp(graph).write_text(json.dumps({"export": SPLIT_EXPORT}), encoding="utf-8")
     logger.info(
         "exported %s split at its embeddings in %.1fs",
         model_dir.name,
@@ -88,12 +108,44 @@ def export_split_model_dir(model_dir: Path, graph: Path, embeddings: Path) -> No
     )
 
 
-def _with_external_weights(source: Path, target: Path) -> None:
-    """Save the graph at `source` as `target` with its weights in `target` + ".data", which
-    ONNX Runtime memory-maps (measured: 92 MB resident after opening, not 302 MB)."""
-    import onnx
+def _weights(graph: Path) -> Path:
+    return graph.with_name(graph.name + ".data")
 
-    graph = onnx.load(str(source))
+
+def _fused(source: Path, config: Any) -> onnx.ModelProto:
+    """The graph at `source` with each layer's attention, layer norms and GELU fused into
+    ONNX Runtime's kernels (`onnxruntime.transformers.optimizer`, offline, no execution
+    provider: it runs on any CPU). A layer it does not fuse stays as exported: slower,
+    never wrong."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    logging.disable(logging.INFO)  # its modules report every fusion they make
+    try:
+        optimized = optimize_model(
+            str(source),
+            model_type="bert",
+            num_heads=int(config.num_attention_heads),
+            hidden_size=int(config.hidden_size),
+            opt_level=0,
+            use_gpu=False,
+        )
+    finally:
+        logging.disable(logging.NOTSET)
+    attention = optimized.get_fused_operator_statistics().get("Attention", 0)
+    if attention != config.num_hidden_layers:
+        logger.warning(
+            "fused the attention of %d of %d layers", attention, config.num_hidden_layers
+        )
+    model: onnx.ModelProto = optimized.model
+    if not any(opset.domain == "com.microsoft" for opset in model.opset_import):
+        # the fused kernels' domain, which shape inference (the int8 step) looks up
+        model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    return model
+
+
+def _with_external_weights(graph: onnx.ModelProto, target: Path) -> None:
+    """Save `graph` as `target` with its weights in `target` + ".data", which ONNX Runtime
+    memory-maps (measured: 92 MB resident after opening, not 302 MB)."""
     onnx.save_model(
         graph,
         str(target),

@@ -41,8 +41,30 @@ def ensure_serving_model(model_dir: Path) -> Path:
     from bot.retrieval.vocab_trim import ensure_trimmed_model
 
     built = ensure_trimmed_model(Path(model_dir), serving_path(model_dir), export=export_split)
+    ensure_current_graph(built)
     ensure_piece_tokenizer(built)
     return built
+
+
+def ensure_current_graph(serving_dir: Path) -> None:
+    """Re-export a serving copy's graph exported by an earlier recipe (copies built before
+    the fused graph: about 10 s, once; the vectors are the same). A directory it cannot
+    write keeps the graph it has."""
+    from bot.retrieval.base_model import file_lock
+    from bot.retrieval.onnx_backend import split_graph_is_current
+
+    graph = serving_dir / SPLIT_FILE
+    if split_graph_is_current(graph):
+        return
+    try:
+        with file_lock(serving_dir.parent / f".{serving_dir.name}-export.lock"):
+            if not split_graph_is_current(graph):
+                from bot.retrieval.onnx_export import export_split_model_dir  # imports torch
+
+                logger.info("re-exporting %s's graph (fused attention)", serving_dir)
+                export_split_model_dir(serving_dir, graph, None)
+    except OSError as error:
+        logger.warning("keeping the graph %s was exported with: %s", serving_dir, error)
 
 
 def ensure_piece_tokenizer(serving_dir: Path) -> bool:

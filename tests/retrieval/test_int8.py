@@ -61,6 +61,24 @@ def test_the_int8_graph_is_made_once_and_again_for_new_float_weights(tiny_model)
     assert [p.name for p in graph.parent.glob(".int8-*")] == []  # no half-written graph
 
 
+def test_the_int8_graph_quantizes_the_fused_attention_and_refuses_an_unfused_graph(
+    tiny_model, tmp_path
+):
+    """Recipe 3's vectors come from the fused graph (its attention in int8 too): an
+    unfused graph would give other vectors under the same cache key, so it is refused."""
+    import onnx
+
+    from bot.retrieval.int8 import quantize_graph
+    from bot.retrieval.onnx_backend import ONNX_FILE
+
+    graph = ensure_int8_graph(ensure_serving_model(tiny_model))
+    ops = [n.op_type for n in onnx.load(str(graph), load_external_data=False).graph.node]
+    assert "QAttention" in ops and "Attention" not in ops
+    Encoder.load(tiny_model, "tiny", backend="onnx")  # exports the unfused graph from ids
+    with pytest.raises(ValueError, match="not fused"):
+        quantize_graph(tiny_model / ONNX_FILE, tmp_path / "int8.onnx")
+
+
 def test_int8_weights_fit_in_seven_bits_so_every_cpu_computes_the_same(tiny_model):
     """Without VNNI, ONNX Runtime sums pairs of 8-bit products in 16 bits, which saturate
     with 8-bit weights: the answers would depend on the server's CPU."""
@@ -74,7 +92,9 @@ def test_int8_weights_fit_in_seven_bits_so_every_cpu_computes_the_same(tiny_mode
         for initializer in model.graph.initializer
         if initializer.data_type == onnx.TensorProto.INT8 and len(initializer.dims) == 2
     ]
-    assert len(quantized) >= 4  # every layer's attention and intermediate products
+    # each layer's query-key-value (the fused attention's), attention output and
+    # intermediate products
+    assert len(quantized) >= 3
     # 255 x 64 x 2 = 32,640 fits a 16-bit sum; 255 x 127 x 2 does not
     assert all(np.abs(weights.astype(np.int16)).max() <= 64 for weights in quantized)
     assert any(np.abs(weights.astype(np.int16)).max() > 32 for weights in quantized)

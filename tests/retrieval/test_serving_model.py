@@ -44,6 +44,45 @@ def test_serving_copy_is_built_once_and_again_for_new_weights(tiny_model):
     assert (ensure_serving_model(tiny_model) / SPLIT_FILE).stat().st_mtime_ns != stamp
 
 
+def _op_types(graph: Path) -> list[str]:
+    import onnx
+
+    return [node.op_type for node in onnx.load(str(graph), load_external_data=False).graph.node]
+
+
+def test_the_serving_graph_is_fused_and_gives_the_same_vectors(tiny_model):
+    """Each layer's attention is one ONNX Runtime kernel (eager attention traced, then
+    fused): a third faster on the real model, the vectors unchanged."""
+    from transformers import AutoConfig
+
+    built = ensure_serving_model(tiny_model)
+    layers = AutoConfig.from_pretrained(tiny_model).num_hidden_layers
+    ops = _op_types(built / SPLIT_FILE)
+    assert ops.count("Attention") == layers and "Softmax" not in ops
+    full = Encoder.load(tiny_model, "tiny", backend="onnx")
+    served = Encoder.load(tiny_model, "tiny", backend="onnx", serving=True)
+    assert np.allclose(full.encode_queries(TEXTS), served.encode_queries(TEXTS), atol=1e-6)
+
+
+def test_a_copy_exported_by_an_earlier_recipe_gets_its_graph_again(tiny_model):
+    """Copies built before the fused graph are re-exported once, in place: the mapped
+    embedding matrix is left alone (a running bot reads it) and the weights stay."""
+    built = ensure_serving_model(tiny_model)
+    graph, rows = built / SPLIT_FILE, built / EMBEDDINGS_FILE
+    stamp = graph.with_name(graph.name + ".json")
+    assert stamp.is_file()
+    stamp.write_text('{"export": 1}', encoding="utf-8")  # as an earlier recipe left it
+    before = (graph.stat().st_mtime_ns, rows.stat().st_mtime_ns, map_rows(rows).copy())
+    assert ensure_serving_model(tiny_model) == built
+    assert graph.stat().st_mtime_ns != before[0] and rows.stat().st_mtime_ns == before[1]
+    assert np.array_equal(map_rows(rows), before[2])
+    assert '"export": 2' in stamp.read_text(encoding="utf-8")
+    assert [p.name for p in graph.parent.glob(".export-*")] == []  # nothing half-written
+    again = graph.stat().st_mtime_ns
+    ensure_serving_model(tiny_model)
+    assert graph.stat().st_mtime_ns == again  # once
+
+
 def test_serving_copy_goes_with_its_model(tiny_model):
     ensure_serving_model(tiny_model)
     shutil.rmtree(tiny_model)
