@@ -97,11 +97,14 @@ class HybridIndex:
         owners: Sequence[int] | None = None,
         *,
         parts: tuple[bool, bool] = (True, True),
+        spelling: np.ndarray | None = None,
     ) -> PairScores:
         """Every pair's scores for each query; a query with several views (`owners` maps
         views to queries) keeps, per pair, its best view by question and spelling score.
 
         `parts` skips the (answer, lexical) products a zero weight makes useless.
+        `spelling` is `self.lexical.pair_scores(texts)` where the caller has it already
+        (the bot computes it while the question is encoded: it needs only the text).
         """
         question = self.questions.pair_scores(vectors)
         shape = question.shape
@@ -110,7 +113,10 @@ class HybridIndex:
             if parts[0] and self.answers is not None
             else np.zeros(shape, dtype=np.float32)
         )
-        lexical = self.lexical.pair_scores(texts) if parts[1] else np.zeros(shape, np.float32)
+        if not parts[1]:
+            lexical = np.zeros(shape, np.float32)
+        else:
+            lexical = self.lexical.pair_scores(texts) if spelling is None else spelling
         if owners is not None and len(owners) != len(set(owners)):
             question, answer, lexical = _best_view(question, answer, lexical, owners)
         return PairScores(self.pairs, question, answer, lexical)
@@ -123,10 +129,11 @@ class HybridIndex:
         *,
         k: int = 10,
         fusion: Fusion = QUESTIONS_ONLY,
+        spelling: np.ndarray | None = None,
     ) -> list[list[Match]]:
-        """Top-k pairs by fused score for each query."""
+        """Top-k pairs by fused score for each query (`spelling`: see `scores`)."""
         parts = (fusion.answer_weight > 0, fusion.lexical_weight > 0)
-        scored = self.scores(vectors, texts, owners, parts=parts)
+        scored = self.scores(vectors, texts, owners, parts=parts, spelling=spelling)
         return top_matches(scored, fusion, k)
 
     def with_pairs(

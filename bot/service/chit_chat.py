@@ -107,10 +107,14 @@ class ChitChat:
         texts: Sequence[str],
         owners: Sequence[int] | None = None,
         fusion: Fusion = QUESTIONS_ONLY,
+        spelling: np.ndarray | None = None,
     ) -> list[SmallTalk | None]:
-        """The best intent for each query (None when there are no intents)."""
+        """The best intent for each query (None when there are no intents); `spelling`:
+        `self.index.lexical.pair_scores(texts)`, where the caller has it already."""
         spelling_only = Fusion(0.0, fusion.lexical_weight)
-        found = self.index.search_many(vectors, texts, owners, k=1, fusion=spelling_only)
+        found = self.index.search_many(
+            vectors, texts, owners, k=1, fusion=spelling_only, spelling=spelling
+        )
         return [
             SmallTalk(
                 self.intents[top[0].pair_id].name,

@@ -6,10 +6,12 @@ import pytest
 from sqlalchemy import event, exc
 
 from bot.retrieval.decision import Decision
-from bot.service.answering import Question
+from bot.retrieval.hybrid import Fusion
+from bot.service.answering import Question, query_views
 from bot.storage import bank, queue
 from bot.storage.embeddings import count_vectors
 from bot.storage.questions import get_question
+from bot.text.normalize import normalize
 from tests.hashed_encoder import HashedEncoder
 
 
@@ -158,5 +160,32 @@ def test_model_failure_declines_kindly_and_queues_the_question(services):
     broken_encoder = BrokenEncoder("broken")
     services.answerer.swap(replace(services.answerer.state, encoder=broken_encoder))
     reply = services.answerer.answer(Question(SOAKING, chat_id=3))
+    assert reply.failed and reply.decision is Decision.DECLINE
+    assert reply.queue_id is not None
+
+
+def test_spelling_scored_beside_the_encoder_gives_the_inline_search(services):
+    """The bot scores spelling in a thread while the question is encoded; the matches
+    are the ones the search computes by itself."""
+    services.answerer.swap(replace(services.answerer.state, fusion=Fusion(0.3, 0.5)))
+    state = services.answerer.state
+    asked = [SOAKING, "yuriya damanne kawadada", "BPH වලට spray කරන්නද", "ආයුබෝවන්"]
+    for text in asked:
+        reply = services.answerer.answer(Question(text))
+        texts, owners = query_views([normalize(text)], [text])
+        vectors = state.encoder.encode_queries(texts)
+        inline = state.index.search_many(vectors, texts, owners, k=10, fusion=state.fusion)[0]
+        got = [(c.pair_id, round(c.score, 5)) for c in reply.candidates]
+        want = [(m.pair_id, round(m.score, 5)) for m in inline]
+        assert got == want[: len(got)] and got, text
+
+
+def test_a_failing_spelling_index_declines_kindly_and_queues_the_question(services, monkeypatch):
+    def broken(texts):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the spelling index failed")
+
+    services.answerer.swap(replace(services.answerer.state, fusion=Fusion(0.3, 0.5)))
+    monkeypatch.setattr(services.answerer.state.index.lexical, "pair_scores", broken)
+    reply = services.answerer.answer(Question(SOAKING, chat_id=4))
     assert reply.failed and reply.decision is Decision.DECLINE
     assert reply.queue_id is not None
