@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.retrieval.onnx_backend import SPLIT_FILE
+from bot.retrieval.onnx_backend import SPLIT_FILE, weights_file
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def ensure_int8_graph(serving_dir: Path) -> Path:
     target = int8_graph_path(serving_dir)
     stamp = _stamp(source)
     stamp_path = target.with_name(target.name + _STAMP_SUFFIX)
-    if target.is_file() and _weights(target).is_file() and _read_json(stamp_path) == stamp:
+    if target.is_file() and weights_file(target).is_file() and _read_json(stamp_path) == stamp:
         return target
     started = time.perf_counter()
     quantize_graph(source, target)
@@ -95,7 +95,7 @@ def ensure_int8_graph(serving_dir: Path) -> Path:
         "quantized %s to int8 in %.1fs (%.0f MB)",
         serving_dir,
         time.perf_counter() - started,
-        _weights(target).stat().st_size / 1e6,
+        weights_file(target).stat().st_size / 1e6,
     )
     return target
 
@@ -133,7 +133,7 @@ def quantize_graph(source: Path, target: Path) -> None:
             )
         finally:
             logging.getLogger().removeFilter(quiet)
-        os.replace(_weights(made), _weights(target))  # the graph names its file
+        os.replace(weights_file(made), weights_file(target))  # the graph names its file
         os.replace(made, target)
 
 
@@ -150,10 +150,6 @@ class _NoPreprocessingAdvice(logging.Filter):
         )
 
 
-def _weights(graph: Path) -> Path:
-    return graph.with_name(graph.name + ".data")
-
-
 def _keeps_float(node: str) -> bool:
     """A feed-forward output product (`/encoder/layer.N/output/dense/MatMul`).
 
@@ -167,7 +163,7 @@ def _keeps_float(node: str) -> bool:
 
 def _stamp(source: Path) -> dict[str, Any]:
     """What the int8 graph was made from: the float graph's files and the recipe."""
-    files = [source, _weights(source)]
+    files = [source, weights_file(source)]
     return {
         "recipe": RECIPE,
         "source": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.exists()],

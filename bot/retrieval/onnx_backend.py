@@ -84,6 +84,11 @@ def split_graph_is_current(graph: Path) -> bool:
     return graph.is_file() and stamp.get("export") == SPLIT_EXPORT
 
 
+def weights_file(graph: Path) -> Path:
+    """The external file beside a graph that holds its weights (ONNX Runtime maps it)."""
+    return graph.with_name(graph.name + ".data")
+
+
 def split_export_stamp(graph: Path) -> Path:
     """The file beside a split graph that records the recipe it was exported by."""
     return graph.with_name(graph.name + ".json")

@@ -34,7 +34,7 @@ import torch
 
 from bot.retrieval.base_model import file_lock
 from bot.retrieval.encoder import backbone, load_sentence_transformer
-from bot.retrieval.onnx_backend import SPLIT_EXPORT, split_export_stamp
+from bot.retrieval.onnx_backend import SPLIT_EXPORT, split_export_stamp, weights_file
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -91,9 +91,9 @@ def export_split_model_dir(model_dir: Path, graph: Path, embeddings: Path | None
         )
         made = Path(work) / graph.name
         _with_external_weights(_fused(inline, transformer.config), made)
-        for path in (made, _weights(made)):
+        for path in (made, weights_file(made)):
             path.chmod(0o644)
-        os.replace(_weights(made), _weights(graph))
+        os.replace(weights_file(made), weights_file(graph))
         os.replace(made, graph)
     if embeddings is not None:
         np.save(embeddings, np.ascontiguousarray(matrix, dtype=np.float32))
@@ -106,10 +106,6 @@ def export_split_model_dir(model_dir: Path, graph: Path, embeddings: Path | None
         model_dir.name,
         time.perf_counter() - started,
     )
-
-
-def _weights(graph: Path) -> Path:
-    return graph.with_name(graph.name + ".data")
 
 
 def _fused(source: Path, config: Any) -> onnx.ModelProto:
@@ -151,7 +147,7 @@ def _with_external_weights(graph: onnx.ModelProto, target: Path) -> None:
         str(target),
         save_as_external_data=True,
         all_tensors_to_one_file=True,
-        location=target.name + ".data",
+        location=weights_file(target).name,
         size_threshold=1024,
     )
 
