@@ -105,8 +105,8 @@ def default_threads() -> int:
 class OnnxEncoder:
     """Runs the exported graph on texts tokenized with the model's `tokenizer.json`.
 
-    The session is made on first use with `threads` intra-op threads, its idle threads
-    sleeping rather than spinning; a lock makes sure concurrent first calls (the batcher,
+    The session is made on first use with `threads` intra-op threads, spinning only while
+    a run lasts; a lock makes sure concurrent first calls (the batcher,
     /find, an import) make one. `Tokenizer.encode_batch` and `InferenceSession.run` are
     safe to call from several threads at once.
     """
@@ -210,8 +210,11 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        # Idle threads sleep rather than spin: the event loop shares these cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Threads spin between a run's operators (a sleeping thread takes longer to wake
+        # than most of them take: one question 5.5 -> 3.9 ms on 2 cores), then stop when
+        # the run ends, so an idle bot burns no CPU the event loop could use.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         session = ort.InferenceSession(
             str(self.onnx_path), options, providers=["CPUExecutionProvider"]
         )

@@ -148,3 +148,28 @@ def test_a_big_batch_does_not_keep_its_memory(base_model_dir):
     command = [sys.executable, "-c", ARENA, str(base_model_dir)]
     grown = float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
     assert grown < 60, grown
+
+
+IDLE = """
+import sys, time
+from pathlib import Path
+from bot.retrieval.encoder import Encoder
+encoder = Encoder.load(Path(sys.argv[1]), "base", backend="onnx", threads=2)
+for _ in range(5):
+    encoder.encode_queries(["යූරියා දාන්නේ කවදද?"])
+began = time.process_time()
+time.sleep(0.5)
+print(time.process_time() - began)
+"""
+
+
+@pytest.mark.real_model
+def test_an_idle_encoder_burns_no_cpu(base_model_dir):
+    """ONNX Runtime's threads spin between a run's operators (faster), and stop when the
+    run ends: left to spin, they take 40-50 ms of a core after every question."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", IDLE, str(base_model_dir)]
+    busy = float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    assert busy < 0.015, busy  # CPU seconds in half a second of waiting
