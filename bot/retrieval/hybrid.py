@@ -107,7 +107,20 @@ class HybridIndex:
         (the bot computes it while the question is encoded: it needs only the text).
         """
         question = self.questions.pair_scores(vectors)
-        shape = question.shape
+        answer, lexical = self._other_parts(vectors, texts, parts, spelling)
+        if owners is not None and len(owners) != len(set(owners)):
+            question, answer, lexical = _best_view(question, answer, lexical, owners)
+        return PairScores(self.pairs, question, answer, lexical)
+
+    def _other_parts(
+        self,
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        parts: tuple[bool, bool],
+        spelling: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The answer and spelling scores of every pair (zeros for a part left out)."""
+        shape = (len(vectors), len(self.pairs))
         answer = (
             self.answers.pair_scores(vectors)
             if parts[0] and self.answers is not None
@@ -117,9 +130,7 @@ class HybridIndex:
             lexical = np.zeros(shape, np.float32)
         else:
             lexical = self.lexical.pair_scores(texts) if spelling is None else spelling
-        if owners is not None and len(owners) != len(set(owners)):
-            question, answer, lexical = _best_view(question, answer, lexical, owners)
-        return PairScores(self.pairs, question, answer, lexical)
+        return answer, lexical
 
     def search_many(
         self,
@@ -131,10 +142,75 @@ class HybridIndex:
         fusion: Fusion = QUESTIONS_ONLY,
         spelling: np.ndarray | None = None,
     ) -> list[list[Match]]:
-        """Top-k pairs by fused score for each query (`spelling`: see `scores`)."""
+        """Top-k pairs by fused score for each query (`spelling`: see `scores`).
+
+        A big index is searched in two passes: the int8 copies of its phrasings and answers
+        score every pair within a known error, and only the pairs that could still be
+        among the top k are rescored in float; the matches are the one-pass search's.
+        """
         parts = (fusion.answer_weight > 0, fusion.lexical_weight > 0)
-        scored = self.scores(vectors, texts, owners, parts=parts, spelling=spelling)
-        return top_matches(scored, fusion, k)
+        approximate = self.questions.approximate_pair_scores(vectors)
+        if approximate is None:
+            scored = self.scores(vectors, texts, owners, parts=parts, spelling=spelling)
+            return top_matches(scored, fusion, k)
+        return self._search_shortlisted(
+            vectors, texts, owners, approximate, k=k, fusion=fusion, spelling=spelling
+        )
+
+    def _search_shortlisted(
+        self,
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        owners: Sequence[int] | None,
+        approximate: tuple[np.ndarray, np.ndarray],
+        *,
+        k: int,
+        fusion: Fusion,
+        spelling: np.ndarray | None,
+    ) -> list[list[Match]]:
+        """`search_many` from the phrasings' int8 scores (`approximate`: the scores and
+        their error bounds), rescoring in float the pairs that could be in the top k."""
+        parts = (fusion.answer_weight > 0, fusion.lexical_weight > 0)
+        question, question_error = approximate
+        answers = self.answers if parts[0] else None
+        by_answer = answers.approximate_pair_scores(vectors) if answers is not None else None
+        if by_answer is not None:
+            answer, answer_error = by_answer
+            _, lexical = self._other_parts(vectors, texts, (False, parts[1]), spelling)
+        else:
+            answer, lexical = self._other_parts(vectors, texts, parts, spelling)
+            answer_error = np.zeros_like(question_error)
+        views = np.arange(len(vectors))  # the query each vector belongs to
+        if owners is not None and len(owners) != len(set(owners)):
+            views = np.asarray(owners)
+            question, answer, lexical = _best_view(question, answer, lexical, views)
+            # the best view's score is off by at most the largest of the views' bounds
+            question_error, answer_error = _best_views([question_error, answer_error], views)
+        # how far off each pair's fused score can be
+        error = (question_error + fusion.answer_weight * answer_error) / fusion.total
+        fused = PairScores(self.pairs, question, answer, lexical).fused(fusion)
+        count = min(k, fused.shape[1])
+        results: list[list[Match]] = []
+        for query in range(fused.shape[0]):
+            if count == 0:
+                results.append([])
+                continue
+            # the k-th best score is at least `floor`; a pair that cannot reach it is out
+            lowest = fused[query] - error[query]
+            floor = np.partition(lowest, len(lowest) - count)[len(lowest) - count]
+            columns = np.flatnonzero(fused[query] + error[query] >= floor)
+            own = vectors[views == query]
+            exact_answer = answer[query, columns]
+            if by_answer is not None and answers is not None:
+                exact_answer = answers.pair_scores_at(own, columns).max(axis=0)
+            rescored = PairScores(
+                self.pairs[columns],
+                self.questions.pair_scores_at(own, columns).max(axis=0)[None, :],
+                exact_answer[None, :],
+                lexical[query, columns][None, :],
+            )
+            results.extend(top_matches(rescored, fusion, k))
+        return results
 
     def with_pairs(
         self,
@@ -192,12 +268,21 @@ def top_matches(scored: PairScores, fusion: Fusion, k: int) -> list[list[Match]]
 
 
 def _best_view(
-    question: np.ndarray, answer: np.ndarray, lexical: np.ndarray, owners: Sequence[int]
+    question: np.ndarray,
+    answer: np.ndarray,
+    lexical: np.ndarray,
+    owners: Sequence[int] | np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Collapse views to queries: per pair, the best question, answer and lexical score."""
+    question, answer, lexical = _best_views([question, answer, lexical], owners)
+    return question, answer, lexical
+
+
+def _best_views(parts: list[np.ndarray], owners: Sequence[int] | np.ndarray) -> list[np.ndarray]:
+    """Each array's rows collapsed to their owners' rows by the largest value per column."""
     rows = np.asarray(owners)
     queries = int(rows.max()) + 1
-    out = [np.full((queries, question.shape[1]), -1.0, dtype=np.float32) for _ in range(3)]
-    for part, result in zip((question, answer, lexical), out, strict=True):
+    out = [np.full((queries, part.shape[1]), -1.0, dtype=np.float32) for part in parts]
+    for part, result in zip(parts, out, strict=True):
         np.maximum.at(result, rows, part)
-    return out[0], out[1], out[2]
+    return out
