@@ -64,7 +64,8 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="ONNX Runtime's threads for encoding (default: every core the process "
-        "may use; its idle threads sleep, so the event loop keeps its share).",
+        "may use; they stop spinning when a question is encoded, so the event loop keeps "
+        "its share).",
     )
 
     telegram_token: SecretStr | None = None

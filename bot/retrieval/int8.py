@@ -139,14 +139,17 @@ def quantize_graph(source: Path, target: Path) -> None:
 
 class _NoPreprocessingAdvice(logging.Filter):
     """onnxruntime advises shape inference before quantizing, for static quantization,
-    and lists every activation it quantizes on the fly; a dynamic quantization has no use
-    for the advice, and a farmer's bot has no use for either."""
+    and lists every activation it quantizes on the fly, every product it leaves in float
+    and every output typed by the `DefaultTensorType` option; a dynamic quantization has
+    no use for the advice, and a farmer's bot has no use for any of it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         return not (
             "pre-processing before quantization" in message
             or message.startswith("Quantization parameters for tensor")
+            or message.startswith("get_tensor_type returns DefaultTensorType")
+            or message.startswith("Ignore MatMul ")
         )
 
 
