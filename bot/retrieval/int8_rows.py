@@ -56,10 +56,12 @@ class Int8Rows:
     def __init__(self, vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         self.dim = vectors.shape[1]
+        self.rows = len(vectors)
         self.scales = np.ones(len(vectors), dtype=np.float32)
         # (dim, rows): the product's right side; made a block of rows at a time, so no
-        # float temporary the size of the whole matrix is ever allocated
-        self.codes = np.empty((self.dim, len(vectors)), dtype=np.int8)
+        # float temporary the size of the whole matrix is ever allocated. ONNX Runtime
+        # copies them into its session, which is all that needs them: let go then.
+        self.codes: np.ndarray | None = np.empty((self.dim, len(vectors)), dtype=np.int8)
         self.longest_row = 0.0
         for start in range(0, len(vectors), _BLOCK):
             block = vectors[start : start + _BLOCK]
@@ -73,7 +75,7 @@ class Int8Rows:
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return int(self.codes.shape[1])
+        return self.rows
 
     def scores(self, queries: np.ndarray) -> tuple[np.ndarray, ScoreError]:
         """Each query's approximate score for every row, shape (queries, rows), and how far
@@ -109,10 +111,14 @@ class Int8Rows:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # 0.2 ms of work: not worth waking a second thread
         options.inter_op_num_threads = 1
+        if self.codes is None:
+            raise RuntimeError("the int8 codes were let go without a session")
         codes = ort.OrtValue.ortvalue_from_numpy(self.codes)
         options.add_external_initializers(["rows"], [codes])  # the graph's placeholder
         graph = product_graph(self.dim, len(self))
-        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.codes = None
+        return session
 
 
 def _quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
