@@ -50,7 +50,7 @@ class Int8Rows:
     """The int8 codes of an immutable float32 matrix of unit rows, with each row's scale.
 
     The ONNX Runtime session (one thread; it packs the codes into its own layout once) is
-    made on first use under a lock: an index may be built and never searched.
+    made by `prepare` or the first search, under a lock.
     """
 
     def __init__(self, vectors: np.ndarray) -> None:
@@ -97,6 +97,10 @@ class Int8Rows:
             fixed=leftover * self.longest_row + _ROUNDING,
         )
         return scores.astype(np.float32, copy=False), error
+
+    def prepare(self) -> None:
+        """Make the session now rather than at the first search."""
+        self._current_session()
 
     def _current_session(self) -> Any:
         if self._session is None:

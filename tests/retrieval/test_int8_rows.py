@@ -141,6 +141,24 @@ def test_a_failing_first_pass_leaves_the_float_search(shortlisting, monkeypatch,
     assert index.questions.approximate_pair_scores(rows[:1]) is None  # not tried again
 
 
+def test_the_int8_copy_is_made_with_the_index_not_by_a_farmers_question(
+    shortlisting, monkeypatch, caplog
+):
+    made = []
+    monkeypatch.setattr(Int8Rows, "prepare", lambda self: made.append(len(self)))
+    index, rows = hybrid_bank(100, seed=6)
+    assert len(made) == 2  # phrasings and answers, before any search
+
+    def broken(self):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(Int8Rows, "prepare", broken)
+    index, rows = hybrid_bank(100, seed=7)  # built all the same, searched in float
+    expected = one_pass(monkeypatch, index, rows[:2], ["වී", "bg"], k=3)
+    assert index.search_many(rows[:2], ["වී", "bg"], k=3) == expected
+    assert "no int8 first pass" in caplog.text
+
+
 def test_a_small_index_is_searched_in_float_alone():
     index, rows = hybrid_bank(50)
     assert len(index) < index_module.SHORTLIST_ROWS
