@@ -20,6 +20,7 @@ MODULES = [
     "bot.retrieval.index",
     "bot.retrieval.lexical",
     "bot.retrieval.model_config",
+    "bot.retrieval.onnx_backend",
     "bot.retrieval.piece_tokenizer",
     "bot.retrieval.int8",
     "bot.retrieval.serving_model",
