@@ -31,6 +31,7 @@ import os
 import random
 import re
 import tempfile
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property, lru_cache, partial
 from pathlib import Path
@@ -107,17 +108,21 @@ class PieceTokenizer:
     def __init__(
         self,
         pre_tokenizer: Any,
-        pieces: dict[str, tuple[int, float]],
+        pieces: dict[str, int],
+        scores: array[float],
         settings: dict[str, Any],
         max_length: int | None,
     ) -> None:
         self._pre = pre_tokenizer  # tokenizers.Tokenizer over single characters
         self._normalizer = pre_tokenizer.normalizer
         self._split_words = pre_tokenizer.pre_tokenizer
-        self._pieces = pieces  # piece -> (id, score)
+        # piece -> id, and each id's score in a flat array: a (id, score) tuple per piece
+        # held 10 MB more of the serving model's 103,000 pieces
+        self._pieces = pieces
+        self._scores = scores
         self._longest = max(len(piece) for piece in pieces)
         self._unknown_id = int(settings["unk_id"])
-        self._unknown_score = min(score for _, score in pieces.values()) - UNKNOWN_PENALTY
+        self._unknown_score = min(scores) - UNKNOWN_PENALTY
         self._special = {str(token): int(i) for token, i in settings["special"].items()}
         self._special_re = re.compile(
             "|".join(re.escape(token) for token in sorted(self._special, key=len, reverse=True))
@@ -138,19 +143,18 @@ class PieceTokenizer:
 
         pieces_path, scores_path, pre_path, settings_path = piece_files(model_dir)
         pieces = pieces_path.read_text(encoding="utf-8").split("\n")
-        scores = np.load(scores_path).tolist()
+        scores = array("d", np.load(scores_path).astype(np.float64).tobytes())
         pre = Tokenizer.from_file(str(pre_path))
         pre.no_truncation()
         pre.no_padding()
         settings = json.loads(settings_path.read_text(encoding="utf-8"))
-        table = {
-            piece: (i, score) for i, (piece, score) in enumerate(zip(pieces, scores, strict=True))
-        }
-        return cls(pre, table, settings, max_length)
+        if len(pieces) != len(scores):
+            raise ValueError(f"{pieces_path} and {scores_path} differ in length")
+        return cls(pre, {piece: i for i, piece in enumerate(pieces)}, scores, settings, max_length)
 
     def token_to_id(self, token: str) -> int | None:
         found = self._pieces.get(token)
-        return found[0] if found else self._special.get(token)
+        return found if found is not None else self._special.get(token)
 
     def encode(self, text: str, add_special_tokens: bool = True) -> PieceEncoding:
         return self.encode_batch([text], add_special_tokens)[0]
@@ -240,9 +244,9 @@ class PieceTokenizer:
                 found = self._pieces.get(word[start:end])
                 if found is None:
                     continue
-                candidate = found[1] + so_far
+                candidate = self._scores[found] + so_far
                 if start_of[end] == -1 or candidate > score[end]:
-                    score[end], start_of[end], id_of[end] = candidate, start, found[0]
+                    score[end], start_of[end], id_of[end] = candidate, start, found
                 single = single or end == start + 1
             if not single:
                 end = start + 1
