@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.retrieval.lexical import LexicalIndex
-from bot.service.indexing import IndexRows
+from bot.service.indexing import IndexRows, PairTexts
 from bot.storage.models import QAPair
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def bank_key(pairs: Sequence[QAPair], *, romanized: bool) -> str:
+def bank_key(pairs: Sequence[QAPair | PairTexts], *, romanized: bool) -> str:
     """A hash of every text the index is built from (and of how it is built)."""
     digest = hashlib.sha256(f"{FORMAT}|{code_fingerprint()}|romanized={romanized}".encode())
     for pair in sorted(pairs, key=lambda p: p.id):

@@ -47,6 +47,19 @@ class PairSummary:
     variants: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PairTexts:
+    """What the index reads of a pair (`QAPair` has the same fields), copied out of the ORM."""
+
+    id: int
+    answer: str
+    texts: list[str]
+
+    @classmethod
+    def of(cls, pair: QAPair | PairTexts) -> PairTexts:
+        return cls(pair.id, pair.answer, pair.texts)
+
+
 @dataclass
 class IndexRows:
     """The texts each pair contributes: phrasings to encode, its answer, spellings to match.
@@ -63,7 +76,7 @@ class IndexRows:
     spelling_owners: list[int] = field(default_factory=list)
 
     @classmethod
-    def of(cls, pairs: Iterable[QAPair], *, romanized: bool = True) -> IndexRows:
+    def of(cls, pairs: Iterable[QAPair | PairTexts], *, romanized: bool = True) -> IndexRows:
         rows = cls()
         for pair in pairs:
             texts = pair_texts(pair)
@@ -80,7 +93,7 @@ class IndexRows:
         return rows
 
 
-def pair_texts(pair: QAPair) -> list[str]:
+def pair_texts(pair: QAPair | PairTexts) -> list[str]:
     """The pair's question and phrasings, normalized, each once."""
     return list(dict.fromkeys(text for text in map(normalize, pair.texts) if text))
 
@@ -219,16 +232,18 @@ def build_index(
     from bot.service import index_cache
 
     with session_factory() as session:
-        pairs = bank.list_pairs(session)
-        summaries = {pair.id: summarize(pair) for pair in pairs}
-        key = index_cache.bank_key(pairs, romanized=romanized) if cache_dir else ""
+        summaries: dict[int, PairSummary] = {}
+        texts: list[PairTexts] = []
+        for pair in bank.active_pairs(session):  # see there why not all at once
+            summaries[pair.id] = summarize(pair)
+            texts.append(PairTexts.of(pair))
+        key = index_cache.bank_key(texts, romanized=romanized) if cache_dir else ""
         kept = index_cache.load(cache_dir, key) if cache_dir else None
-        rows = kept.rows if kept else IndexRows.of(pairs, romanized=romanized)
+        rows = kept.rows if kept else IndexRows.of(texts, romanized=romanized)
+        del texts
         vectors_session = cache() if cache is not None else session
         try:
-            encoded = encode_rows(
-                vectors_session, encoder, pairs, show_progress=show_progress, rows=rows
-            )
+            encoded = encode_rows(vectors_session, encoder, (), rows=rows)
             vectors_session.commit()
         finally:
             if cache is not None:

@@ -84,3 +84,25 @@ def test_search_text_is_a_bound_parameter_not_sql(session):
     bank.add_pair(session, "ප්‍රශ්නය", "පිළිතුර")
     assert bank.list_pairs(session, search="'; DROP TABLE qa_pairs; --") == []
     assert bank.count_pairs(session) == 1
+
+
+def test_active_pairs_come_in_chunks_each_freed_before_the_next(session):
+    """A start reads the bank a chunk at a time so that each chunk's ORM objects are
+    freed before the next is read."""
+    import gc
+    import weakref
+
+    added = [bank.add_pair(session, f"ප්‍රශ්නය {n}", f"පිළිතුර {n}", [f"විදිහ {n}"]) for n in range(7)]
+    added[3].active = False
+    session.commit()
+    session.expunge_all()
+    del added
+    gc.collect()
+    seen, earlier = [], []
+    for pair in bank.active_pairs(session, chunk=2):
+        seen.append((pair.id, pair.texts))
+        earlier.append(weakref.ref(pair))
+        alive = sum(ref() is not None for ref in earlier)
+        assert alive <= 3  # this chunk's, and the last pair of the one before (`pair`)
+    assert [texts for _, texts in seen] == [[f"ප්‍රශ්නය {n}", f"විදිහ {n}"] for n in (0, 1, 2, 4, 5, 6)]
+    assert [pair_id for pair_id, _ in seen] == sorted(pair_id for pair_id, _ in seen)
