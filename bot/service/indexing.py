@@ -243,7 +243,9 @@ def build_index(
         del texts
         vectors_session = cache() if cache is not None else session
         try:
-            encoded = encode_rows(vectors_session, encoder, (), rows=rows)
+            encoded = encode_rows(
+                vectors_session, encoder, (), show_progress=show_progress, rows=rows
+            )
             vectors_session.commit()
         finally:
             if cache is not None:

@@ -37,3 +37,21 @@ def test_a_second_start_reuses_the_index_and_answers_the_same(make_services, mon
     third = make_services()
     assert third.answerer.answer(Question("කුඹුරට වතුර බඳින්නේ කොහොමද?")).candidates
     assert not kept.exists()  # only the current bank's file is kept
+
+
+def test_a_start_that_encodes_shows_its_progress_when_asked(services, scoring, monkeypatch):
+    asked: list[tuple[str, bool]] = []
+    real_progress = indexing._progress
+
+    def progress(total: int, enabled: bool, what: str):  # type: ignore[no-untyped-def]
+        asked.append((what, enabled))
+        return real_progress(total, False, what)
+
+    monkeypatch.setattr(indexing, "_progress", progress)
+    monkeypatch.setattr(indexing, "load_vectors", lambda *args: {})  # nothing cached yet
+    for shown in (True, False):
+        asked.clear()
+        index, _ = indexing.build_index(
+            services.session_factory, scoring.encoder, show_progress=shown
+        )
+        assert len(index.questions) and asked == [("bank", shown), ("answers", shown)]
