@@ -267,15 +267,19 @@ class EmbeddingRows:
     def __getitem__(self, ids: np.ndarray) -> np.ndarray:
         """The rows of `ids` (any shape), as `matrix[ids]` gives them."""
         ids = np.asarray(ids)
-        wanted, places = np.unique(ids, return_inverse=True)
-        if len(wanted) and (wanted[0] < 0 or wanted[-1] >= self.shape[0]):
-            raise IndexError(f"row ids outside 0..{self.shape[0] - 1} in {self.path.name}")
-        rows = np.empty((len(wanted), self.shape[1]), dtype=self.dtype)
+        tokens = ids.ravel().tolist()
+        place: dict[int, int] = {}  # each distinct token's row in `rows`
+        for token in tokens:
+            place.setdefault(token, len(place))
+        rows = np.empty((len(place), self.shape[1]), dtype=self.dtype)
         descriptor = self._file.fileno()
-        for row, token in zip(rows, wanted.tolist(), strict=True):
-            read = os.preadv(descriptor, [row], self._offset + token * self._row_bytes)
+        for token, row in place.items():
+            if not 0 <= token < self.shape[0]:
+                raise IndexError(f"row id {token} is not in {self.path.name}")
+            read = os.preadv(descriptor, [rows[row]], self._offset + token * self._row_bytes)
             if read != self._row_bytes:
                 raise OSError(f"{self.path} ends inside row {token}")
+        places = np.fromiter((place[token] for token in tokens), dtype=np.intp, count=len(tokens))
         return rows[places.reshape(ids.shape)]
 
 
