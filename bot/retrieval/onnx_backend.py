@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 ONNX_FILE = Path("onnx") / "encoder.onnx"
 SPLIT_FILE = Path("onnx") / "encoder-from-embeddings.onnx"  # weights in the same name + .data
 EMBEDDINGS_FILE = Path("onnx") / "word-embeddings.npy"
+KEPT_EMBEDDING_ROWS = 8192  # word-embedding rows kept in memory (`EmbeddingRows`)
 PIPELINE = ["Transformer", "Pooling", "Normalize"]
 # Bump when the split graph's export changes (`bot.retrieval.onnx_export`): serving copies
 # exported earlier are re-exported once. 2: eager attention, fused.
@@ -230,12 +231,16 @@ class OnnxEncoder:
 
 
 class EmbeddingRows:
-    """The rows of a 2-D `.npy` float matrix, read from the file as they are asked for.
+    """The rows of a 2-D `.npy` float matrix, read from the file as they are asked for,
+    the last few thousand kept in memory.
 
     A token's row is 1.5 KB, but a memory map makes the kernel map the 64 KB around each
     row it reads (fault-around: `madvise` does not turn it off), and keeps them in the
-    process's resident memory. Positional reads (`os.preadv`, thread-safe) copy only the
-    rows a batch uses, from the page cache: about 1 µs a row.
+    process's resident memory. Positional reads (`os.preadv`) copy only the rows asked
+    for, from the page cache; each releases the GIL, though, and waiting to take it back
+    from the thread scoring spellings cost 0.6 ms a question. So rows once read are kept
+    (`capacity` of them, 12 MB for the serving model; all let go when it fills): farmers'
+    words repeat, and a question's rows are then a copy in memory.
 
     Example:
         >>> import tempfile
@@ -245,13 +250,25 @@ class EmbeddingRows:
         [[[4.0, 5.0], [0.0, 1.0]]]
     """
 
-    def __init__(self, path: Path, shape: tuple[int, int], dtype: np.dtype, offset: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        shape: tuple[int, int],
+        dtype: np.dtype,
+        offset: int,
+        capacity: int = KEPT_EMBEDDING_ROWS,
+    ) -> None:
         self.path = path
         self.shape = shape
         self.dtype = dtype
+        self.capacity = capacity
         self._offset = offset
         self._row_bytes = shape[1] * dtype.itemsize
         self._file = path.open("rb", buffering=0)  # closed when the rows are let go
+        # pages become resident only as rows are written into them
+        self._kept = np.empty((capacity, shape[1]), dtype=dtype)
+        self._slots: dict[int, int] = {}  # token -> its row in `_kept`
+        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, path: Path) -> EmbeddingRows | np.ndarray:
@@ -264,23 +281,48 @@ class EmbeddingRows:
     def __len__(self) -> int:
         return self.shape[0]
 
+    @property
+    def kept(self) -> int:
+        """How many rows are in memory now."""
+        return len(self._slots)
+
     def __getitem__(self, ids: np.ndarray) -> np.ndarray:
         """The rows of `ids` (any shape), as `matrix[ids]` gives them."""
         ids = np.asarray(ids)
         tokens = ids.ravel().tolist()
-        place: dict[int, int] = {}  # each distinct token's row in `rows`
-        for token in tokens:
-            place.setdefault(token, len(place))
-        rows = np.empty((len(place), self.shape[1]), dtype=self.dtype)
-        descriptor = self._file.fileno()
-        for token, row in place.items():
-            if not 0 <= token < self.shape[0]:
-                raise IndexError(f"row id {token} is not in {self.path.name}")
-            read = os.preadv(descriptor, [rows[row]], self._offset + token * self._row_bytes)
-            if read != self._row_bytes:
-                raise OSError(f"{self.path} ends inside row {token}")
-        places = np.fromiter((place[token] for token in tokens), dtype=np.intp, count=len(tokens))
-        return rows[places.reshape(ids.shape)]
+        distinct = dict.fromkeys(tokens)
+        if len(distinct) > self.capacity:  # a big batch: read it all, keep none
+            place = {token: row for row, token in enumerate(distinct)}
+            rows = np.empty((len(place), self.shape[1]), dtype=self.dtype)
+            for token, row in place.items():
+                self._read(token, rows[row])
+            gathered: np.ndarray = rows[self._places(tokens, place).reshape(ids.shape)]
+            return gathered
+        with self._lock:  # the slots are reused when full: a gather must not see that
+            slots = self._slots
+            missing = [token for token in distinct if token not in slots]
+            if len(slots) + len(missing) > self.capacity:
+                slots.clear()
+                missing = list(distinct)
+            for token in missing:
+                slot = len(slots)
+                self._read(token, self._kept[slot])
+                slots[token] = slot
+            kept: np.ndarray = self._kept[self._places(tokens, slots).reshape(ids.shape)]
+            return kept
+
+    def _read(self, token: int, row: Any) -> None:
+        """Token `token`'s row into `row`, a row of a C-contiguous array."""
+        if not 0 <= token < self.shape[0]:
+            raise IndexError(f"row id {token} is not in {self.path.name}")
+        where = self._offset + token * self._row_bytes
+        read = os.preadv(self._file.fileno(), [row], where)
+        if read != self._row_bytes:
+            raise OSError(f"{self.path} ends inside row {token}")
+
+    @staticmethod
+    def _places(tokens: list[int], place: dict[int, int]) -> np.ndarray:
+        return np.fromiter((place[token] for token in tokens), dtype=np.intp, count=len(tokens))
 
 
 def _matrix_header(path: Path) -> tuple[tuple[int, int], int, np.dtype]:

@@ -126,7 +126,40 @@ def test_embedding_rows_read_from_the_file_like_the_saved_matrix(tmp_path):
     with (tmp_path / "rows.npy").open("r+b") as handle:  # a file cut short
         handle.truncate((tmp_path / "rows.npy").stat().st_size - 8)
     with pytest.raises(OSError, match="ends inside row 49"):
-        rows[np.array([[49]])]
+        EmbeddingRows.open(tmp_path / "rows.npy")[np.array([[49]])]
+
+
+def test_embedding_rows_once_read_are_kept_up_to_their_capacity(tmp_path):
+    matrix = np.random.default_rng(4).standard_normal((40, 6)).astype(np.float32)
+    path = tmp_path / "rows.npy"
+    np.save(path, matrix)
+    rows = EmbeddingRows.open(path)
+    assert isinstance(rows, EmbeddingRows)
+    rows = EmbeddingRows(path, rows.shape, rows.dtype, rows._offset, capacity=4)
+    assert np.array_equal(rows[np.array([[5, 6, 5]])], matrix[[[5, 6, 5]]]) and rows.kept == 2
+    changed = matrix.copy()
+    changed[5] += 1.0
+    np.save(path, changed)  # the same layout: row 5 now differs on disk
+    assert np.array_equal(rows[np.array([5])], matrix[[5]])  # from memory
+    assert np.array_equal(rows[np.array([[7, 8], [9, 7]])], matrix[[[7, 8], [9, 7]]])
+    assert rows.kept == 3  # 5, 6 and 7, 8, 9 do not fit: let go, the three read again
+    assert np.array_equal(rows[np.array([5])], changed[[5]])  # read from the file again
+    wide = np.arange(12)  # more distinct rows than it keeps: read, none kept
+    assert np.array_equal(rows[wide], changed[wide]) and rows.kept == 4
+
+
+def test_embedding_rows_read_from_several_threads_are_right(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    matrix = np.random.default_rng(5).standard_normal((300, 8)).astype(np.float32)
+    np.save(tmp_path / "rows.npy", matrix)
+    opened = EmbeddingRows.open(tmp_path / "rows.npy")
+    assert isinstance(opened, EmbeddingRows)
+    rows = EmbeddingRows(opened.path, opened.shape, opened.dtype, opened._offset, capacity=16)
+    batches = [np.random.default_rng(seed).integers(0, 300, size=(2, 5)) for seed in range(400)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = list(pool.map(rows.__getitem__, batches))
+    assert all(np.array_equal(got, matrix[ids]) for got, ids in zip(found, batches, strict=True))
 
 
 def _mapped_files() -> set[str]:
