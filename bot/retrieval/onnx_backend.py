@@ -11,10 +11,10 @@ once by `bot.retrieval.onnx_export` (which does import torch) where the director
 
 A directory with the split graph (the serving copy, `bot.retrieval.serving_model`) runs
 it instead: each token's word-embedding row is read here from the `.npy` file
-(`EmbeddingRows`) and the graph starts from those rows, so the 159 MB matrix is never
-resident in the bot: inside ONNX Runtime it all was (150 MB mapped, 302 MB copied), and
-memory-mapped here, the kernel mapped 64 KB around every row read, 38 MB after 200
-questions and growing with each new word.
+(`EmbeddingRows`, which keeps the last 8,192 rows read) and the graph starts from those
+rows, so the 159 MB matrix is never resident in the bot: inside ONNX Runtime it all was
+(150 MB mapped, 302 MB copied), and memory-mapped here, the kernel mapped 64 KB around
+every row read, 38 MB after 200 questions and growing with each new word.
 """
 
 from __future__ import annotations
