@@ -71,7 +71,6 @@ class Int8Rows:
             longest = float(np.sqrt(np.einsum("ij,ij->i", block, block).max()))
             self.longest_row = max(self.longest_row, longest)
         self._session: Any = None
-        self._codes_value: Any = None  # ONNX Runtime reads the codes in place: kept alive
         self._lock = threading.Lock()
 
     def __len__(self) -> int:

@@ -271,12 +271,12 @@ class EmbeddingRows:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: Path) -> EmbeddingRows | np.ndarray:
+    def open(cls, path: Path, capacity: int = KEPT_EMBEDDING_ROWS) -> EmbeddingRows | np.ndarray:
         """The file's rows; memory-mapped where the system has no `os.preadv`."""
         if not hasattr(os, "preadv"):
             return map_rows(path)
         shape, offset, dtype = _matrix_header(path)
-        return cls(path, shape, dtype, offset)
+        return cls(path, shape, dtype, offset, capacity)
 
     def __len__(self) -> int:
         return self.shape[0]

@@ -133,9 +133,8 @@ def test_embedding_rows_once_read_are_kept_up_to_their_capacity(tmp_path):
     matrix = np.random.default_rng(4).standard_normal((40, 6)).astype(np.float32)
     path = tmp_path / "rows.npy"
     np.save(path, matrix)
-    rows = EmbeddingRows.open(path)
+    rows = EmbeddingRows.open(path, capacity=4)
     assert isinstance(rows, EmbeddingRows)
-    rows = EmbeddingRows(path, rows.shape, rows.dtype, rows._offset, capacity=4)
     assert np.array_equal(rows[np.array([[5, 6, 5]])], matrix[[[5, 6, 5]]]) and rows.kept == 2
     changed = matrix.copy()
     changed[5] += 1.0
@@ -153,9 +152,8 @@ def test_embedding_rows_read_from_several_threads_are_right(tmp_path):
 
     matrix = np.random.default_rng(5).standard_normal((300, 8)).astype(np.float32)
     np.save(tmp_path / "rows.npy", matrix)
-    opened = EmbeddingRows.open(tmp_path / "rows.npy")
-    assert isinstance(opened, EmbeddingRows)
-    rows = EmbeddingRows(opened.path, opened.shape, opened.dtype, opened._offset, capacity=16)
+    rows = EmbeddingRows.open(tmp_path / "rows.npy", capacity=16)
+    assert isinstance(rows, EmbeddingRows)
     batches = [np.random.default_rng(seed).integers(0, 300, size=(2, 5)) for seed in range(400)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         found = list(pool.map(rows.__getitem__, batches))
