@@ -173,3 +173,16 @@ def test_an_idle_encoder_burns_no_cpu(base_model_dir):
     command = [sys.executable, "-c", IDLE, str(base_model_dir)]
     busy = float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
     assert busy < 0.015, busy  # CPU seconds in half a second of waiting
+
+
+def test_opening_a_session_leaves_numpys_blas_one_thread(base_model_dir):
+    """OpenBLAS's spinning workers would take the cores ONNX Runtime's threads wait for
+    (a batch took twice as long to encode after the small talk's matrix product)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(2, user_api="blas"):  # as a process starts on two cores or more
+        encoder = Encoder.load(base_model_dir, "multilingual-e5-small", backend="onnx")
+        assert encoder.onnx is not None
+        encoder.onnx._current_session()
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and all(pool["num_threads"] == 1 for pool in blas)
