@@ -37,15 +37,10 @@ PRECISIONS = ("float32", "int8")  # int8: the serving copy's int8 graph (bot.ret
 # A farmer's question is cut here: the longest real ones (a greeting, the story, the
 # question) stay under 200 tokens, and a 4,096-character message would cost 512.
 QUERY_MAX_TOKENS = 256
-# A batch is padded to its longest text, and the encoder's time grows with the padded
-# tokens: about 0.1 ms a token, plus 2.3 ms a run whatever its size (int8, two cores,
-# batches of 1-32 texts of 8-64 tokens). So a batch is split where the padding saved is
-# worth more than another run: one long message must not slow fifteen short ones, and
-# sixteen questions of 9 to 33 tokens go in two or three runs instead of one. Batches of
-# 16 dev questions: 61-64 ms with a run cost of 13, 24 or 40 tokens, 70 ms split only
-# where a text was twice as long as the batch's shortest.
-RUN_COST_TOKENS = 24
-PROMPT_TOKENS = 4  # "query: " or "passage: " and the two special tokens, in every row
+# A batch is padded to its longest text, so texts much longer than the batch's shortest
+# start a batch of their own: one long message must not slow fifteen short ones.
+BATCH_LENGTH_RATIO = 2
+BATCH_LENGTH_SLACK = 16
 # A batch's padded tokens are capped too: ONNX Runtime keeps the memory of its biggest
 # batch for the life of the process. Encoding 300 bank answers in batches of 64 left
 # 1,416 MB resident; capped at 2,048 tokens (four answers of 512), 451 MB, and no slower
@@ -357,39 +352,25 @@ def backbone(model: SentenceTransformer) -> PreTrainedModel:
 def length_groups(
     lengths: list[int], batch_size: int, max_tokens: int = BATCH_TOKENS
 ) -> list[list[int]]:
-    """Indexes grouped by length (shortest first) so that the encoder's estimated time,
-    RUN_COST_TOKENS a run plus every padded token, is least; a group holds at most
-    `batch_size` texts, and more than one only while its texts padded to the longest stay
-    within `max_tokens`.
+    """Indexes grouped by length (shortest first); a group ends where a text is more than
+    BATCH_LENGTH_RATIO times (plus slack) as long as its first, or where its texts padded
+    to the longest would pass `max_tokens`.
 
     Example:
         >>> length_groups([12, 400, 10, 11], batch_size=64)
         [[2, 3, 0], [1]]
-        >>> length_groups([9, 30, 10, 31], batch_size=64)
-        [[0, 2], [1, 3]]
         >>> length_groups([500] * 40, batch_size=64)[0]
         [0, 1, 2, 3]
     """
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    padded = [lengths[index] + PROMPT_TOKENS for index in order]
-    # cost[end]: the least time for the `end` shortest texts; start[end]: where the last
-    # of their groups starts (a shortest-path over the sorted texts, O(n * batch_size))
-    cost = [0] + [0] * len(order)
-    start = [0] * (len(order) + 1)
-    for end in range(1, len(order) + 1):
-        longest = lengths[order[end - 1]]
-        cost[end] = cost[end - 1] + RUN_COST_TOKENS + padded[end - 1]
-        start[end] = end - 1
-        for first in range(end - 2, max(end - batch_size, 0) - 1, -1):
-            size = end - first
-            if size * longest > max_tokens:
-                break
-            candidate = cost[first] + RUN_COST_TOKENS + size * padded[end - 1]
-            if candidate < cost[end]:  # ties: the later start, so earlier groups fill up
-                cost[end], start[end] = candidate, first
     groups: list[list[int]] = []
-    end = len(order)
-    while end > 0:
-        groups.append(order[start[end] : end])
-        end = start[end]
-    return groups[::-1]
+    for index in order:
+        if (
+            not groups
+            or len(groups[-1]) >= batch_size
+            or (len(groups[-1]) + 1) * lengths[index] > max_tokens
+            or lengths[index] > BATCH_LENGTH_RATIO * lengths[groups[-1][0]] + BATCH_LENGTH_SLACK
+        ):
+            groups.append([])
+        groups[-1].append(index)
+    return groups

@@ -3,19 +3,9 @@ QUERY_MAX_TOKENS tokens."""
 
 from __future__ import annotations
 
-from itertools import combinations, pairwise
-
 import numpy as np
-from hypothesis import given
-from hypothesis import strategies as st
 
-from bot.retrieval.encoder import (
-    PROMPT_TOKENS,
-    QUERY_MAX_TOKENS,
-    RUN_COST_TOKENS,
-    Encoder,
-    length_groups,
-)
+from bot.retrieval.encoder import QUERY_MAX_TOKENS, Encoder, length_groups
 
 SHORT = [f"වී වගාවට පොහොර {n} යොදන්නේ කවදාද?" for n in range(15)]
 LONG = " ".join(["ආයුබෝවන් මහත්තයා, මම අනුරාධපුරයේ ගොවියෙක්."] * 200)
@@ -25,49 +15,6 @@ def test_length_groups_keep_long_texts_apart():
     assert length_groups([12, 400, 10, 11], batch_size=64) == [[2, 3, 0], [1]]
     assert length_groups([10] * 5, batch_size=2) == [[0, 1], [2, 3], [4]]
     assert length_groups([], batch_size=8) == []
-
-
-def test_a_batch_is_split_where_the_padding_costs_more_than_a_run():
-    assert length_groups([40] * 8 + [5] * 8, batch_size=16) == [list(range(8, 16)), list(range(8))]
-    assert length_groups([13, 10, 12, 11], batch_size=16) == [[1, 3, 2, 0]]
-
-
-def _estimate(groups: list[list[int]], lengths: list[int]) -> int:
-    return sum(
-        RUN_COST_TOKENS + len(group) * (max(lengths[i] for i in group) + PROMPT_TOKENS)
-        for group in groups
-    )
-
-
-@given(
-    st.lists(st.integers(1, 300), max_size=8),
-    st.integers(1, 4),
-    st.sampled_from([64, 512, 2048]),
-)
-def test_length_groups_cost_least_of_all_groupings_by_length(lengths, batch_size, max_tokens):
-    """Against every split of the texts sorted by length: the estimate is the least, and
-    every group keeps within the batch size and (beyond one text) the token cap."""
-    groups = length_groups(lengths, batch_size, max_tokens)
-    assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
-    assert all(len(group) <= batch_size for group in groups)
-    assert all(
-        len(group) == 1 or len(group) * max(lengths[i] for i in group) <= max_tokens
-        for group in groups
-    )
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    assert [i for group in groups for i in group] == order
-    allowed = []
-    for cuts in range(len(order)):
-        for inner in combinations(range(1, len(order)), cuts):
-            edges = [0, *inner, len(order)]
-            split = [order[a:b] for a, b in pairwise(edges)]
-            if all(
-                len(group) <= batch_size
-                and (len(group) == 1 or len(group) * max(lengths[i] for i in group) <= max_tokens)
-                for group in split
-            ):
-                allowed.append(_estimate(split, lengths))
-    assert _estimate(groups, lengths) == min(allowed, default=0)
 
 
 def test_batches_of_long_texts_stay_under_the_token_cap():
