@@ -444,6 +444,30 @@ def query_views(
     return texts, owners
 
 
+def encode_as_asked(
+    encoder: Encoder, texts: Sequence[str], owners: Sequence[int]
+) -> np.ndarray:
+    """The vectors of `texts` (`query_views` of several questions), each question's texts
+    encoded in a run of their own, as the bot encodes a question that arrives alone.
+
+    The int8 graph quantizes each run's activations with one scale, so a text's vector
+    depends on the texts sharing its run: on dev, each question encoded alone against 16
+    at a time, cosine 0.994 on average and 0.981 at worst. The eval, the tuning on dev and
+    the re-calibration encode this way so that their figures and thresholds are those of
+    the vectors a farmer's question gets. Float32 vectors do not depend on their run
+    (cosine 1.000000), so they are encoded together, which is faster.
+    """
+    if encoder.precision == "float32" or len(texts) == 0:
+        return encoder.encode_queries(list(texts))
+    vectors = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    start = 0
+    for end in range(1, len(texts) + 1):
+        if end == len(texts) or owners[end] != owners[start]:
+            vectors[start:end] = encoder.encode_queries(list(texts[start:end]))
+            start = end
+    return vectors
+
+
 def spelling_scores(
     state: RetrievalState, texts: Sequence[str]
 ) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from bot.retrieval.decision import ScoredQuery, Thresholds, calibrate, calibrate_with_margin
 from bot.retrieval.hybrid import HybridIndex
-from bot.service.answering import RetrievalState
+from bot.service.answering import RetrievalState, encode_as_asked
 from bot.text.normalize import normalize_key
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def out_of_domain_scores(state: RetrievalState, texts: Sequence[str]) -> list[Sc
     """Questions that must not be answered, with their best score."""
     if not texts:
         return []
-    vectors = state.encoder.encode_queries(list(texts))
+    vectors = encode_as_asked(state.encoder, texts, range(len(texts)))
     found = state.index.search_many(vectors, list(texts), k=2, fusion=state.fusion)
     return [
         ScoredQuery(m[0].score if m else 0.0, None, m[1].score if len(m) > 1 else 0.0, text=text)

@@ -34,7 +34,7 @@ from bot.retrieval.decision import (
 from bot.retrieval.encoder import PRECISIONS, Encoder
 from bot.retrieval.hybrid import QUESTIONS_ONLY, Fusion, PairScores
 from bot.retrieval.int8 import with_recipe
-from bot.service.answering import RetrievalState, query_views
+from bot.service.answering import RetrievalState, encode_as_asked, query_views
 from bot.service.evaluation import (
     EvalQuery,
     EvalReport,
@@ -186,7 +186,7 @@ def dev_scores(state: RetrievalState, queries: Sequence[EvalQuery]) -> DevScores
     raw = [q.query for q in queries]
     normalized = [normalize(text) for text in raw]
     texts, owners = query_views(normalized, raw, english_terms=state.english_terms)
-    vectors = state.encoder.encode_queries(texts)
+    vectors = encode_as_asked(state.encoder, texts, owners)
     pairs = state.index.scores(vectors, texts, owners)
     keys: dict[str, int] = {}
     answer_keys = np.array(

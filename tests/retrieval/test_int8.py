@@ -253,3 +253,43 @@ def test_the_real_model_in_int8_stays_close_and_is_cached_apart(
         session.commit()
         assert count_vectors(session, small.vectors_id) == 10
         assert count_vectors(session, encoder.model_id) == 4
+
+
+def test_int8_questions_are_judged_on_the_vectors_a_lone_question_gets(
+    base_model_dir, encoder, eval_cache
+):
+    """The int8 graph quantizes a run's activations with one scale, so a text's vector
+    depends on the texts encoded beside it. The eval, the tuning on dev and the
+    re-calibration encode each question's views in a run of their own, as the bot does
+    with a question that arrives alone: their figures are the ones a farmer gets."""
+    from bot.service.answering import Question, encode_as_asked, query_views
+    from bot.service.evaluation import evaluate, indexed_bank, read_queries
+    from bot.text.normalize import normalize
+    from tests.conftest import DATA, SMALL_BANK
+
+    small = Encoder.load(
+        base_model_dir, encoder.model_id, backend="onnx", serving=True, precision="int8"
+    )
+    queries = read_queries(DATA / "eval_split.jsonl", "dev")
+    raw = [q.query for q in queries]
+    texts, owners = query_views([normalize(text) for text in raw], raw)
+    assert len(texts) > len(raw)  # some questions are searched in two spellings
+
+    asked = encode_as_asked(small, texts, owners)
+    for number in range(len(raw)):
+        rows = [row for row, owner in enumerate(owners) if owner == number]
+        group = small.encode_queries([texts[row] for row in rows])
+        assert np.array_equal(asked[rows], group)
+    together = small.encode_queries(texts)  # why: one run for all moves the vectors
+    assert not np.array_equal(asked, together)
+    assert np.array_equal(encode_as_asked(encoder, texts, owners), encoder.encode_queries(texts))
+
+    thresholds = Thresholds(answer=0.8, suggest=0.6)
+    run = evaluate(
+        small, SMALL_BANK, DATA / "eval_split.jsonl", thresholds, split="dev", cache=eval_cache
+    )
+    with indexed_bank(small, SMALL_BANK, thresholds, cache=eval_cache) as bank:
+        alone = [bank.answerer.answer(Question(text, channel="eval")) for text in raw]
+    assert [s.score for s in run.scored] == [
+        reply.candidates[0].score if reply.candidates else 0.0 for reply in alone
+    ]
