@@ -444,11 +444,10 @@ def query_views(
     return texts, owners
 
 
-def encode_as_asked(
-    encoder: Encoder, texts: Sequence[str], owners: Sequence[int]
-) -> np.ndarray:
-    """The vectors of `texts` (`query_views` of several questions), each question's texts
-    encoded in a run of their own, as the bot encodes a question that arrives alone.
+def encode_as_asked(encoder: Encoder, texts: Sequence[str], owners: Sequence[int]) -> np.ndarray:
+    """The vectors of `texts` (`query_views` of several questions: each question's texts
+    side by side), each question's texts encoded in a run of their own, as the bot encodes
+    a question that arrives alone.
 
     The int8 graph quantizes each run's activations with one scale, so a text's vector
     depends on the texts sharing its run: on dev, each question encoded alone against 16
