@@ -92,6 +92,12 @@ class Encoder:
         return "onnx" if self.onnx is not None else "torch"
 
     @property
+    def batch_invariant(self) -> bool:
+        """Whether a text's vector is the same whatever texts share its run: not in int8,
+        whose activations are quantized with one scale a run (`encode_as_asked`)."""
+        return self.precision == "float32"
+
+    @property
     def vectors_id(self) -> str:
         """The key of this encoder's vectors in the embedding cache: the model's name, and
         for int8 the quantization recipe (int8 vectors are close to float32's, not equal)."""

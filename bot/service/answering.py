@@ -456,7 +456,7 @@ def encode_as_asked(encoder: Encoder, texts: Sequence[str], owners: Sequence[int
     the vectors a farmer's question gets. Float32 vectors do not depend on their run
     (cosine 1.000000), so they are encoded together, which is faster.
     """
-    if encoder.precision == "float32" or len(texts) == 0:
+    if encoder.batch_invariant or len(texts) == 0:
         return encoder.encode_queries(list(texts))
     vectors = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     start = 0

@@ -36,8 +36,9 @@ from bot.text.normalize import normalize_key
 
 logger = logging.getLogger(__name__)
 
-# Float32 queries are answered this many at a time; int8 ones one at a time, as the bot
-# answers a question that arrives alone (`encode_as_asked` says why).
+# Queries are answered this many at a time where the encoder's vectors do not depend on
+# their run (float32); else one at a time, as the bot answers a question that arrives
+# alone (`encode_as_asked` says why).
 BATCH = 64
 SPLITS = ("dev", "test", "all")
 CHIT_CHAT = "chit_chat"
@@ -280,7 +281,7 @@ def _answer_all(answerer: Answerer, queries: list[EvalQuery], show_progress: boo
     with tqdm(
         total=len(queries), desc="evaluating", unit="query", disable=not show_progress
     ) as bar:
-        step = BATCH if answerer.state.encoder.precision == "float32" else 1
+        step = BATCH if answerer.state.encoder.batch_invariant else 1
         for start in range(0, len(queries), step):
             batch = queries[start : start + step]
             replies.extend(answerer.answer_many([Question(q.query, channel="eval") for q in batch]))

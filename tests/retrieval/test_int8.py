@@ -274,6 +274,7 @@ def test_int8_questions_are_judged_on_the_vectors_a_lone_question_gets(
     raw = [q.query for q in queries]
     texts, owners = query_views([normalize(text) for text in raw], raw)
     assert len(texts) > len(raw)  # some questions are searched in two spellings
+    assert encoder.batch_invariant and not small.batch_invariant
 
     asked = encode_as_asked(small, texts, owners)
     for number in range(len(raw)):
