@@ -111,3 +111,21 @@ def test_spelling_index_weighs_ngrams_as_scikit_learn_does():
     want, got = reference.transform(queries), ours.transform(queries)
     assert got.shape == want.shape and got.dtype == np.float32
     assert abs(want - got).max() < 1e-6
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_views_collapse_to_each_querys_best_score_per_pair(seed):
+    """Any number of views per query, in any order: each query keeps, per pair, the
+    largest score of its own views, as a plain loop over the views says."""
+    from bot.retrieval.hybrid import _best_views
+
+    rng = np.random.default_rng(seed)
+    queries = int(rng.integers(1, 20))
+    owners = rng.permutation(np.r_[np.arange(queries), rng.integers(0, queries, queries * 2)])
+    parts = [rng.uniform(-1, 1, (len(owners), 50)).astype(np.float32) for _ in range(3)]
+    expected = [np.full((queries, 50), -1.0, dtype=np.float32) for _ in parts]
+    for view, owner in enumerate(owners):
+        for part, best in zip(parts, expected, strict=True):
+            best[owner] = np.maximum(best[owner], part[view])
+    for got, want in zip(_best_views(parts, owners), expected, strict=True):
+        assert np.array_equal(got, want)
