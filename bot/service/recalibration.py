@@ -20,8 +20,9 @@ import numpy as np
 
 from bot.retrieval.decision import ScoredQuery, Thresholds, calibrate, calibrate_with_margin
 from bot.retrieval.hybrid import HybridIndex
-from bot.service.answering import RetrievalState, encode_as_asked
-from bot.text.normalize import normalize_key
+from bot.service.answering import RetrievalState, encode_as_asked, query_views
+from bot.text.normalize import normalize, normalize_key
+from bot.text.other_crops import names_another_crop
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 CHANGED_SHARE = 0.1  # re-calibrate once this share of the bank's pairs changed
 MAX_PHRASINGS = 2000  # leave-one-out queries sampled at most (every other one beyond)
+SEARCH_DEPTH = 10  # pairs searched a question, as the bot's `Answerer` searches
 
 
 def held_out_phrasings(state: RetrievalState) -> list[ScoredQuery]:
@@ -73,15 +75,21 @@ def held_out_phrasings(state: RetrievalState) -> list[ScoredQuery]:
 
 
 def out_of_domain_scores(state: RetrievalState, texts: Sequence[str]) -> list[ScoredQuery]:
-    """Questions that must not be answered, with their best score."""
+    """Questions that must not be answered, scored as the bot scores them: normalized, with
+    their other spellings (`query_views`), best and runner-up one per answer; a question
+    naming another crop is declined before any score counts, so it scores 0."""
     if not texts:
         return []
-    vectors = encode_as_asked(state.encoder, texts, range(len(texts)))
-    found = state.index.search_many(vectors, list(texts), k=2, fusion=state.fusion)
-    return [
-        ScoredQuery(m[0].score if m else 0.0, None, m[1].score if len(m) > 1 else 0.0, text=text)
-        for m, text in zip(found, texts, strict=True)
-    ]
+    normalized = [normalize(text) for text in texts]
+    views, owners = query_views(normalized, list(texts), english_terms=state.english_terms)
+    vectors = encode_as_asked(state.encoder, views, owners)
+    found = state.index.search_many(vectors, views, owners, k=SEARCH_DEPTH, fusion=state.fusion)
+    scored = []
+    for text, matches in zip(normalized, found, strict=True):
+        ranked = [c.score for c in state.candidates(matches)] + [0.0, 0.0]
+        declined = state.other_crops and names_another_crop(text)
+        scored.append(ScoredQuery(0.0 if declined else ranked[0], None, ranked[1], text=text))
+    return scored
 
 
 def recalibrate(

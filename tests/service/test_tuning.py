@@ -202,3 +202,29 @@ def test_recalibration_keeps_the_confidence_model_and_never_lowers_its_threshold
         followed, _ = model_tuning(Settings(data_dir=tmp_path), version)
     assert followed.confidence is not None
     assert followed.confidence.threshold == chosen.confidence.threshold
+
+
+def test_recalibration_scores_off_topic_questions_as_the_bot_does(make_services):
+    """Each off-topic question is scored as the bot scores it when a farmer asks it: with
+    its Singlish and English-term spellings, one runner-up per answer, the normalized text
+    for the confidence model; one naming another crop is declined before any score."""
+    from bot.service.recalibration import out_of_domain_scores
+    from bot.text.normalize import normalize
+
+    services = make_services(answer_weight=0.1, lexical_weight=0.3)
+    state = services.answerer.state
+    asked = [
+        "kalagune kohomada heta",  # Singlish
+        "phone eka charge wenne nadda BPH",  # Latin, with an English farming term
+        "ගෙදර වහලය\u200d කාන්දු වෙනවා",  # a stray zero-width joiner
+        "පොල් ගහට පොහොර කවදද",  # coconut: declined
+    ]
+    scored = out_of_domain_scores(state, asked)
+    for text, query in zip(asked, scored, strict=True):
+        reply = services.answerer.answer(Question(text, chat_id=5))
+        assert query.correct is None and query.text == normalize(text)
+        if reply.other_crop:
+            assert query.score == 0.0
+            continue
+        best, runner_up = (c.score for c in reply.candidates[:2])
+        assert (query.score, query.runner_up) == pytest.approx((best, runner_up), abs=1e-6)
