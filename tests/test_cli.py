@@ -168,6 +168,22 @@ def test_import_bench_times_each_stage(tmp_path, base_model_dir, monkeypatch):
     assert report["encode_estimate_s"] > 0 and report["texts"] >= 120
 
 
+def test_bench_times_the_question_path_alone_and_in_batches(tmp_path, base_model_dir, monkeypatch):
+    """One question at a time (the latency a farmer sees) and in the bot's batches of 16
+    (what the answering path alone can do under load, and its CPU a question)."""
+    monkeypatch.setenv("AGRIBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGRIBOT_MODEL", str(base_model_dir))
+    monkeypatch.setenv("AGRIBOT_BANK_PATH", str(SMALL_BANK))
+    monkeypatch.delenv("AGRIBOT_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(cli, ["bench", "--pairs", "40", "--questions", "20"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["pairs"] == 40 and report["index_rows"] >= 40
+    assert 0 < report["question_p50_ms"] <= report["question_p95_ms"]
+    assert report["batch_questions_per_second"] > 0 and report["batch_cpu_ms_per_question"] > 0
+    assert report["search_5k_p50_ms"] > 0 and report["encode_per_second"] > 0
+
+
 def test_serve_bench_starts_the_bot_twice_and_weighs_it(tmp_path, base_model_dir, monkeypatch):
     monkeypatch.setenv("AGRIBOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("AGRIBOT_MODEL", str(base_model_dir))
@@ -288,7 +304,8 @@ def test_telegram_bench_runs_the_farmers_in_their_own_process(
     tmp_path, base_model_dir, monkeypatch
 ):
     """Both runs (Telegram's limit lifted and in place) get every reply back from the
-    fake Bot API, which runs with the farmers in a child process."""
+    fake Bot API, which runs with the farmers in a child process, and say what CPU time
+    each process spent a reply."""
     monkeypatch.setenv("AGRIBOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("AGRIBOT_MODEL", str(base_model_dir))
     monkeypatch.setenv("AGRIBOT_BANK_PATH", str(SMALL_BANK))
@@ -301,3 +318,5 @@ def test_telegram_bench_runs_the_farmers_in_their_own_process(
         assert run["replies"] == 6 and 0 <= run["answered"] <= 6
         assert 0 < run["latency_p50_ms"] <= run["latency_p95_ms"] <= run["latency_max_ms"]
         assert run["batches"] >= 1
+        # each process's CPU a reply, measured over the run: both do work for every reply
+        assert run["bot_cpu_ms_per_reply"] > 0 and run["farmers_cpu_ms_per_reply"] > 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from telegram.ext import Application
 
 from bot.bench.common import JsonReport, fill_cache, percentile, synthetic_rows
 from bot.bench.fake_bot_api import FakeAddress
-from bot.bench.farmers import FIRST_CHAT, FarmersProcess
+from bot.bench.farmers import FIRST_CHAT, FarmerSample, FarmersProcess
 from bot.config import Settings
 from bot.retrieval.encoder import Encoder
 from bot.service.runtime import Services, open_database, open_services
@@ -49,6 +50,10 @@ class RunFigures:
     largest_batch: int
     answering_busy_share: float  # of the run, the answer thread spent in answer_many
     batch_ms: float  # mean time of one answer_many call (encode, search, log)
+    # CPU time a reply, all threads: the bot's process, and the fake Bot API and farmers'
+    # (on a machine of `cpus` cores, R replies a second need R * their sum <= cpus * 1000)
+    bot_cpu_ms_per_reply: float
+    farmers_cpu_ms_per_reply: float
 
 
 @dataclass
@@ -168,8 +173,10 @@ async def _answer(
             await loop.run_in_executor(None, farmers.wait_until_warm)
             batcher = application.bot_data.batcher
             batcher.stats = type(batcher.stats)()
+            cpu = time.process_time()
             farmers.go()
             result = await loop.run_in_executor(None, farmers.result, RUN_TIMEOUT_S)
+            bot_cpu_s = time.process_time() - cpu
             stats = batcher.stats
         finally:
             await application.updater.stop()
@@ -191,4 +198,10 @@ async def _answer(
         largest_batch=stats.largest,
         answering_busy_share=round(stats.busy_s / elapsed, 2),
         batch_ms=round(stats.busy_s / stats.batches * 1000, 1) if stats.batches else 0.0,
+        bot_cpu_ms_per_reply=per_reply(bot_cpu_s, samples),
+        farmers_cpu_ms_per_reply=per_reply(result.cpu_s, samples),
     )
+
+
+def per_reply(seconds: float, samples: list[FarmerSample]) -> float:
+    return round(seconds * 1000 / len(samples), 2) if samples else 0.0
