@@ -29,6 +29,7 @@ from bot.storage import bank, importer, registry, revisions
 from bot.storage.db import make_engine, make_session_factory, upgrade
 from bot.storage.journal import QuestionJournal
 from bot.storage.models import ModelVersion
+from bot.text import singlish
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +209,7 @@ def open_services(
     release_freed_memory()  # what loading the bank through the ORM left behind
     if encoder.onnx is not None:
         encoder.onnx.open_in_background()
+    threading.Thread(target=singlish.warm_up, name="singlish-words", daemon=True).start()
     logger.info(
         "ready in %.1fs: %d pairs, %d rows, model %s, thresholds %s",
         time.perf_counter() - started,

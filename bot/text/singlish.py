@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
+from pathlib import Path
+
+from bot.text.romanize import STYLES, romanize
 
 __all__ = ["ENGLISH_WORDS", "looks_like_singlish", "singlish_to_sinhala"]
 
@@ -277,10 +281,62 @@ def _word_kind(word: str) -> str:
     return "shaped"
 
 
+# The bundled bank: its Sinhala words are the spellings a farmer's Singlish most likely means.
+BANK_WORDS_SOURCE = Path(__file__).resolve().parents[2] / "knowledge" / "paddy_bank_si.csv"
+_SINHALA_WORD = re.compile("[\u0d80-\u0dff]+")
+_DOUBLED_VOWEL = re.compile(r"([aeiou])\1+")
+_ASPIRATE = re.compile(r"(?<=[kgcjtdpbs])h")
+ZWJ = "\u200d"  # normalize drops it, and the letter rules never write it
+MIN_BANK_LOOKUP = 3  # shorter words (da, ta, wi) are particles the letter rules get right
+
+
+def spelling_key(word: str) -> str:
+    """What is left of a romanized word once the habits Singlish writers differ in are
+    gone: vowel length, th/t and dh/d, w/v, ae/a, aspirates. Doubled consonants stay:
+    they tell ඇත්ත (aeththa) from ඇට (aeta).
+
+    Example:
+        >>> spelling_key("maasa"), spelling_key("masa"), spelling_key("thiyenawa")
+        ('masa', 'masa', 'tiyenava')
+    """
+    key = word.lower().replace("th", "t").replace("dh", "d").replace("w", "v")
+    key = key.replace("ae", "a").replace("ä", "a")
+    key = _DOUBLED_VOWEL.sub(r"\1", key).replace("ei", "e")
+    return _ASPIRATE.sub("", key)
+
+
+@lru_cache(maxsize=1)
+def bank_words() -> dict[str, str]:
+    """The bundled bank's Sinhala words by `spelling_key` of their romanizations (each
+    of `romanize.STYLES`): where two words share a key, the more frequent one.
+
+    The letter rules cannot know vowel length ("masa": මස or මාස?) or ත from ට when a
+    writer types "t"; the bank's own words can: "masa hathare" is මාස හතරේ. Read once,
+    in about 0.1 s (`warm_up`); empty where the file is missing.
+    """
+    if not BANK_WORDS_SOURCE.is_file():
+        return {}
+    text = BANK_WORDS_SOURCE.read_text(encoding="utf-8")
+    words: dict[str, str] = {}
+    for word, _ in Counter(_SINHALA_WORD.findall(text.replace(ZWJ, ""))).most_common():
+        for style in STYLES:
+            words.setdefault(spelling_key(romanize(word, style)), word)
+    return words
+
+
+def warm_up() -> None:
+    """Read the bank's words now, so that no farmer's first Singlish message waits for it."""
+    bank_words()
+
+
 @lru_cache(maxsize=8192)
 def _to_sinhala(word: str) -> str:
-    """Sinhala spelling of a lowercase Singlish word: the lexicon, else the letter rules."""
-    return _LEXICON_FORMS.get(word) or _transliterate_word(word)
+    """Sinhala spelling of a lowercase Singlish word: the lexicon, else a bank word spelled
+    alike, else the letter rules."""
+    known = _LEXICON_FORMS.get(word)
+    if known is None and len(word) >= MIN_BANK_LOOKUP:
+        known = bank_words().get(spelling_key(word))
+    return known or _transliterate_word(word)
 
 
 def singlish_to_sinhala(text: str) -> str:

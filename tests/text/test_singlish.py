@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from bot.text import singlish
 from bot.text.singlish import looks_like_singlish, singlish_to_sinhala
+
+
+@pytest.fixture
+def letter_rules_only(monkeypatch):  # type: ignore[no-untyped-def]
+    """Transliterate without the bank's words, so a test sees the letter rules alone."""
+    singlish._to_sinhala.cache_clear()
+    monkeypatch.setattr(singlish, "bank_words", dict)
+    yield
+    singlish._to_sinhala.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -20,7 +30,7 @@ from bot.text.singlish import looks_like_singlish, singlish_to_sinhala
         ("yala kanneye wee wawanna puluwanda", "යල කන්නයේ වී වවන්න පුළුවන්ද"),
         ("kumburata wathura danna one kawadada", "කුඹුරට වතුර දාන්න ඕනේ කවදාද"),
         ("goyamata kurumi", "ගොයමට කෘමි"),
-        ("pilibodha palanaya", "පළිබෝධ පලනය"),
+        ("pilibodha palanaya", "පළිබෝධ පාලනය"),  # පාලනය: a bank word
         ("Wee Wagawata", "වී වගාවට"),
     ],
 )
@@ -82,8 +92,45 @@ def test_case_endings_attach_to_lexicon_words(singlish: str, sinhala: str) -> No
         ("pipireema", "පිපිරීම"),  # ee is ී
     ],
 )
+@pytest.mark.usefixtures("letter_rules_only")
 def test_letter_rules_follow_common_singlish(singlish: str, sinhala: str) -> None:
     assert singlish_to_sinhala(singlish) == sinhala
+
+
+@pytest.mark.parametrize(
+    ("singlish", "sinhala"),
+    [
+        ("masa hathare wee", "මාස හතරේ වී"),  # vowel length the writer left out
+        ("kola wala alu pata lapa", "කොළ වල අළු පාට ලප"),  # ළ and ආ
+        ("blast tiyena kumburata", "බ්ලාස්ට් තියෙන කුඹුරට"),  # t typed for ත
+        ("pipirima awa", "පිපිරීම ආවා"),
+        ("wenas karanna one dewal", "වෙනස් කරන්න ඕනේ දේවල්"),
+        ("wahina nisa pela wela", "වහින නිසා පැළ වෙලා"),
+    ],
+)
+def test_words_spelled_like_a_bank_word_take_its_spelling(singlish: str, sinhala: str) -> None:
+    assert singlish_to_sinhala(singlish) == sinhala
+
+
+@pytest.mark.usefixtures("letter_rules_only")
+@pytest.mark.parametrize(
+    ("singlish", "with_letter_rules"),
+    [("masa hathare", "මස හතරේ"), ("rathu pata", "රතු පට"), ("tiyena", "ටියෙන")],
+)
+def test_the_letter_rules_alone_get_these_wrong(singlish: str, with_letter_rules: str) -> None:
+    """Why the bank's words are looked up: the same words through the letter rules."""
+    assert singlish_to_sinhala(singlish) == with_letter_rules
+
+
+def test_particles_and_unknown_words_keep_the_letter_rules() -> None:
+    # "da" is the question particle, not දා (day); "zorbik" is in no bank
+    assert singlish_to_sinhala("mona wee da") == "මොන වී ද"
+    assert singlish_to_sinhala("zorbik") == singlish._transliterate_word("zorbik")
+
+
+def test_doubled_consonants_are_kept_apart() -> None:
+    """ඇත්ත (truth) and ඇට (seed) differ only in a doubled consonant."""
+    assert singlish.spelling_key("aeththa") != singlish.spelling_key("aeta")
 
 
 @pytest.mark.parametrize("singlish", ["prashnaya", "kriyawa", "wakya", "sthuthi"])
