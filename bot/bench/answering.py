@@ -22,11 +22,11 @@ from bot.retrieval.encoder import Encoder
 from bot.retrieval.hybrid import Fusion, HybridIndex
 from bot.retrieval.index import VectorIndex
 from bot.service.answering import Answerer, Question
+from bot.service.batching import MAX_BATCH
 from bot.service.evaluation import read_queries
 from bot.service.runtime import open_database, open_services
 from bot.storage import importer
 from bot.storage.embeddings import count_vectors
-from bot.telegram.app import MAX_BATCH
 from bot.text.normalize import normalize
 
 logger = logging.getLogger(__name__)

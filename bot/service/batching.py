@@ -14,6 +14,8 @@ from bot.service.answering import Answerer, Question, Reply
 
 logger = logging.getLogger(__name__)
 
+MAX_BATCH = 16  # questions encoded in one run, at most: the bot's batches under load
+
 
 @dataclass
 class BatchStats:
@@ -37,7 +39,9 @@ class QuestionBatcher:
     never waits on the model or the database.
     """
 
-    def __init__(self, answerer: Answerer, window_ms: float = 5.0, max_batch: int = 16) -> None:
+    def __init__(
+        self, answerer: Answerer, window_ms: float = 5.0, max_batch: int = MAX_BATCH
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.answerer = answerer

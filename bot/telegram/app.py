@@ -26,7 +26,7 @@ from telegram.request import HTTPXRequest
 from bot.config import Settings
 from bot.errors import ConfigurationError
 from bot.service.bank_listener import BankListener
-from bot.service.batching import QuestionBatcher
+from bot.service.batching import MAX_BATCH, QuestionBatcher
 from bot.service.replicas import PRUNE_EVERY_S, UpdateClaims, replica_id
 from bot.service.runtime import Services
 from bot.service.throttle import ChatGuard
@@ -38,7 +38,6 @@ from bot.telegram.webhook import serve_webhook
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 16
 RATE_LIMIT_RETRIES = 3
 JOURNAL_REPLAY_EVERY_S = 60.0
 REGISTRY_CHECK_EVERY_S = 30.0
